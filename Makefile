@@ -1,0 +1,52 @@
+# The user interface of the project. Every target bootstraps what it needs, idempotently.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+LOCAL_AWS_PORT ?= 4566
+
+# jsii warns that Node 20 is end-of-life on every process start; silence it for the Node major we run.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CHECKPOINT_DISABLE := 1
+export LOCAL_AWS_PORT
+
+.DEFAULT_GOAL := help
+.PHONY: help deps synth test test-fast bench deploy-local plan-local destroy-local clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: requirements.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: $(VENV)/.installed node_modules/.installed ## Install pinned Python and Node dependencies
+
+synth: deps ## Synthesize every stack into cdktf.out/ with the cdktf CLI
+	npx cdktf synth
+
+test: $(VENV)/.installed ## Run every test (unit, Lambda, terraform validate, end to end)
+	$(PY) -m pytest
+
+test-fast: $(VENV)/.installed ## Run the tests that need no emulator
+	$(PY) -m pytest -m "not e2e"
+
+bench: deps ## Measure synth and import times; writes bench/results.md
+	$(PY) -m tools.bench
+
+deploy-local: $(VENV)/.installed ## Deploy every stack to a local moto emulator on 127.0.0.1:$(LOCAL_AWS_PORT)
+	$(PY) -m tools.local deploy
+
+plan-local: $(VENV)/.installed ## terraform plan every local stack (exit 0: no changes, 2: changes)
+	$(PY) -m tools.local plan
+
+destroy-local: $(VENV)/.installed ## Destroy every local stack and stop the emulator
+	$(PY) -m tools.local destroy
+
+clean: ## Remove build outputs (keeps dependencies and state)
+	rm -rf cdktf.out .build

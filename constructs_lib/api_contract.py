@@ -1,0 +1,133 @@
+"""Public contract of the `POST /keys` API: the single source for the API Gateway
+construct and the OpenAPI exporter, so the two can never disagree.
+
+The method uses a non-proxy Lambda integration, which means API Gateway itself
+turns the client's JSON into the Lambda event and the Lambda's outcome into an
+HTTP response. The choices below are about doing that safely:
+
+- Request model: a JSON Schema draft-04 document (the only draft API Gateway
+  models accept) checked by a request validator before the Lambda runs, so
+  malformed input is rejected with 400 at the edge.
+- Request template: every client value is emitted with `$input.json(...)`, which
+  serialises it as a JSON value. Quoting `$input.path(...)` text into the
+  template (the original design) let a description such as
+  `", "KeyUsage": "SIGN_VERIFY` rewrite other fields, and `$util.escapeJavaScript`
+  is no fix because it turns `'` into `\\'`, which is not valid JSON. The
+  optional KeySpec is guarded by a string comparison rather than a bare
+  `#if($ref)`, because null/empty truthiness differs between Velocity engines.
+- Error selection: API Gateway matches `selection_pattern` (a Java regex, whole
+  string) against the Lambda's `errorMessage`. The handler prefixes client errors
+  with `BadRequest: `, `Forbidden: ` or `Conflict: `; everything else (bugs,
+  timeouts, AWS errors) goes to a catch-all 500 that excludes those prefixes, so
+  exactly one pattern matches any non-empty message. Patterns start with `(?s)`
+  so multi-line messages match (Java and Python both accept the flag there).
+- The catch-all uses `.+`, not `.*`: API Gateway also tests the patterns against
+  a successful invocation's (empty) errorMessage, and `.*` would turn every
+  success into a 500.
+- The 500 body is fixed: Lambda and AWS error text may carry ARNs, account
+  details or stack traces and must not reach clients (they stay in CloudWatch).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+RESOURCE_PATH = "keys"
+HTTP_METHOD = "POST"
+CONTENT_TYPE = "application/json"
+
+KEY_USAGES = ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT")
+
+REQUEST_MODEL_SCHEMA: dict = {
+    "$schema": "http://json-schema.org/draft-04/schema#",
+    "title": "CreateKeyRequest",
+    "type": "object",
+    "required": ["account", "region", "key_usage", "key_alias", "key_description"],
+    "additionalProperties": False,
+    "properties": {
+        # maxLength too: in Java (and Python) regex `$` also matches before a final "\n".
+        "account": {"type": "string", "pattern": "^[0-9]{12}$", "maxLength": 12},
+        "region": {"type": "string", "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]+$"},
+        "key_usage": {"type": "string", "enum": list(KEY_USAGES)},
+        "key_alias": {
+            "type": "string",
+            "pattern": "^(alias/)?[A-Za-z0-9/_-]+$",
+            "maxLength": 256,
+        },
+        "key_description": {"type": "string", "maxLength": 8192},
+        "key_spec": {"type": "string", "pattern": "^[A-Z0-9_]+$"},
+    },
+}
+
+REQUEST_TEMPLATE = """{
+  "Account": $input.json('$.account'),
+  "Region": $input.json('$.region'),
+  "KeyUsage": $input.json('$.key_usage'),
+  "KeyAlias": $input.json('$.key_alias'),
+  "KeyDescription": $input.json('$.key_description')
+#if("$!input.path('$.key_spec')" != "")
+  ,"KeySpec": $input.json('$.key_spec')
+#end
+}
+"""
+
+SUCCESS_STATUS = "201"
+SUCCESS_RESPONSE_TEMPLATE = "$input.json('$')"
+
+GENERIC_ERROR_MESSAGE = "Internal server error"
+_CLIENT_ERROR_TEMPLATE = """{"message": $input.json('$.errorMessage')}"""
+
+
+@dataclass(frozen=True)
+class ErrorResponse:
+    """One error integration response, selected by matching the Lambda errorMessage."""
+
+    status_code: str
+    selection_pattern: str
+    response_template: str
+    description: str
+
+
+ERROR_RESPONSES: tuple[ErrorResponse, ...] = (
+    ErrorResponse(
+        status_code="400",
+        selection_pattern=r"(?s)^BadRequest: .*",
+        response_template=_CLIENT_ERROR_TEMPLATE,
+        description="The request was rejected as invalid.",
+    ),
+    ErrorResponse(
+        status_code="403",
+        selection_pattern=r"(?s)^Forbidden: .*",
+        response_template=_CLIENT_ERROR_TEMPLATE,
+        description="The caller may not create keys for this account.",
+    ),
+    ErrorResponse(
+        status_code="409",
+        selection_pattern=r"(?s)^Conflict: .*",
+        response_template=_CLIENT_ERROR_TEMPLATE,
+        description="The alias is already in use.",
+    ),
+    ErrorResponse(
+        status_code="500",
+        selection_pattern=r"(?s)^(?!(?:BadRequest|Forbidden|Conflict): ).+",
+        response_template=f'{{"message": "{GENERIC_ERROR_MESSAGE}"}}',
+        description="Unexpected failure; details are only logged.",
+    ),
+)
+
+
+def status_for_error(message: str) -> str:
+    """The status API Gateway returns for a Lambda errorMessage.
+
+    No match means the default (success) integration response, as for a successful
+    invocation; more than one match is an ambiguous contract and raises ValueError.
+    """
+    statuses = [
+        response.status_code
+        for response in ERROR_RESPONSES
+        if re.fullmatch(response.selection_pattern, message)
+    ]
+    if len(statuses) > 1:
+        raise ValueError(f"Ambiguous selection patterns {statuses} for {message!r}")
+    return statuses[0] if statuses else SUCCESS_STATUS

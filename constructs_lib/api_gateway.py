@@ -1,0 +1,277 @@
+"""The public REST API: `POST /keys` with an API key, a Lambda integration, a stage and usage plans.
+
+Resources (`KeyServiceApi`): regional REST API (API key source HEADER, i.e. `x-api-key`), resource
+policy (allowed source CIDRs / VPC endpoints), `/keys` resource, request model + validator, `POST`
+method (API key required), non-proxy Lambda integration with the injection-safe mapping template,
+method and integration responses (201/400/403/409/500), a deployment that is replaced whenever the API
+model changes, a client certificate, the stage using it (defect 6), and the Lambda invoke permission
+scoped to this method. `UsagePlan` and `ApiKey` attach keys to plans (defect 1).
+The wire contract itself (template, model, status mapping) lives in `api_contract`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.api_gateway_api_key import ApiGatewayApiKey
+from cdktf_cdktf_provider_aws.api_gateway_client_certificate import ApiGatewayClientCertificate
+from cdktf_cdktf_provider_aws.api_gateway_deployment import ApiGatewayDeployment
+from cdktf_cdktf_provider_aws.api_gateway_integration import ApiGatewayIntegration
+from cdktf_cdktf_provider_aws.api_gateway_integration_response import ApiGatewayIntegrationResponse
+from cdktf_cdktf_provider_aws.api_gateway_method import ApiGatewayMethod
+from cdktf_cdktf_provider_aws.api_gateway_method_response import ApiGatewayMethodResponse
+from cdktf_cdktf_provider_aws.api_gateway_model import ApiGatewayModel
+from cdktf_cdktf_provider_aws.api_gateway_request_validator import ApiGatewayRequestValidator
+from cdktf_cdktf_provider_aws.api_gateway_resource import ApiGatewayResource
+from cdktf_cdktf_provider_aws.api_gateway_rest_api import (
+    ApiGatewayRestApi,
+    ApiGatewayRestApiEndpointConfiguration,
+)
+from cdktf_cdktf_provider_aws.api_gateway_rest_api_policy import ApiGatewayRestApiPolicy
+from cdktf_cdktf_provider_aws.api_gateway_stage import ApiGatewayStage
+from cdktf_cdktf_provider_aws.api_gateway_usage_plan import (
+    ApiGatewayUsagePlan,
+    ApiGatewayUsagePlanApiStages,
+    ApiGatewayUsagePlanQuotaSettings,
+    ApiGatewayUsagePlanThrottleSettings,
+)
+from cdktf_cdktf_provider_aws.api_gateway_usage_plan_key import ApiGatewayUsagePlanKey
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+from constructs import Construct
+
+from . import api_contract, policy
+from .cdk import Fn, TerraformResourceLifecycle
+
+JSON = "application/json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyServiceApiProps:
+    name: str
+    stage_name: str
+    lambda_invoke_arn: str
+    lambda_function_name: str
+    allowed_source_cidrs: tuple[str, ...] = ("0.0.0.0/0", "::/0")
+    """Source addresses the resource policy lets in. Default: anywhere (the API key still applies)."""
+    allowed_vpc_endpoint_ids: tuple[str, ...] = ()
+    """When non-empty, only requests through these VPC endpoints are let in. Default: no VPC restriction."""
+    client_certificate_description: str = ""
+
+
+class KeyServiceApi(Construct):
+    """Exposes `rest_api`, `stage`, `deployment`, `client_certificate`, `method` and `invoke_url`."""
+
+    def __init__(self, scope: Construct, id: str, props: KeyServiceApiProps) -> None:
+        super().__init__(scope, id)
+        self.rest_api = ApiGatewayRestApi(
+            self,
+            "rest-api",
+            name=props.name,
+            description="Creates KMS keys and aliases on request (kms-key-generator)",
+            api_key_source="HEADER",
+            endpoint_configuration=ApiGatewayRestApiEndpointConfiguration(types=["REGIONAL"]),
+        )
+        rest_api_id = self.rest_api.id
+        resource_policy = ApiGatewayRestApiPolicy(
+            self, "resource-policy", rest_api_id=rest_api_id, policy=self._resource_policy(props)
+        )
+        resource = ApiGatewayResource(
+            self,
+            "keys-resource",
+            rest_api_id=rest_api_id,
+            parent_id=self.rest_api.root_resource_id,
+            path_part=api_contract.RESOURCE_PATH,
+        )
+        model = ApiGatewayModel(
+            self,
+            "request-model",
+            rest_api_id=rest_api_id,
+            name="CreateKeyRequest",
+            content_type=JSON,
+            schema=json.dumps(api_contract.REQUEST_MODEL_SCHEMA, sort_keys=True),
+        )
+        validator = ApiGatewayRequestValidator(
+            self, "request-validator", rest_api_id=rest_api_id, name="body", validate_request_body=True
+        )
+        self.method = ApiGatewayMethod(
+            self,
+            "post-method",
+            rest_api_id=rest_api_id,
+            resource_id=resource.id,
+            http_method=api_contract.HTTP_METHOD,
+            authorization="NONE",
+            api_key_required=True,
+            request_models={JSON: model.name},
+            request_validator_id=validator.id,
+        )
+        integration = ApiGatewayIntegration(
+            self,
+            "lambda-integration",
+            rest_api_id=rest_api_id,
+            resource_id=resource.id,
+            http_method=self.method.http_method,
+            type="AWS",
+            integration_http_method="POST",
+            uri=props.lambda_invoke_arn,
+            passthrough_behavior="NEVER",
+            request_templates={JSON: api_contract.REQUEST_TEMPLATE},
+        )
+        responses = [(api_contract.SUCCESS_STATUS, None, api_contract.SUCCESS_RESPONSE_TEMPLATE)] + [
+            (error.status_code, error.selection_pattern, error.response_template)
+            for error in api_contract.ERROR_RESPONSES
+        ]
+        integration_responses = []
+        for status, pattern, template in responses:
+            method_response = ApiGatewayMethodResponse(
+                self,
+                f"method-response-{status}",
+                rest_api_id=rest_api_id,
+                resource_id=resource.id,
+                http_method=self.method.http_method,
+                status_code=status,
+                response_models={JSON: "Empty"},
+            )
+            integration_responses.append(
+                ApiGatewayIntegrationResponse(
+                    self,
+                    f"integration-response-{status}",
+                    rest_api_id=rest_api_id,
+                    resource_id=resource.id,
+                    http_method=self.method.http_method,
+                    status_code=method_response.status_code,
+                    selection_pattern=pattern,
+                    response_templates={JSON: template},
+                    depends_on=[integration],
+                )
+            )
+
+        self.deployment = ApiGatewayDeployment(
+            self,
+            "deployment",
+            rest_api_id=rest_api_id,
+            description="Managed by kms-key-generator; replaced whenever the API model changes",
+            # A deployment is a snapshot: hash everything that shapes the API so any change redeploys.
+            triggers={
+                "redeployment": Fn.sha1(
+                    Fn.jsonencode(
+                        [
+                            resource.id,
+                            model.schema,
+                            validator.id,
+                            self.method.id,
+                            self.method.api_key_required,
+                            integration.id,
+                            integration.uri,
+                            integration.request_templates,
+                            resource_policy.policy,
+                            *[[r.status_code, r.selection_pattern, r.response_templates] for r in integration_responses],
+                        ]
+                    )
+                )
+            },
+            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
+            depends_on=[integration, *integration_responses, resource_policy],
+        )
+        self.client_certificate = ApiGatewayClientCertificate(
+            self, "client-certificate", description=props.client_certificate_description
+        )
+        self.stage = ApiGatewayStage(
+            self,
+            "stage",
+            rest_api_id=rest_api_id,
+            stage_name=props.stage_name,
+            deployment_id=self.deployment.id,
+            client_certificate_id=self.client_certificate.id,
+        )
+        LambdaPermission(
+            self,
+            "invoke-permission",
+            statement_id="AllowInvokeFromApiGateway",
+            action="lambda:InvokeFunction",
+            function_name=props.lambda_function_name,
+            principal="apigateway.amazonaws.com",
+            source_arn=f"{self.rest_api.execution_arn}/*/{api_contract.HTTP_METHOD}/{api_contract.RESOURCE_PATH}",
+        )
+        self.invoke_url = f"{self.stage.invoke_url}/{api_contract.RESOURCE_PATH}"
+
+    def _resource_policy(self, props: KeyServiceApiProps) -> str:
+        """Allow invocation, then deny sources outside the allowed CIDRs / VPC endpoints."""
+        api = f"{self.rest_api.execution_arn}/*"
+        # Requests through a VPC endpoint carry a private aws:VpcSourceIp and no aws:SourceIp.
+        ip_key = "aws:VpcSourceIp" if props.allowed_vpc_endpoint_ids else "aws:SourceIp"
+        statements = [
+            policy.statement("AllowInvoke", ["execute-api:Invoke"], api, principal="*"),
+            policy.statement(
+                "DenyOutsideAllowedCidrs",
+                ["execute-api:Invoke"],
+                api,
+                effect="Deny",
+                principal="*",
+                condition={"NotIpAddress": {ip_key: list(props.allowed_source_cidrs)}},
+            ),
+        ]
+        if props.allowed_vpc_endpoint_ids:
+            statements.append(
+                policy.statement(
+                    "DenyOutsideAllowedVpcEndpoints",
+                    ["execute-api:Invoke"],
+                    api,
+                    effect="Deny",
+                    principal="*",
+                    condition={"StringNotEquals": {"aws:SourceVpce": list(props.allowed_vpc_endpoint_ids)}},
+                )
+            )
+        return policy.document(*statements)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsagePlanProps:
+    name: str
+    rest_api_id: str
+    stage_name: str
+    """Reference to the stage resource's name, so the plan is created after the stage exists."""
+    throttle_rate_limit: float
+    throttle_burst_limit: int
+    quota_limit: int
+    quota_period: str
+    quota_offset: int = 0
+
+
+class UsagePlan(Construct):
+    """A usage plan with throttle and quota on one stage; exposes `usage_plan`."""
+
+    def __init__(self, scope: Construct, id: str, props: UsagePlanProps) -> None:
+        super().__init__(scope, id)
+        self.usage_plan = ApiGatewayUsagePlan(
+            self,
+            "usage-plan",
+            name=props.name,
+            api_stages=[ApiGatewayUsagePlanApiStages(api_id=props.rest_api_id, stage=props.stage_name)],
+            throttle_settings=ApiGatewayUsagePlanThrottleSettings(
+                rate_limit=props.throttle_rate_limit, burst_limit=props.throttle_burst_limit
+            ),
+            quota_settings=ApiGatewayUsagePlanQuotaSettings(
+                limit=props.quota_limit, period=props.quota_period, offset=props.quota_offset
+            ),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiKeyProps:
+    name: str
+    usage_plan_id: str
+    description: str = ""
+
+
+class ApiKey(Construct):
+    """An AWS-generated API key attached to a usage plan; exposes `api_key` (its `value` is sensitive)."""
+
+    def __init__(self, scope: Construct, id: str, props: ApiKeyProps) -> None:
+        super().__init__(scope, id)
+        self.api_key = ApiGatewayApiKey(
+            self, "api-key", name=props.name, description=props.description, enabled=True
+        )
+        ApiGatewayUsagePlanKey(
+            self, "usage-plan-key", key_id=self.api_key.id, key_type="API_KEY", usage_plan_id=props.usage_plan_id
+        )

@@ -1,0 +1,30 @@
+"""The one place the app imports the CDK-for-Terraform core library.
+
+cdktf is archived upstream (0.21.0 is its last release) and continues as CDK Terrain (`cdktn`); keeping
+every core import here makes that switch a one-file change. The prebuilt provider bindings are imported
+where they are used, since they would be regenerated for the fork anyway.
+"""
+
+from cdktf import (
+    App,
+    AssetType,
+    Fn,
+    LocalBackend,
+    S3Backend,
+    TerraformAsset,
+    TerraformOutput,
+    TerraformResourceLifecycle,
+    TerraformStack,
+)
+
+__all__ = [
+    "App",
+    "AssetType",
+    "Fn",
+    "LocalBackend",
+    "S3Backend",
+    "TerraformAsset",
+    "TerraformOutput",
+    "TerraformResourceLifecycle",
+    "TerraformStack",
+]

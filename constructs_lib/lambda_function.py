@@ -1,0 +1,103 @@
+"""A Python Lambda function with its own log group and least-privilege execution role.
+
+Resources: the function's log group (`cloudwatch.LogGroup`, never expires), IAM execution role and
+inline policy (write to that log group only, plus the statements the caller grants), the code asset
+(`TerraformAsset`, zipped by cdktf) and the `aws_lambda_function`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction as AwsLambdaFunction
+from cdktf_cdktf_provider_aws.lambda_function import LambdaFunctionEnvironment
+from constructs import Construct
+
+from . import policy
+from .cdk import AssetType, TerraformAsset
+from .cloudwatch import LogGroup, LogGroupProps
+
+SOURCE_MTIME = 315532800  # 1980-01-01, the earliest zip timestamp: staged files get it so archives are reproducible
+
+
+@dataclass(frozen=True, kw_only=True)
+class LambdaFunctionProps:
+    function_name: str
+    role_name: str
+    source_dir: Path
+    """Folder holding the handler module; only its `*.py` files are packaged (no caches, no tests)."""
+    staging_dir: Path
+    """Scratch folder the sources are copied to before zipping, so stray files never change the asset."""
+    handler: str = "handler.lambda_handler"
+    runtime: str = "python3.13"
+    memory_size: int = 256
+    timeout: int = 20
+    environment: dict[str, str] = field(default_factory=dict)
+    """Environment variables. Default: none. Never put secrets here."""
+    policy_statements: tuple[dict[str, Any], ...] = ()
+    """Extra IAM statements for the execution role. Default: logging only."""
+
+
+def stage_sources(source_dir: Path, staging_dir: Path) -> Path:
+    """Copy `*.py` from `source_dir` to a clean `staging_dir` with fixed mtimes; return `staging_dir`."""
+    if staging_dir.exists():
+        shutil.rmtree(staging_dir)
+    staging_dir.mkdir(parents=True)
+    for source in sorted(source_dir.glob("*.py")):
+        target = staging_dir / source.name
+        shutil.copyfile(source, target)
+        target.chmod(0o644)
+        os.utime(target, (SOURCE_MTIME, SOURCE_MTIME))
+    return staging_dir
+
+
+class LambdaFunction(Construct):
+    """Exposes `function`, `role` and `log_group`."""
+
+    def __init__(self, scope: Construct, id: str, props: LambdaFunctionProps) -> None:
+        super().__init__(scope, id)
+        self.log_group = LogGroup(self, "logs", LogGroupProps(name=f"/aws/lambda/{props.function_name}")).log_group
+
+        self.role = IamRole(
+            self, "execution-role", name=props.role_name, assume_role_policy=policy.assume_role("lambda.amazonaws.com")
+        )
+        IamRolePolicy(
+            self,
+            "execution-policy",
+            name=f"{props.role_name}-policy",
+            role=self.role.id,
+            policy=policy.document(
+                policy.statement(
+                    "WriteOwnLogGroup",
+                    ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    [f"{self.log_group.arn}:*"],
+                ),
+                *props.policy_statements,
+            ),
+        )
+
+        asset = TerraformAsset(
+            self, "code", path=str(stage_sources(props.source_dir, props.staging_dir)), type=AssetType.ARCHIVE
+        )
+        self.function = AwsLambdaFunction(
+            self,
+            "function",
+            function_name=props.function_name,
+            role=self.role.arn,
+            handler=props.handler,
+            runtime=props.runtime,
+            memory_size=props.memory_size,
+            timeout=props.timeout,
+            # The asset path embeds its content hash, so new code is a new filename and Terraform updates it.
+            filename=asset.path,
+            environment=LambdaFunctionEnvironment(variables=props.environment) if props.environment else None,
+            # Lambda creates its log group on first write if missing; depending on ours wins that race, so
+            # the group always has our retention.
+            depends_on=[self.log_group],
+        )

@@ -1,0 +1,127 @@
+"""Remote Terraform state: a hardened S3 bucket and a DynamoDB lock table.
+
+Resources: KMS key + alias (state encryption, rotation on), S3 bucket with versioning, SSE-KMS default
+encryption, all four public-access blocks, `BucketOwnerEnforced` ownership and a TLS-only bucket policy;
+DynamoDB lock table (`LockID`, on-demand, point-in-time recovery, encrypted with the same key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.dynamodb_table import (
+    DynamodbTable,
+    DynamodbTableAttribute,
+    DynamodbTablePointInTimeRecovery,
+    DynamodbTableServerSideEncryption,
+)
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
+    S3BucketOwnershipControls,
+    S3BucketOwnershipControlsRule,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
+from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
+from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
+    S3BucketServerSideEncryptionConfigurationA,
+    S3BucketServerSideEncryptionConfigurationRuleA,
+    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
+    S3BucketVersioningA,
+    S3BucketVersioningVersioningConfiguration,
+)
+from constructs import Construct
+
+from . import policy
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoteBackendProps:
+    bucket_name: str
+    """Globally unique name of the state bucket."""
+    lock_table_name: str
+    """Name of the DynamoDB table Terraform locks state with (`LockID` hash key)."""
+    kms_alias: str
+    """Alias of the key that encrypts state objects and the lock table."""
+
+
+class RemoteBackend(Construct):
+    """State bucket and lock table; exposes `bucket`, `lock_table` and `kms_key`."""
+
+    def __init__(self, scope: Construct, id: str, props: RemoteBackendProps) -> None:
+        super().__init__(scope, id)
+        self.kms_key = KmsKey(
+            self,
+            "kms-key",
+            description=f"Encrypts Terraform state in {props.bucket_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+        )
+        KmsAlias(self, "kms-alias", name=props.kms_alias, target_key_id=self.kms_key.key_id)
+
+        self.bucket = S3Bucket(self, "bucket", bucket=props.bucket_name)
+        S3BucketVersioningA(
+            self,
+            "versioning",
+            bucket=self.bucket.id,
+            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
+        )
+        S3BucketServerSideEncryptionConfigurationA(
+            self,
+            "encryption",
+            bucket=self.bucket.id,
+            rule=[
+                S3BucketServerSideEncryptionConfigurationRuleA(
+                    apply_server_side_encryption_by_default=(
+                        S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                            sse_algorithm="aws:kms", kms_master_key_id=self.kms_key.arn
+                        )
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+        )
+        S3BucketPublicAccessBlock(
+            self,
+            "public-access-block",
+            bucket=self.bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
+        S3BucketOwnershipControls(
+            self,
+            "ownership",
+            bucket=self.bucket.id,
+            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+        )
+        S3BucketPolicy(
+            self,
+            "policy",
+            bucket=self.bucket.id,
+            policy=policy.document(
+                policy.statement(
+                    "DenyInsecureTransport",
+                    ["s3:*"],
+                    [self.bucket.arn, f"{self.bucket.arn}/*"],
+                    effect="Deny",
+                    principal="*",
+                    condition={"Bool": {"aws:SecureTransport": "false"}},
+                )
+            ),
+        )
+
+        self.lock_table = DynamodbTable(
+            self,
+            "lock-table",
+            name=props.lock_table_name,
+            hash_key="LockID",
+            attribute=[DynamodbTableAttribute(name="LockID", type="S")],
+            billing_mode="PAY_PER_REQUEST",
+            point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
+            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=self.kms_key.arn),
+        )

@@ -1,0 +1,257 @@
+"""Typed, validated settings loaded from one TOML file per environment.
+
+The file is `config/default.toml` unless `KMSKG_CONFIG` names another. Every problem found is collected
+and raised once as `SettingsError`, one line per problem, each naming the file and the key path
+(`usage_plans.default.quota_limit: must be > 0`), before anything is synthesized.
+
+The schema *is* the dataclasses below: field types drive type checks and unknown-key detection, and the
+`check` metadata of a field holds its value rule. Defaults are field defaults, so the README table and
+the code cannot disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+CONFIG_ENV_VAR = "KMSKG_CONFIG"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+
+Check = Callable[[Any], "str | None"]
+
+
+def _rule(check: Check, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
+    """A field whose value must pass `check` (which returns an error text or None)."""
+    return field(default=default, metadata={"check": check}, **kwargs)
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be > 0"
+
+
+def _non_negative(value: float) -> str | None:
+    return None if value >= 0 else "must be >= 0"
+
+
+def _between(low: int, high: int) -> Check:
+    return lambda value: None if low <= value <= high else f"must be between {low} and {high}"
+
+
+def _one_of(*allowed: str) -> Check:
+    return lambda value: None if value in allowed else f"must be one of {', '.join(allowed)}"
+
+
+def _matches(pattern: str, meaning: str) -> Check:
+    compiled = re.compile(pattern)
+    return lambda value: None if compiled.fullmatch(value) else f"must be {meaning}"
+
+
+def _each(check: Check) -> Check:
+    """Apply `check` to every item of a list, naming the first bad item by index."""
+
+    def run(values: list[Any]) -> str | None:
+        for index, value in enumerate(values):
+            problem = check(value)
+            if problem:
+                return f"item {index} ({value!r}) {problem}"
+        return None
+
+    return run
+
+
+def _cidr(value: str) -> str | None:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return "must be a CIDR block such as 10.0.0.0/8 (host bits zero)"
+    return None
+
+
+_NAME = _matches(r"[a-z][a-z0-9-]{0,38}[a-z0-9]", "2-40 lowercase letters, digits or '-', starting with a letter")
+_REGION = _matches(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]", "an AWS region code such as eu-west-1")
+_ACCOUNT = _matches(r"[0-9]{12}", "a 12-digit AWS account id")
+_BUCKET = _matches(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "a valid S3 bucket name (3-63 lowercase characters)")
+_TABLE = _matches(r"[A-Za-z0-9_.-]{3,255}", "a valid DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
+_ROLE = _matches(r"[\w+=,.@-]{1,64}", "a valid IAM role name (1-64 of letters, digits and +=,.@_-)")
+_STAGE = _matches(r"[A-Za-z0-9_]{1,128}", "1-128 letters, digits or underscores")
+_PATH_PART = _matches(r"[a-z0-9][a-z0-9-]{0,62}", "a single lowercase URL path segment")
+_VPCE = _matches(r"vpce-[0-9a-f]{8,17}", "a VPC endpoint id such as vpce-0123456789abcdef0")
+_TAG_KEY = _matches(r"[\w.:/=+@ -]{1,128}", "a tag key of 1-128 characters")
+
+
+def _tag_keys(tags: dict[str, str]) -> str | None:
+    return next((f"key {key!r} {_TAG_KEY(key)}" for key in tags if _TAG_KEY(key)), None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    """The service's identity: names every AWS resource derive from."""
+
+    name: str = _rule(_NAME, "kms-key-generator")
+    region: str = _rule(_REGION, "us-east-1")
+    environment: str = _rule(_NAME, "dev")
+    stage: str = _rule(_STAGE, "v1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsagePlanSettings:
+    """Throttle and quota of one usage plan (API Gateway limits apply per API key)."""
+
+    throttle_rate_limit: float = _rule(_positive, 10.0)
+    throttle_burst_limit: int = _rule(_positive, 20)
+    quota_limit: int = _rule(_positive, 1000)
+    quota_period: str = _rule(_one_of("DAY", "WEEK", "MONTH"), "DAY")
+    quota_offset: int = _rule(_non_negative, 0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiSettings:
+    """Who may reach the API, and which usage plan the service's own API key joins."""
+
+    allowed_source_cidrs: list[str] = _rule(_each(_cidr), default_factory=lambda: ["0.0.0.0/0", "::/0"])
+    allowed_vpc_endpoint_ids: list[str] = _rule(_each(_VPCE), default_factory=list)
+    usage_plan: str = _rule(_NAME, "default")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LambdaSettings:
+    """The key-factory function and what it may do."""
+
+    runtime: str = _rule(_one_of("python3.12", "python3.13"), "python3.13")
+    memory_size: int = _rule(_between(128, 10240), 256)
+    timeout: int = _rule(_between(3, 29), 20)
+    cross_account_role_name: str = _rule(_ROLE, "kms-key-generator-cross-account")
+    allowed_accounts: list[str] = _rule(_each(_ACCOUNT), default_factory=list)
+    allowed_regions: list[str] = _rule(_each(_REGION), default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateSettings:
+    """Remote Terraform state: the bucket and lock table the remote-state stack creates."""
+
+    bucket: str = _rule(_BUCKET, "kms-key-generator-tfstate")
+    lock_table: str = _rule(_TABLE, "kms-key-generator-tflock")
+    key: str = _rule(_matches(r"[\w./-]{1,1024}", "an S3 object key"), "kms-key-generator/terraform.tfstate")
+    use_lockfile: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the app needs; built only by `load_settings`."""
+
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    usage_plans: dict[str, UsagePlanSettings] = _rule(
+        lambda plans: None if plans else "must define at least one plan",
+        default_factory=lambda: {"default": UsagePlanSettings()},
+    )
+    function: LambdaSettings = field(default_factory=LambdaSettings, metadata={"toml": "lambda"})
+    state: StateSettings = field(default_factory=StateSettings)
+    tags: dict[str, str] = _rule(_tag_keys, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.api.usage_plan not in self.usage_plans:
+            raise _CrossFieldError(
+                "api.usage_plan", f"names unknown plan {self.api.usage_plan!r} (known: {', '.join(self.usage_plans)})"
+            )
+
+
+class SettingsError(ValueError):
+    """Raised with every problem in a settings file, one `file: key: problem` line each."""
+
+
+class _CrossFieldError(Exception):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "a table"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}[tp]
+
+
+def _has_type(value: Any, tp: Any) -> bool:
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return isinstance(value, list) and all(_has_type(v, typing.get_args(tp)[0]) for v in value)
+    if origin is dict or dataclasses.is_dataclass(tp):
+        return isinstance(value, dict)
+    return isinstance(value, tp)
+
+
+def _build(cls: type, data: dict[str, Any], path: str, problems: list[str]) -> Any:
+    """Build dataclass `cls` from `data`, appending `key: problem` texts to `problems`."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.metadata.get("toml", f.name): f for f in dataclasses.fields(cls)}
+    for unknown in sorted(set(data) - set(fields)):
+        problems.append(f"{path}{unknown}: unknown key (allowed: {', '.join(sorted(fields))})")
+    kwargs: dict[str, Any] = {}
+    for toml_name, f in fields.items():
+        if toml_name not in data:
+            continue
+        key, value, tp = f"{path}{toml_name}", data[toml_name], hints[f.name]
+        if not _has_type(value, tp):
+            problems.append(f"{key}: must be {_type_name(tp)}, got {type(value).__name__} {value!r}")
+            continue
+        if dataclasses.is_dataclass(tp):
+            value = _build(tp, value, f"{key}.", problems)
+        elif typing.get_origin(tp) is dict:
+            item_type = typing.get_args(tp)[1]
+            built = {}
+            for name, item in value.items():
+                if dataclasses.is_dataclass(item_type):
+                    if not isinstance(item, dict):
+                        problems.append(f"{key}.{name}: must be a table")
+                        continue
+                    built[name] = _build(item_type, item, f"{key}.{name}.", problems)
+                elif not _has_type(item, item_type):
+                    problems.append(f"{key}.{name}: must be {_type_name(item_type)}, got {item!r}")
+                else:
+                    built[name] = item
+            value = built
+        check = f.metadata.get("check")
+        problem = check(value) if check else None
+        if problem:
+            got = "" if isinstance(value, (dict, list)) else f", got {value!r}"
+            problems.append(f"{key}: {problem}{got}")
+            continue
+        kwargs[f.name] = value
+    try:
+        return cls(**kwargs)
+    except _CrossFieldError as error:
+        problems.append(f"{path}{error.key}: {error}")
+        return None
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Load and validate settings from `path`, else `$KMSKG_CONFIG`, else `config/default.toml`."""
+    source = Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG)
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{source}: settings file not found (set {CONFIG_ENV_VAR} to a TOML file)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{source}: not valid TOML: {error}") from None
+    problems: list[str] = []
+    settings = _build(Settings, data, "", problems)
+    if problems:
+        raise SettingsError("\n".join(f"{source}: {problem}" for problem in problems))
+    return settings

@@ -1,0 +1,69 @@
+"""An SSM SecureString parameter encrypted with its own KMS key.
+
+Resources: KMS key (rotation on, key policy: account administers, SSM in this region may use it) +
+alias, and the `aws_ssm_parameter`. The value is whatever Terraform expression the caller passes, so
+the parameter tracks the live API key instead of a literal (the original hard-coded it: defect 5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
+from constructs import Construct
+
+from . import policy
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecureParameterProps:
+    name: str
+    value: str
+    """A Terraform reference (token) to the secret; never a literal."""
+    description: str
+    kms_alias: str
+    account_id: str
+    partition: str
+    region: str
+
+
+class SecureParameter(Construct):
+    """Exposes `parameter` and `kms_key`."""
+
+    def __init__(self, scope: Construct, id: str, props: SecureParameterProps) -> None:
+        super().__init__(scope, id)
+        root = f"arn:{props.partition}:iam::{props.account_id}:root"
+        self.kms_key = KmsKey(
+            self,
+            "kms-key",
+            description=f"Encrypts SSM parameter {props.name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=policy.document(
+                policy.statement("AccountAdministers", ["kms:*"], "*", principal={"AWS": root}),
+                policy.statement(
+                    "SsmUsesKeyForAccount",
+                    ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                    "*",
+                    principal={"AWS": "*"},
+                    condition={
+                        "StringEquals": {
+                            "kms:ViaService": f"ssm.{props.region}.amazonaws.com",
+                            "kms:CallerAccount": props.account_id,
+                        }
+                    },
+                ),
+            ),
+        )
+        KmsAlias(self, "kms-alias", name=props.kms_alias, target_key_id=self.kms_key.key_id)
+        self.parameter = SsmParameter(
+            self,
+            "parameter",
+            name=props.name,
+            description=props.description,
+            type="SecureString",
+            value=props.value,
+            key_id=self.kms_key.arn,
+        )

@@ -1,0 +1,175 @@
+"""The kms-key-generator service stack, with its state in the remote-state stack's bucket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
+from constructs import Construct
+
+from .. import policy
+from ..api_gateway import ApiKey, ApiKeyProps, KeyServiceApi, KeyServiceApiProps, UsagePlan, UsagePlanProps
+from ..cdk import S3Backend, TerraformStack
+from ..lambda_function import LambdaFunction, LambdaFunctionProps
+from ..naming import Names
+from ..settings import Settings
+from ..ssm import SecureParameter, SecureParameterProps
+from .base import aws_provider, outputs
+
+LAMBDA_SOURCES = Path(__file__).resolve().parents[2] / "lambda"
+
+
+class ServiceStack(TerraformStack):
+    """`staging_dir` is scratch space for packaging Lambda sources (inside the synth output folder)."""
+
+    def __init__(self, scope: Construct, id: str, settings: Settings, *, staging_dir: Path) -> None:
+        super().__init__(scope, id)
+        service, names = settings.service, Names(settings.service.name, settings.service.stage)
+        S3Backend(
+            self,
+            bucket=settings.state.bucket,
+            key=settings.state.key,
+            region=service.region,
+            dynamodb_table=settings.state.lock_table,
+            encrypt=True,
+        )
+        if settings.state.use_lockfile:
+            # cdktf 0.21 has no typed field for S3-native locking (Terraform >= 1.10).
+            self.add_override("terraform.backend.s3.use_lockfile", True)
+        aws_provider(self, settings)
+        account_id = DataAwsCallerIdentity(self, "current").account_id
+        partition = DataAwsPartition(self, "partition").partition
+
+        function = LambdaFunction(
+            self,
+            "key-generator",
+            LambdaFunctionProps(
+                function_name=names.function,
+                role_name=names.execution_role,
+                source_dir=LAMBDA_SOURCES / "kms_key_generator",
+                staging_dir=staging_dir / "kms_key_generator",
+                runtime=settings.function.runtime,
+                memory_size=settings.function.memory_size,
+                timeout=settings.function.timeout,
+                environment={
+                    "SERVICE_NAME": service.name,
+                    "CROSS_ACCOUNT_ROLE_NAME": settings.function.cross_account_role_name,
+                    "ALLOWED_ACCOUNTS": ",".join(settings.function.allowed_accounts),
+                    "ALLOWED_REGIONS": ",".join(settings.function.allowed_regions),
+                },
+                policy_statements=self._key_factory_statements(settings, partition, account_id),
+            ),
+        )
+        api = KeyServiceApi(
+            self,
+            "api",
+            KeyServiceApiProps(
+                name=names.rest_api,
+                stage_name=service.stage,
+                lambda_invoke_arn=function.function.invoke_arn,
+                lambda_function_name=function.function.function_name,
+                allowed_source_cidrs=tuple(settings.api.allowed_source_cidrs),
+                allowed_vpc_endpoint_ids=tuple(settings.api.allowed_vpc_endpoint_ids),
+                client_certificate_description=f"Client certificate of {names.client_certificate}",
+            ),
+        )
+        plans = {
+            name: UsagePlan(
+                self,
+                f"usage-plan-{name}",
+                UsagePlanProps(
+                    name=names.usage_plan(name),
+                    rest_api_id=api.rest_api.id,
+                    stage_name=api.stage.stage_name,
+                    throttle_rate_limit=plan.throttle_rate_limit,
+                    throttle_burst_limit=plan.throttle_burst_limit,
+                    quota_limit=plan.quota_limit,
+                    quota_period=plan.quota_period,
+                    quota_offset=plan.quota_offset,
+                ),
+            ).usage_plan
+            for name, plan in sorted(settings.usage_plans.items())
+        }
+        service_plan = plans[settings.api.usage_plan]
+        api_key = ApiKey(
+            self,
+            "service-api-key",
+            ApiKeyProps(
+                name=names.api_key,
+                usage_plan_id=service_plan.id,
+                description=f"API key of {service.name} ({service.stage})",
+            ),
+        ).api_key
+        parameter = SecureParameter(
+            self,
+            "api-key-parameter",
+            SecureParameterProps(
+                name=names.ssm_parameter,
+                value=api_key.value,
+                description=f"Live API key of {service.name} ({service.stage})",
+                kms_alias=names.ssm_kms_alias,
+                account_id=account_id,
+                partition=partition,
+                region=service.region,
+            ),
+        )
+
+        outputs(
+            self,
+            {
+                "account_id": (account_id, "AWS account the service is deployed in"),
+                "region": (service.region, "AWS region of the service"),
+                "rest_api_id": (api.rest_api.id, "ID of the REST API"),
+                "rest_api_execution_arn": (api.rest_api.execution_arn, "Execution ARN of the REST API"),
+                "stage_name": (api.stage.stage_name, "Stage serving the API"),
+                "stage_invoke_url": (api.stage.invoke_url, "Base URL of the stage"),
+                "key_endpoint_url": (api.invoke_url, "URL to POST key requests to (send the API key in x-api-key)"),
+                "client_certificate_id": (api.client_certificate.id, "Client certificate the stage presents to backends"),
+                "usage_plan_ids": ({name: plan.id for name, plan in plans.items()}, "Usage plan IDs by plan name"),
+                "usage_plan_id": (service_plan.id, "Usage plan the service's API key belongs to"),
+                "api_key_id": (api_key.id, "ID of the service's API key"),
+                "api_key_value": (api_key.value, "The service's API key (sensitive; also in the SSM parameter)"),
+                "ssm_parameter_name": (parameter.parameter.name, "SSM SecureString holding the live API key"),
+                "ssm_parameter_arn": (parameter.parameter.arn, "ARN of the SSM parameter"),
+                "ssm_kms_key_arn": (parameter.kms_key.arn, "KMS key encrypting the SSM parameter"),
+                "lambda_function_name": (function.function.function_name, "Name of the key-generator Lambda"),
+                "lambda_function_arn": (function.function.arn, "ARN of the key-generator Lambda"),
+                "execution_role_name": (function.role.name, "Name of the Lambda execution role"),
+                "execution_role_arn": (function.role.arn, "ARN of the Lambda execution role"),
+                "log_group_names": ([function.log_group.name], "CloudWatch log groups of the service (never expire)"),
+                "log_group_arns": ([function.log_group.arn], "ARNs of the service's log groups"),
+                "state_bucket": (settings.state.bucket, "S3 bucket holding this stack's state"),
+                "state_lock_table": (settings.state.lock_table, "DynamoDB table locking this stack's state"),
+            },
+            sensitive=frozenset({"api_key_value"}),
+        )
+
+    @staticmethod
+    def _key_factory_statements(settings: Settings, partition: str, account_id: str) -> tuple[dict, ...]:
+        """KMS rights limited to keys this service tags as its own, and one assumable role name."""
+        service = settings.service.name
+        own_keys = {"StringEquals": {"aws:ResourceTag/CreatedBy": service}}
+        return (
+            policy.statement(
+                "CreateTaggedKeys",
+                ["kms:CreateKey", "kms:TagResource"],
+                "*",
+                condition={"StringEquals": {"aws:RequestTag/CreatedBy": service}},
+            ),
+            policy.statement(
+                "ManageOwnKeys",
+                ["kms:CreateAlias", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion"],
+                f"arn:{partition}:kms:*:{account_id}:key/*",
+                condition=own_keys,
+            ),
+            policy.statement(
+                "CreateAliases", ["kms:CreateAlias"], f"arn:{partition}:kms:*:{account_id}:alias/*"
+            ),
+            policy.statement("DescribeKeys", ["kms:DescribeKey"], f"arn:{partition}:kms:*:{account_id}:key/*"),
+            policy.statement(
+                "AssumeCrossAccountRole",
+                ["sts:AssumeRole"],
+                f"arn:{partition}:iam::*:role/{settings.function.cross_account_role_name}",
+            ),
+        )

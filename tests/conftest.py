@@ -1,0 +1,46 @@
+"""Session fixtures: the app is synthesized once per session (three synths in parallel), never per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.synth import Synth, start_synth
+
+VARIANT_CONFIG = Path(__file__).parent / "fixtures" / "variant.toml"
+
+
+@pytest.fixture(scope="session")
+def synths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
+    """`default` and `default_again` (same commit, for determinism) and `variant` (tests/fixtures/variant.toml)."""
+    runs = {
+        "default": (tmp_path_factory.mktemp("synth-default"), None),
+        "default_again": (tmp_path_factory.mktemp("synth-default-again"), None),
+        "variant": (tmp_path_factory.mktemp("synth-variant"), VARIANT_CONFIG),
+    }
+    processes = {name: start_synth(outdir, config) for name, (outdir, config) in runs.items()}
+    for name, process in processes.items():
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, f"synth {name} failed:\n{stderr}"
+    return {name: Synth(outdir) for name, (outdir, _) in runs.items()}
+
+
+@pytest.fixture(scope="session")
+def synth(synths: dict[str, Synth]) -> Synth:
+    return synths["default"]
+
+
+@pytest.fixture(scope="session")
+def service(synth: Synth) -> dict:
+    return synth.service
+
+
+@pytest.fixture(scope="session")
+def state(synth: Synth) -> dict:
+    return synth.state
+
+
+@pytest.fixture(scope="session")
+def variant(synths: dict[str, Synth]) -> Synth:
+    return synths["variant"]

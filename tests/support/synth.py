@@ -1,0 +1,83 @@
+"""Run the real app (`python main.py`) in subprocesses, the way `cdktf synth` does.
+
+Subprocesses keep the ~10 s jsii start-up out of the test process and let several synths (default
+twice, for determinism, and a variant config) run side by side on the machine's cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SERVICE_STACK = "kms-key-generator"
+STATE_STACK = "kms-key-generator-remote-state"
+
+
+def synth_env(outdir: Path, config: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ, CDKTF_OUTDIR=str(outdir), JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20")
+    env.pop("KMSKG_CONFIG", None)
+    if config is not None:
+        env["KMSKG_CONFIG"] = str(config)
+    return env
+
+
+def start_synth(outdir: Path, config: Path | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "main.py"],
+        cwd=PROJECT_ROOT,
+        env=synth_env(outdir, config),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_synth(outdir: Path, config: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    process = start_synth(outdir, config)
+    stdout, stderr = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@dataclass(frozen=True)
+class Synth:
+    """One synth output folder, with helpers to read its stacks."""
+
+    outdir: Path
+
+    def stack_dir(self, stack: str) -> Path:
+        return self.outdir / "stacks" / stack
+
+    def stack(self, stack: str) -> dict[str, Any]:
+        return json.loads((self.stack_dir(stack) / "cdk.tf.json").read_text())
+
+    @property
+    def service(self) -> dict[str, Any]:
+        return self.stack(SERVICE_STACK)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.stack(STATE_STACK)
+
+
+def resources(stack: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
+    """All resources of one Terraform type, by logical name."""
+    return stack.get("resource", {}).get(rtype, {})
+
+
+def only(stack: dict[str, Any], rtype: str) -> dict[str, Any]:
+    """The single resource of a type (fails loudly if there are none or several)."""
+    found = resources(stack, rtype)
+    assert len(found) == 1, f"expected exactly one {rtype}, found {sorted(found)}"
+    return next(iter(found.values()))
+
+
+def ref(stack: dict[str, Any], rtype: str, attribute: str) -> str:
+    """The `${type.name.attr}` reference to the single resource of `rtype`."""
+    name = next(iter(resources(stack, rtype)))
+    return "${" + f"{rtype}.{name}.{attribute}" + "}"

@@ -1,0 +1,99 @@
+"""The six defects of the original Terraform modules, each pinned by a test on the synthesized JSON.
+
+Each test fails on what the original did (noted per test) and passes on what we synthesize now.
+"""
+
+from __future__ import annotations
+
+import json
+
+from constructs_lib import api_contract
+from tests.support.apigw_vtl import render
+from tests.support.synth import only, ref, resources
+
+# The original's outputs table (outputs.tf): seven terse outputs.
+ORIGINAL_OUTPUTS = 7
+
+
+def test_defect_1_api_key_is_attached_to_the_usage_plan(service):
+    # Original: an API key and a usage plan, but no aws_api_gateway_usage_plan_key joining them.
+    attachment = only(service, "aws_api_gateway_usage_plan_key")
+    assert attachment["key_id"] == ref(service, "aws_api_gateway_api_key", "id")
+    assert attachment["usage_plan_id"] == ref(service, "aws_api_gateway_usage_plan", "id")
+    assert attachment["key_type"] == "API_KEY"
+
+
+def test_defect_2_integration_has_the_mapping_template(service):
+    # Original: the integration had no request_templates, so the Lambda got the raw body.
+    integration = only(service, "aws_api_gateway_integration")
+    template = integration["request_templates"]["application/json"]
+    assert template == api_contract.REQUEST_TEMPLATE
+    assert integration["passthrough_behavior"] == "NEVER"
+    body = {
+        "account": "123456789012",
+        "region": "eu-west-1",
+        "key_usage": "ENCRYPT_DECRYPT",
+        "key_alias": "alias/app",
+        "key_description": "app key",
+    }
+    assert json.loads(render(template, json.dumps(body))) == {
+        "Account": "123456789012",
+        "Region": "eu-west-1",
+        "KeyUsage": "ENCRYPT_DECRYPT",
+        "KeyAlias": "alias/app",
+        "KeyDescription": "app key",
+    }
+
+
+def test_defect_3_outputs_are_many_and_all_described(service):
+    # Original: seven outputs; the API's id, URL, key and SSM parameter were not among them.
+    outputs = service["output"]
+    assert len(outputs) > ORIGINAL_OUTPUTS
+    undescribed = [name for name, output in outputs.items() if not output.get("description")]
+    assert undescribed == []
+    for needed in (
+        "rest_api_id",
+        "key_endpoint_url",
+        "stage_name",
+        "usage_plan_id",
+        "api_key_id",
+        "api_key_value",
+        "ssm_parameter_name",
+        "ssm_parameter_arn",
+        "log_group_names",
+        "log_group_arns",
+        "lambda_function_name",
+        "lambda_function_arn",
+        "execution_role_name",
+        "execution_role_arn",
+        "ssm_kms_key_arn",
+        "account_id",
+        "client_certificate_id",
+        "state_bucket",
+        "state_lock_table",
+    ):
+        assert needed in outputs, needed
+
+
+def test_defect_4_log_groups_never_expire(service):
+    # Original: the log group had a retention period, so logs expired.
+    log_groups = resources(service, "aws_cloudwatch_log_group")
+    assert log_groups, "the service must create its log groups explicitly"
+    assert {name: group["retention_in_days"] for name, group in log_groups.items()} == {
+        name: 0 for name in log_groups
+    }
+
+
+def test_defect_5_ssm_parameter_holds_the_live_api_key(service):
+    # Original: value = local.api_key, a literal from locals.tf.
+    parameter = only(service, "aws_ssm_parameter")
+    assert parameter["type"] == "SecureString"
+    assert parameter["value"] == ref(service, "aws_api_gateway_api_key", "value")
+    assert parameter["name"] == "/APIGateway/APIKeys/kms-key-generator"
+    assert "locals" not in service
+
+
+def test_defect_6_stage_has_a_client_certificate(service):
+    # Original: the stage had no client_certificate_id.
+    stage = only(service, "aws_api_gateway_stage")
+    assert stage["client_certificate_id"] == ref(service, "aws_api_gateway_client_certificate", "id")

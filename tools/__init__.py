@@ -1,0 +1,1 @@
+"""Developer tooling: Terraform through the offline provider mirror, local AWS, benchmarks, clients."""

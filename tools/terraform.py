@@ -1,0 +1,105 @@
+"""Run Terraform offline through a filesystem provider mirror, with a CLI config we write ourselves.
+
+The registry is not reachable on our build machines, and the image's global `TF_CLI_CONFIG_FILE` points
+at a file that does not exist, so every Terraform call goes through `terraform_env`, which writes and
+names our own CLI config. The mirror folder comes from `$KMSKG_PROVIDER_MIRROR`, else the first of the
+usual plugin folders holding `hashicorp/aws`. Missing Terraform or mirror raise `ToolError`: they fail
+loudly, never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+MIRROR_ENV_VAR = "KMSKG_PROVIDER_MIRROR"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CLI_CONFIG = PROJECT_ROOT / ".build" / "terraform.rc"
+PLUGIN_CACHE = PROJECT_ROOT / ".build" / "plugin-cache"
+_CANDIDATE_MIRRORS = (
+    "/opt/tf-plugins",
+    "~/.terraform.d/plugins",
+    "~/.local/share/terraform/plugins",
+    "/usr/local/share/terraform/plugins",
+    "/usr/share/terraform/plugins",
+)
+_AWS = Path("registry.terraform.io") / "hashicorp" / "aws"
+
+
+class ToolError(RuntimeError):
+    """A tool the project needs is missing or unusable; the message says what to do."""
+
+
+def terraform_binary() -> str:
+    path = shutil.which("terraform")
+    if not path:
+        raise ToolError("terraform not found on PATH: install Terraform >= 1.10 (the S3 backend's use_lockfile needs it)")
+    return path
+
+
+def provider_mirror() -> Path:
+    """The mirror folder (holding `registry.terraform.io/hashicorp/aws/<version>/<os_arch>/`)."""
+    configured = os.environ.get(MIRROR_ENV_VAR)
+    if configured:
+        mirror = Path(configured).expanduser()
+        if not (mirror / _AWS).is_dir():
+            raise ToolError(f"{MIRROR_ENV_VAR}={configured}: no {_AWS} provider in that folder")
+        return mirror
+    for candidate in _CANDIDATE_MIRRORS:
+        mirror = Path(candidate).expanduser()
+        if (mirror / _AWS).is_dir():
+            return mirror
+    raise ToolError(
+        f"no Terraform provider mirror with {_AWS} found in {', '.join(_CANDIDATE_MIRRORS)}: "
+        f"set {MIRROR_ENV_VAR} to a filesystem mirror folder (see README)"
+    )
+
+
+def write_cli_config(path: Path = CLI_CONFIG) -> Path:
+    """Write a CLI config that installs providers only from the mirror (no registry, no network)."""
+    mirror = provider_mirror()
+    PLUGIN_CACHE.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The plugin cache lets every stack folder link the 700 MB provider instead of copying it.
+    text = (
+        f'plugin_cache_dir = "{PLUGIN_CACHE}"\n'
+        "disable_checkpoint = true\n"
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["registry.terraform.io/*/*"]\n  }}\n'
+        "}\n"
+    )
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def terraform_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Process environment for Terraform: our CLI config, no prompts, no checkpoint calls."""
+    env = dict(os.environ)
+    env.update(
+        TF_CLI_CONFIG_FILE=str(write_cli_config()),
+        TF_IN_AUTOMATION="1",
+        TF_INPUT="0",
+        CHECKPOINT_DISABLE="1",
+    )
+    env.update(extra or {})
+    return env
+
+
+def terraform(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run `terraform <args>` in `cwd`; raise `ToolError` with its output on failure when `check`."""
+    result = subprocess.run(
+        [terraform_binary(), *args],
+        cwd=cwd,
+        env=env or terraform_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise ToolError(f"terraform {' '.join(args)} failed in {cwd} (exit {result.returncode}):\n{result.stderr}{result.stdout}")
+    return result
