@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.synth import Synth, start_synth
+from tests.support.synth import SERVICE_STACK, Synth, start_synth
 
 VARIANT_CONFIG = Path(__file__).parent / "fixtures" / "variant.toml"
 
@@ -15,15 +15,15 @@ VARIANT_CONFIG = Path(__file__).parent / "fixtures" / "variant.toml"
 def synths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
     """`default` and `default_again` (same commit, for determinism) and `variant` (tests/fixtures/variant.toml)."""
     runs = {
-        "default": (tmp_path_factory.mktemp("synth-default"), None),
-        "default_again": (tmp_path_factory.mktemp("synth-default-again"), None),
-        "variant": (tmp_path_factory.mktemp("synth-variant"), VARIANT_CONFIG),
+        "default": (tmp_path_factory.mktemp("synth-default"), None, SERVICE_STACK),
+        "default_again": (tmp_path_factory.mktemp("synth-default-again"), None, SERVICE_STACK),
+        "variant": (tmp_path_factory.mktemp("synth-variant"), VARIANT_CONFIG, "keys-variant"),
     }
-    processes = {name: start_synth(outdir, config) for name, (outdir, config) in runs.items()}
+    processes = {name: start_synth(outdir, config) for name, (outdir, config, _) in runs.items()}
     for name, process in processes.items():
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, f"synth {name} failed:\n{stderr}"
-    return {name: Synth(outdir) for name, (outdir, _) in runs.items()}
+    return {name: Synth(outdir, service) for name, (outdir, _, service) in runs.items()}
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,7 @@ class Synth:
     """One synth output folder, with helpers to read its stacks."""
 
     outdir: Path
+    service_name: str = SERVICE_STACK
 
     def stack_dir(self, stack: str) -> Path:
         return self.outdir / "stacks" / stack
@@ -58,11 +59,11 @@ class Synth:
 
     @property
     def service(self) -> dict[str, Any]:
-        return self.stack(SERVICE_STACK)
+        return self.stack(self.service_name)
 
     @property
     def state(self) -> dict[str, Any]:
-        return self.stack(STATE_STACK)
+        return self.stack(f"{self.service_name}-remote-state")
 
 
 def resources(stack: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,98 @@
+"""Settings: bad files stop the synth with one `file: key: problem` line each, and write nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from constructs_lib.settings import DEFAULT_CONFIG, SettingsError, load_settings
+from tests.support.synth import PROJECT_ROOT, synth_env
+
+BAD_SETTINGS = [
+    ("unknown_key", "[service]\nnmae = 'x'\n", "service.nmae: unknown key (allowed: environment, name, region, stage)"),
+    ("unknown_section", "[servce]\nname = 'x'\n", "servce: unknown key"),
+    ("wrong_type", "[usage_plans.default]\nquota_limit = '1000'\n", "usage_plans.default.quota_limit: must be an integer, got str '1000'"),
+    ("negative_quota", "[usage_plans.default]\nquota_limit = -5\n", "usage_plans.default.quota_limit: must be > 0, got -5"),
+    ("zero_rate", "[usage_plans.default]\nthrottle_rate_limit = 0\n", "usage_plans.default.throttle_rate_limit: must be > 0, got 0"),
+    ("bad_period", "[usage_plans.default]\nquota_period = 'YEAR'\n", "usage_plans.default.quota_period: must be one of DAY, WEEK, MONTH, got 'YEAR'"),
+    ("bad_region", "[service]\nregion = 'moon-1'\n", "service.region: must be an AWS region code such as eu-west-1, got 'moon-1'"),
+    ("bad_cidr", "[api]\nallowed_source_cidrs = ['10.0.0.300/8']\n", "api.allowed_source_cidrs: item 0 ('10.0.0.300/8') must be a CIDR block"),
+    ("cidr_with_host_bits", "[api]\nallowed_source_cidrs = ['10.0.0.1/8']\n", "api.allowed_source_cidrs: item 0 ('10.0.0.1/8') must be a CIDR block"),
+    ("empty_service_name", "[service]\nname = ''\n", "service.name: must be 2-40 lowercase letters, digits or '-', starting with a letter, got ''"),
+    ("bool_as_int", "[usage_plans.default]\nquota_limit = true\n", "usage_plans.default.quota_limit: must be an integer, got bool True"),
+    ("unknown_plan", "[api]\nusage_plan = 'gold'\n", "api.usage_plan: names unknown plan 'gold' (known: default)"),
+    ("bad_account", "[lambda]\nallowed_accounts = ['12345']\n", "lambda.allowed_accounts: item 0 ('12345') must be a 12-digit AWS account id"),
+    ("bad_runtime", "[lambda]\nruntime = 'python2.7'\n", "lambda.runtime: must be one of python3.12, python3.13, got 'python2.7'"),
+    ("lockfile_not_bool", "[state]\nuse_lockfile = 'yes'\n", "state.use_lockfile: must be true or false, got str 'yes'"),
+    ("bad_bucket", "[state]\nbucket = 'Not_A_Bucket'\n", "state.bucket: must be a valid S3 bucket name"),
+    ("not_toml", "[service\n", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [case[1:] for case in BAD_SETTINGS], ids=[c[0] for c in BAD_SETTINGS])
+def test_rejects_bad_settings_naming_file_and_key(tmp_path: Path, text: str, expected: str):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(config)
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{config}: ")
+    assert expected in lines[0]
+
+
+def test_reports_every_problem_at_once(tmp_path: Path):
+    config = tmp_path / "bad.toml"
+    config.write_text("[service]\nregion = 'x'\nstage = ''\n[usage_plans.default]\nquota_limit = 0\n")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(config)
+    keys = [line.split(": ")[1] for line in str(raised.value).splitlines()]
+    assert keys == ["service.region", "service.stage", "usage_plans.default.quota_limit"]
+
+
+def test_missing_file_is_named(tmp_path: Path):
+    with pytest.raises(SettingsError, match=r"missing\.toml: settings file not found \(set KMSKG_CONFIG"):
+        load_settings(tmp_path / "missing.toml")
+
+
+def test_environment_variable_selects_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    config = tmp_path / "prod.toml"
+    config.write_text("[service]\nenvironment = 'prod'\n")
+    monkeypatch.setenv("KMSKG_CONFIG", str(config))
+    assert load_settings().service.environment == "prod"
+
+
+def test_omitted_keys_take_documented_defaults(tmp_path: Path):
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    settings = load_settings(config)
+    assert settings.service.name == "kms-key-generator"
+    assert settings.state.use_lockfile is True
+    assert list(settings.usage_plans) == ["default"]
+
+
+def test_default_file_is_valid():
+    assert load_settings(DEFAULT_CONFIG).service.name == "kms-key-generator"
+
+
+@pytest.mark.parametrize("case", ["negative_quota", "unknown_key", "bad_cidr"])
+def test_bad_settings_stop_the_synth_and_leave_output_untouched(tmp_path: Path, case: str):
+    text, expected = next(c[1:] for c in BAD_SETTINGS if c[0] == case)
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    outdir = tmp_path / "cdktf.out"
+    outdir.mkdir()
+    sentinel = outdir / "previous-synth.txt"
+    sentinel.write_text("unchanged")
+    result = subprocess.run(
+        [sys.executable, "main.py"], cwd=PROJECT_ROOT, env=synth_env(outdir, config), capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().startswith(f"{config}: ")
+    assert expected in result.stderr
+    assert sorted(p.name for p in outdir.iterdir()) == ["previous-synth.txt"]
+    assert sentinel.read_text() == "unchanged"
