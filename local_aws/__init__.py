@@ -1,0 +1,18 @@
+"""A local AWS emulator: moto's server plus the API Gateway gaps our Terraform stack hits.
+
+``LocalAws`` is imported lazily so that ``python -m local_aws start|stop|status``
+stays fast: only the process that serves needs moto.
+"""
+
+HEALTH_PATH = "/_local_aws/health"
+"""Answered by the emulator itself, so a client can tell it apart from anything else on the port."""
+
+SERVICE_NAME = "local_aws"
+
+
+def __getattr__(name: str):
+    if name == "LocalAws":
+        from .server import LocalAws
+
+        return LocalAws
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,92 @@
+"""Run the emulator (moto's server app, gaps closed) in a background thread of this process.
+
+moto keeps its state in module-level backends, so every emulator in one
+process shares the same resources.
+"""
+
+import json
+import os
+import threading
+from typing import Any
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from . import HEALTH_PATH, SERVICE_NAME, apigateway_gaps, s3_gaps
+
+
+class _HealthRoute:
+    """WSGI wrapper answering ``HEALTH_PATH`` with our name and pid; everything else goes to moto."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != HEALTH_PATH:
+            return self.app(environ, start_response)
+        body = json.dumps({"service": SERVICE_NAME, "pid": os.getpid()}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+class LocalAws:
+    """The emulator on ``host:port``; ``port=None`` lets the OS pick a free one at ``start()``.
+
+    Usable as a context manager::
+
+        with LocalAws() as aws:
+            boto3.client("apigateway", endpoint_url=aws.endpoint, ...)
+    """
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1"):
+        self.host = host
+        self._requested_port = port or 0
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("LocalAws is not started")
+        return self._server.server_port
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "LocalAws":
+        if self._server is not None:
+            raise RuntimeError(f"LocalAws already running on {self.endpoint}")
+        apigateway_gaps.install()
+        s3_gaps.install()
+        app = _HealthRoute(DomainDispatcherApplication(create_backend_app))
+        try:
+            self._server = make_server(
+                self.host, self._requested_port, app, threaded=True, request_handler=MotoRequestHandler
+            )
+        except SystemExit:  # werkzeug prints why it cannot bind and exits; a library should raise instead
+            raise OSError(f"cannot listen on {self.host}:{self._requested_port}") from None
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"local-aws-{self.port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port; a no-op when not running."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> "LocalAws":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

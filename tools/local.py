@@ -1,0 +1,206 @@
+"""Deploy, plan and destroy every synthesized stack on the local emulator (`make *-local`).
+
+The JSON applied is exactly what `make synth` wrote: stack folders are copied byte for byte into
+`.local-aws/stacks/` (so local runs never touch the `.terraform` or state of a real deployment), and only
+the environment differs: `AWS_ENDPOINT_URL`, dummy credentials, and backend settings given to
+`terraform init` with `-backend-config` (the local state path; the S3 backend's endpoints).
+
+    python -m tools.local deploy|plan|destroy [--port 4566] [--synth-dir cdktf.out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tools.terraform import ToolError, terraform, terraform_env
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# Variables that would send Terraform to a real account or a profile instead of the emulator.
+_REAL_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    backend: str  # "local" (bootstraps state) or "s3" (keeps state in the bootstrapped bucket)
+    config: dict[str, Any]
+
+
+def synthesized_stacks(synth_dir: Path) -> list[Stack]:
+    """Stacks in deployment order: local-state stacks (the state bucket) first."""
+    manifest = synth_dir / "manifest.json"
+    if not manifest.is_file():
+        raise ToolError(f"{manifest} not found: run `make synth` first")
+    stacks = []
+    for name in sorted(json.loads(manifest.read_text())["stacks"]):
+        config = json.loads((synth_dir / "stacks" / name / "cdk.tf.json").read_text())
+        (backend,) = config["terraform"]["backend"]
+        stacks.append(Stack(name, backend, config))
+    return sorted(stacks, key=lambda stack: stack.backend != "local")
+
+
+@dataclass(frozen=True)
+class LocalTarget:
+    """Where and how stacks are applied: an emulator endpoint and a working folder for copies and state."""
+
+    endpoint: str
+    synth_dir: Path
+    workdir: Path
+
+    def env(self) -> dict[str, str]:
+        env = terraform_env({"AWS_ENDPOINT_URL": self.endpoint, "AWS_EC2_METADATA_DISABLED": "true", **DUMMY_CREDENTIALS})
+        for name in _REAL_AWS_VARIABLES:
+            env.pop(name, None)
+        return env
+
+    def stack_dir(self, stack: Stack) -> Path:
+        return self.workdir / "stacks" / stack.name
+
+    def prepare(self, stack: Stack) -> Path:
+        """Copy the synthesized files (JSON and assets, unchanged) over the working copy, keeping `.terraform`."""
+        source, target = self.synth_dir / "stacks" / stack.name, self.stack_dir(stack)
+        target.mkdir(parents=True, exist_ok=True)
+        for old in target.iterdir():
+            if old.name != ".terraform" and not old.name.startswith(".terraform"):
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+        shutil.copytree(source, target, dirs_exist_ok=True)
+        return target
+
+    def backend_config(self, stack: Stack) -> list[str]:
+        """`-backend-config` arguments that point a stack's backend at the emulator."""
+        if stack.backend == "local":
+            state = self.workdir / "state" / f"{stack.name}.tfstate"
+            state.parent.mkdir(parents=True, exist_ok=True)
+            return [f"-backend-config=path={state}"]
+        settings = self.workdir / f"{stack.name}.s3.tfbackend"
+        settings.write_text(
+            f'endpoints = {{\n  s3       = "{self.endpoint}"\n  dynamodb = "{self.endpoint}"\n'
+            f'  sts      = "{self.endpoint}"\n  iam      = "{self.endpoint}"\n}}\n'
+            "use_path_style              = true\n"
+            "skip_credentials_validation = true\n"
+            "skip_requesting_account_id  = true\n"
+            "skip_metadata_api_check     = true\n"
+        )
+        return [f"-backend-config={settings}"]
+
+    def init(self, stack: Stack) -> Path:
+        workdir = self.prepare(stack)
+        terraform("init", "-reconfigure", "-input=false", "-no-color", *self.backend_config(stack), cwd=workdir, env=self.env())
+        return workdir
+
+    def apply(self, stack: Stack) -> None:
+        terraform("apply", "-auto-approve", "-input=false", "-no-color", cwd=self.init(stack), env=self.env())
+
+    def plan(self, stack: Stack) -> subprocess.CompletedProcess[str]:
+        """`terraform plan -detailed-exitcode`: returncode 0 = no changes, 2 = changes, 1 = error."""
+        return terraform(
+            "plan", "-detailed-exitcode", "-input=false", "-no-color", cwd=self.init(stack), env=self.env(), check=False
+        )
+
+    def destroy(self, stack: Stack) -> None:
+        terraform("destroy", "-auto-approve", "-input=false", "-no-color", cwd=self.init(stack), env=self.env())
+
+    def outputs(self, stack: Stack) -> dict[str, Any]:
+        result = terraform("output", "-json", "-no-color", cwd=self.stack_dir(stack), env=self.env())
+        return json.loads(result.stdout)
+
+    def empty_state_bucket(self, stack: Stack) -> None:
+        """Delete every object version in the state bucket, so destroying the (non-force) bucket succeeds."""
+        import boto3
+
+        bucket = stack.config["terraform"]["backend"]["s3"]["bucket"]
+        s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1", **_boto_credentials())
+        try:
+            pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket)
+            for page in pages:
+                doomed = [
+                    {"Key": item["Key"], "VersionId": item["VersionId"]}
+                    for item in page.get("Versions", []) + page.get("DeleteMarkers", [])
+                ]
+                if doomed:
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed})
+        except s3.exceptions.NoSuchBucket:
+            return
+
+    def deploy_all(self) -> list[Stack]:
+        stacks = synthesized_stacks(self.synth_dir)
+        for stack in stacks:
+            self.apply(stack)
+        return stacks
+
+    def destroy_all(self) -> None:
+        stacks = synthesized_stacks(self.synth_dir)
+        for stack in reversed(stacks):
+            self.destroy(stack)
+            if stack.backend == "s3":
+                self.empty_state_bucket(stack)
+
+
+def _boto_credentials() -> dict[str, str]:
+    return {"aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+
+
+def _emulator(command: str, port: int) -> None:
+    result = subprocess.run([sys.executable, "-m", "local_aws", command, "--port", str(port)], cwd=PROJECT_ROOT)
+    if result.returncode != 0:
+        raise ToolError(f"local emulator `{command}` failed on port {port} (see the message above)")
+
+
+def _print_outputs(target: LocalTarget, stacks: list[Stack]) -> None:
+    for stack in stacks:
+        print(f"\n## {stack.name} outputs")
+        for name, output in sorted(target.outputs(stack).items()):
+            value = "(sensitive)" if output.get("sensitive") else json.dumps(output["value"])
+            print(f"  {name} = {value}")
+    print(
+        "\nTry it (reads the endpoint from the outputs and the API key from SSM):\n"
+        f"  AWS_ENDPOINT_URL={target.endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+        f"{sys.executable} -m tools.request_key --stack-dir {target.stack_dir(stacks[-1])} "
+        "--account 123456789012 --region us-east-1 --key-usage ENCRYPT_DECRYPT --alias demo --description 'demo key'\n"
+        "(moto stores the API but does not serve API Gateway traffic; the command shows the request it sends.)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.local", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["deploy", "plan", "destroy"])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", "4566")))
+    parser.add_argument("--synth-dir", type=Path, default=PROJECT_ROOT / "cdktf.out")
+    parser.add_argument("--workdir", type=Path, default=PROJECT_ROOT / ".local-aws")
+    args = parser.parse_args(argv)
+    target = LocalTarget(f"http://127.0.0.1:{args.port}", args.synth_dir.resolve(), args.workdir.resolve())
+    try:
+        if args.command == "deploy":
+            _emulator("start", args.port)
+            stacks = target.deploy_all()
+            _print_outputs(target, stacks)
+            print(f"\nThe emulator keeps running on {target.endpoint}: `make plan-local`, then `make destroy-local`.")
+            return 0
+        if args.command == "plan":
+            codes = []
+            for stack in synthesized_stacks(target.synth_dir):
+                result = target.plan(stack)
+                print(f"## {stack.name}: " + {0: "no changes", 2: "changes"}.get(result.returncode, "error"))
+                if result.returncode != 0:
+                    print(result.stdout + result.stderr)
+                codes.append(result.returncode)
+            return 1 if 1 in codes else max(codes, default=0)
+        target.destroy_all()
+        _emulator("stop", args.port)
+        return 0
+    except ToolError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
