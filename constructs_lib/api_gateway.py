@@ -11,6 +11,7 @@ The wire contract itself (template, model, status mapping) lives in `api_contrac
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -151,24 +152,18 @@ class KeyServiceApi(Construct):
             "deployment",
             rest_api_id=rest_api_id,
             description="Managed by kms-key-generator; replaced whenever the API model changes",
-            # A deployment is a snapshot: hash everything that shapes the API so any change redeploys.
+            # A deployment is a snapshot, so it is replaced whenever what shapes the API changes: the
+            # contract and access rules (hashed here from configuration, because AWS normalises the
+            # JSON it stores and state values would drift) and the ids of the pieces it snapshots.
             triggers={
-                "redeployment": Fn.sha1(
+                "contract": _contract_hash(props),
+                "resources": Fn.sha1(
                     Fn.jsonencode(
-                        [
-                            resource.id,
-                            model.schema,
-                            validator.id,
-                            self.method.id,
-                            self.method.api_key_required,
-                            integration.id,
-                            integration.uri,
-                            integration.request_templates,
-                            resource_policy.policy,
-                            *[[r.status_code, r.selection_pattern, r.response_templates] for r in integration_responses],
-                        ]
+                        [resource.id, model.id, validator.id, self.method.id, integration.id, integration.uri]
+                        + [response.id for response in integration_responses]
+                        + [resource_policy.id]
                     )
-                )
+                ),
             },
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
             depends_on=[integration, *integration_responses, resource_policy],
@@ -223,6 +218,21 @@ class KeyServiceApi(Construct):
                 )
             )
         return policy.document(*statements)
+
+
+def _contract_hash(props: KeyServiceApiProps) -> str:
+    """SHA-256 of everything in the API's configuration that a deployment snapshots."""
+    contract = {
+        "path": api_contract.RESOURCE_PATH,
+        "method": api_contract.HTTP_METHOD,
+        "request_template": api_contract.REQUEST_TEMPLATE,
+        "request_model": api_contract.REQUEST_MODEL_SCHEMA,
+        "success": [api_contract.SUCCESS_STATUS, api_contract.SUCCESS_RESPONSE_TEMPLATE],
+        "errors": [[e.status_code, e.selection_pattern, e.response_template] for e in api_contract.ERROR_RESPONSES],
+        "allowed_source_cidrs": list(props.allowed_source_cidrs),
+        "allowed_vpc_endpoint_ids": list(props.allowed_vpc_endpoint_ids),
+    }
+    return hashlib.sha256(json.dumps(contract, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True)

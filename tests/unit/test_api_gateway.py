@@ -58,20 +58,31 @@ def ref_name(reference: str) -> str:
     return reference.removeprefix("${").split(".")[1]
 
 
-def test_deployment_redeploys_on_any_model_change(service):
-    deployment = only(service, "aws_api_gateway_deployment")
-    assert deployment["lifecycle"] == {"create_before_destroy": True}
-    trigger = deployment["triggers"]["redeployment"]
-    integration_name = next(iter(resources(service, "aws_api_gateway_integration")))
-    for hashed in (
-        f"aws_api_gateway_integration.{integration_name}.request_templates",
-        f"aws_api_gateway_integration.{integration_name}.uri",
-        "aws_api_gateway_model.",
-        "aws_api_gateway_rest_api_policy.",
-        "aws_api_gateway_integration_response.",
-    ):
-        assert hashed in trigger, hashed
+def test_deployment_is_replaced_before_the_old_one_goes(service):
+    assert only(service, "aws_api_gateway_deployment")["lifecycle"] == {"create_before_destroy": True}
+
+
+def test_deployment_trigger_hashes_the_contract_and_access_rules(service, variant):
+    contract = only(service, "aws_api_gateway_deployment")["triggers"]["contract"]
+    assert len(contract) == 64 and int(contract, 16) >= 0
+    # The variant differs only in access rules, not the contract: the hash must still differ.
+    assert only(variant.service, "aws_api_gateway_deployment")["triggers"]["contract"] != contract
+
+
+def test_deployment_trigger_covers_every_piece_it_snapshots(service):
+    trigger = only(service, "aws_api_gateway_deployment")["triggers"]["resources"]
     assert trigger.startswith("${sha1(jsonencode(")
+    for rtype in (
+        "aws_api_gateway_resource",
+        "aws_api_gateway_model",
+        "aws_api_gateway_request_validator",
+        "aws_api_gateway_method",
+        "aws_api_gateway_integration",
+        "aws_api_gateway_rest_api_policy",
+    ):
+        assert ref(service, rtype, "id").removeprefix("${").removesuffix("}") in trigger, rtype
+    for name in resources(service, "aws_api_gateway_integration_response"):
+        assert f"aws_api_gateway_integration_response.{name}.id" in trigger
 
 
 def test_stage_serves_the_deployment(service):
