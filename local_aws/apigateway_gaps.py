@@ -10,7 +10,10 @@ the client.  The gaps, each confirmed against a plain ``moto_server``:
   such field), so the stage never shows a certificate.
 * ``TagResource``/``GetTags``/``UntagResource`` only route stage ARNs; any other
   ARN (REST API, API key, usage plan, client certificate) is a 404 HTML page.
-* ``UpdateDeployment`` raises ``NotImplementedError`` (500, retried by the SDK).
+* ``UpdateDeployment``, ``UpdateIntegration``, ``UpdateIntegrationResponse``, ``UpdateMethod``,
+  ``UpdateMethodResponse``, ``UpdateModel`` and ``UpdateResource`` raise ``NotImplementedError``
+  (500, which the SDK retries for minutes): any in-place change of the API (a new mapping
+  template, say) hung ``terraform apply``. They apply JSON-Patch operations here.
 * ``DeleteDeployment`` checks the *name* a deployment was created with instead
   of which stages point at it: it deletes a deployment a stage still uses, and
   refuses one whose stage has moved on.
@@ -189,6 +192,68 @@ class LocalAPIGatewayResponse(APIGatewayResponse):
                 raise BadRequestException(f"Invalid patch path {op['path']}")
             deployment.description = op.get("value") or ""
         return json.dumps(deployment.to_json())
+
+    def _method(self) -> Any:
+        params = self.uri_match
+        return self.backend.get_method(params["restapi_id"], params["resource_id"], params["http_method"])
+
+    def _patched(self, target: Any) -> str:
+        if target is None:
+            raise NotFoundException("Invalid resource identifier specified")
+        _apply_patch(target, self._get_param("patchOperations") or [])
+        return json.dumps(target.to_json())
+
+    def update_integration(self) -> str:
+        return self._patched(self._method().method_integration)
+
+    def update_integration_response(self) -> str:
+        integration = self._method().method_integration
+        return self._patched((integration.integration_responses or {}).get(self.uri_match["status_code"]))
+
+    def update_method(self) -> str:
+        return self._patched(self._method())
+
+    def update_method_response(self) -> str:
+        return self._patched(self._method().get_response(self.uri_match["status_code"]))
+
+    def update_model(self) -> str:
+        return self._patched(self.backend.get_model(self.uri_match["restapi_id"], self.uri_match["model_name"]))
+
+    def update_resource(self) -> str:
+        return self._patched(self.backend.get_resource(self.uri_match["restapi_id"], self.uri_match["resource_id"]))
+
+
+# Wire names whose moto attribute is not simply the snake_case of the camelCase name.
+_ATTRIBUTES = {"passthroughBehavior": "passthrough_behaviour", "type": "integration_type"}
+_INTEGERS = {"timeoutInMillis"}
+_BOOLEANS = {"apiKeyRequired"}
+
+
+def _snake(name: str) -> str:
+    return _ATTRIBUTES.get(name) or "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def _apply_patch(target: Any, operations: list[dict[str, Any]]) -> None:
+    """Apply API Gateway's JSON-Patch subset: `/field` or `/mapField/key` (`~1` is `/`, `~0` is `~`)."""
+    for op in operations:
+        field, _, key = op["path"].lstrip("/").partition("/")
+        key = key.replace("~1", "/").replace("~0", "~")
+        attribute, value = _snake(field), op.get("value")
+        if field in _INTEGERS and value is not None:
+            value = int(value)
+        elif field in _BOOLEANS and value is not None:
+            value = str(value).lower() == "true"
+        if not hasattr(target, attribute):
+            raise BadRequestException(f"Invalid patch path {op['path']}")
+        if not key:
+            setattr(target, attribute, None if op["op"] == "remove" else value)
+            continue
+        mapping = dict(getattr(target, attribute) or {})
+        if op["op"] == "remove":
+            mapping.pop(key, None)
+        else:
+            mapping[key] = value
+        setattr(target, attribute, mapping)
 
 
 def _patch_routes() -> None:

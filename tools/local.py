@@ -57,7 +57,15 @@ class LocalTarget:
     workdir: Path
 
     def env(self) -> dict[str, str]:
-        env = terraform_env({"AWS_ENDPOINT_URL": self.endpoint, "AWS_EC2_METADATA_DISABLED": "true", **DUMMY_CREDENTIALS})
+        env = terraform_env(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                # An emulator gap answers 500 forever; fail in seconds instead of the SDK's 25 retries.
+                "AWS_MAX_ATTEMPTS": "3",
+                **DUMMY_CREDENTIALS,
+            }
+        )
         for name in _REAL_AWS_VARIABLES:
             env.pop(name, None)
         return env

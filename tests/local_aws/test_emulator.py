@@ -243,6 +243,68 @@ def test_update_deployment_description(apigw, rest_api):
     assert fetched["description"] == "second"
 
 
+# --- in-place updates of the API model ---------------------------------------
+
+LAMBDA_URI = (
+    "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+    "arn:aws:lambda:us-east-1:123456789012:function:f/invocations"
+)
+
+
+@pytest.fixture
+def lambda_method(apigw):
+    """POST /keys with a Lambda integration, a method response and an integration response."""
+    api_id = apigw.create_rest_api(name="updates")["id"]
+    root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    resource_id = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="keys")["id"]
+    where = {"restApiId": api_id, "resourceId": resource_id, "httpMethod": "POST"}
+    apigw.put_method(**where, authorizationType="NONE")
+    apigw.put_integration(
+        **where, type="AWS", integrationHttpMethod="POST", uri=LAMBDA_URI,
+        requestTemplates={"application/json": "old"}, passthroughBehavior="NEVER",
+    )
+    apigw.put_method_response(**where, statusCode="201")
+    apigw.put_integration_response(**where, statusCode="201", responseTemplates={"application/json": "old"})
+    return where
+
+
+def test_update_integration_patches_templates_and_fields(apigw, lambda_method):
+    apigw.update_integration(
+        **lambda_method,
+        patchOperations=[
+            {"op": "replace", "path": "/requestTemplates/application~1json", "value": "new"},
+            {"op": "replace", "path": "/passthroughBehavior", "value": "WHEN_NO_TEMPLATES"},
+            {"op": "replace", "path": "/timeoutInMillis", "value": "5000"},
+        ],
+    )
+    integration = apigw.get_integration(**lambda_method)
+    assert integration["requestTemplates"] == {"application/json": "new"}
+    assert (integration["passthroughBehavior"], integration["timeoutInMillis"]) == ("WHEN_NO_TEMPLATES", 5000)
+
+
+def test_update_integration_response_and_method(apigw, lambda_method):
+    apigw.update_integration_response(
+        **lambda_method, statusCode="201",
+        patchOperations=[{"op": "replace", "path": "/selectionPattern", "value": "(?s)x.+"}],
+    )
+    assert apigw.get_integration_response(**lambda_method, statusCode="201")["selectionPattern"] == "(?s)x.+"
+    apigw.update_method(**lambda_method, patchOperations=[{"op": "replace", "path": "/apiKeyRequired", "value": "true"}])
+    assert apigw.get_method(**lambda_method)["apiKeyRequired"] is True
+
+
+def test_update_model_schema(apigw, lambda_method):
+    api_id = lambda_method["restApiId"]
+    apigw.create_model(restApiId=api_id, name="Body", contentType="application/json", schema="{}")
+    apigw.update_model(restApiId=api_id, modelName="Body", patchOperations=[{"op": "replace", "path": "/schema", "value": '{"type": "object"}'}])
+    assert apigw.get_model(restApiId=api_id, modelName="Body")["schema"] == '{"type": "object"}'
+
+
+def test_update_with_an_unknown_path_is_a_bad_request(apigw, lambda_method):
+    with pytest.raises(ClientError) as excinfo:
+        apigw.update_integration(**lambda_method, patchOperations=[{"op": "replace", "path": "/noSuchField", "value": "x"}])
+    assert_error(excinfo, "BadRequestException", 400)
+
+
 # --- REST API policy ----------------------------------------------------------
 
 
@@ -367,3 +429,36 @@ def test_cli_serve_stops_on_ctrl_c(tmp_path):
         assert server.wait(timeout=30) == 0
     finally:
         server.kill()
+
+
+# --- S3 bucket policies ---------------------------------------------------------
+
+
+def _s3(emulator):
+    return boto3.client(
+        "s3", endpoint_url=emulator.endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+def _deny_all(bucket: str, condition: dict | None) -> str:
+    statement = {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": [f"arn:aws:s3:::{bucket}/*"]}
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def test_conditional_bucket_policy_deny_is_not_applied_unconditionally(emulator):
+    s3 = _s3(emulator)
+    s3.create_bucket(Bucket="tls-only")
+    s3.put_bucket_policy(Bucket="tls-only", Policy=_deny_all("tls-only", {"Bool": {"aws:SecureTransport": "false"}}))
+    s3.put_object(Bucket="tls-only", Key="state", Body=b"{}")
+    assert s3.get_object(Bucket="tls-only", Key="state")["Body"].read() == b"{}"
+
+
+def test_unconditional_bucket_policy_deny_still_denies(emulator):
+    s3 = _s3(emulator)
+    s3.create_bucket(Bucket="deny-all")
+    s3.put_bucket_policy(Bucket="deny-all", Policy=_deny_all("deny-all", None))
+    with pytest.raises(ClientError) as excinfo:
+        s3.put_object(Bucket="deny-all", Key="state", Body=b"{}")
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
