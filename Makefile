@@ -30,22 +30,26 @@ deps: $(VENV)/.installed node_modules/.installed ## Install pinned Python and No
 synth: deps ## Synthesize every stack into cdktf.out/ with the cdktf CLI
 	npx cdktf synth
 
+# Local targets apply what `make synth` wrote; synthesize first only when there is nothing yet.
+cdktf.out/manifest.json:
+	$(MAKE) synth
+
 test: $(VENV)/.installed ## Run every test (unit, Lambda, terraform validate, end to end)
 	$(PY) -m pytest
 
 test-fast: $(VENV)/.installed ## Run the tests that need no emulator
 	$(PY) -m pytest -m "not e2e"
 
-bench: deps ## Measure synth and import times; writes bench/results.md
+bench: deps cdktf.out/manifest.json ## Measure synth, import and local-deploy times; writes bench/results.md
 	$(PY) -m tools.bench
 
-deploy-local: $(VENV)/.installed ## Deploy every stack to a local moto emulator on 127.0.0.1:$(LOCAL_AWS_PORT)
+deploy-local: $(VENV)/.installed cdktf.out/manifest.json ## Deploy every stack to a local moto emulator on 127.0.0.1:$(LOCAL_AWS_PORT)
 	$(PY) -m tools.local deploy
 
-plan-local: $(VENV)/.installed ## terraform plan every local stack (exit 0: no changes, 2: changes)
+plan-local: $(VENV)/.installed cdktf.out/manifest.json ## terraform plan every local stack (exit 0: no changes, 2: changes)
 	$(PY) -m tools.local plan
 
-destroy-local: $(VENV)/.installed ## Destroy every local stack and stop the emulator
+destroy-local: $(VENV)/.installed cdktf.out/manifest.json ## Destroy every local stack and stop the emulator
 	$(PY) -m tools.local destroy
 
 clean: ## Remove build outputs (keeps dependencies and state)

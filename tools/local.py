@@ -145,22 +145,44 @@ class LocalTarget:
             self.apply(stack)
         return stacks
 
+    def deployed(self, stack: Stack) -> bool:
+        """Whether the stack has state to destroy: a local state file, or a state bucket that exists."""
+        if stack.backend == "local":
+            return (self.workdir / "state" / f"{stack.name}.tfstate").is_file()
+        import boto3
+        from botocore.exceptions import ClientError
+
+        s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1", **_boto_credentials())
+        try:
+            s3.head_bucket(Bucket=stack.config["terraform"]["backend"]["s3"]["bucket"])
+        except ClientError:
+            return False
+        return True
+
     def destroy_all(self) -> None:
+        """Destroy the service stacks, then the state stack; stacks with nothing deployed are skipped."""
         stacks = synthesized_stacks(self.synth_dir)
         for stack in reversed(stacks):
+            if not self.deployed(stack):
+                print(f"## {stack.name}: nothing deployed")
+                continue
             self.destroy(stack)
             if stack.backend == "s3":
                 self.empty_state_bucket(stack)
+            print(f"## {stack.name}: destroyed")
 
 
 def _boto_credentials() -> dict[str, str]:
     return {"aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
 
 
-def _emulator(command: str, port: int) -> None:
-    result = subprocess.run([sys.executable, "-m", "local_aws", command, "--port", str(port)], cwd=PROJECT_ROOT)
-    if result.returncode != 0:
+def _emulator(command: str, port: int) -> int:
+    """Run `python -m local_aws start|status|stop`; return its exit code (status: 0 = running)."""
+    args = [] if command == "stop" else ["--port", str(port)]
+    result = subprocess.run([sys.executable, "-m", "local_aws", command, *args], cwd=PROJECT_ROOT)
+    if result.returncode != 0 and command != "status":
         raise ToolError(f"local emulator `{command}` failed on port {port} (see the message above)")
+    return result.returncode
 
 
 def _print_outputs(target: LocalTarget, stacks: list[Stack]) -> None:
@@ -193,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             _print_outputs(target, stacks)
             print(f"\nThe emulator keeps running on {target.endpoint}: `make plan-local`, then `make destroy-local`.")
             return 0
+        running = _emulator("status", args.port) == 0
         if args.command == "plan":
+            if not running:
+                raise ToolError(f"no emulator on port {args.port}: run `make deploy-local` first")
             codes = []
             for stack in synthesized_stacks(target.synth_dir):
                 result = target.plan(stack)
@@ -202,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(result.stdout + result.stderr)
                 codes.append(result.returncode)
             return 1 if 1 in codes else max(codes, default=0)
-        target.destroy_all()
+        if running:
+            target.destroy_all()
         _emulator("stop", args.port)
+        shutil.rmtree(target.workdir / "state", ignore_errors=True)
         return 0
     except ToolError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,0 +1,156 @@
+"""`make bench`: wall-clock measurements written to `bench/results.md`.
+
+Every comparison is a ratio measured in one run, with the two sides alternated (A, B, A, B, ...) so
+machine noise hits both alike, and the median of the pairs reported. Numbers from timed tests are not
+trusted here; this is the only place performance claims come from.
+
+    python -m tools.bench [--pairs 3] [--only synth,cli,handler,local]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RESULTS = PROJECT_ROOT / "bench" / "results.md"
+ENV = dict(os.environ, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", CHECKPOINT_DISABLE="1")
+
+
+def timed(command: list[str], *, env: dict[str, str] | None = None, cwd: Path = PROJECT_ROOT) -> float:
+    """Seconds one command takes; a failing command aborts the benchmark (a broken run measures nothing)."""
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=env or ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class Comparison:
+    title: str
+    subject: str
+    baseline: str
+    subject_times: list[float]
+    baseline_times: list[float]
+    target: float | None
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(s / b for s, b in zip(self.subject_times, self.baseline_times))
+
+    def markdown(self) -> str:
+        def fmt(times: list[float]) -> str:
+            return f"{statistics.median(times):.3f} s (runs: {', '.join(f'{t:.3f}' for t in times)})"
+
+        verdict = "" if self.target is None else f" (target <= {self.target}: {'met' if self.ratio <= self.target else 'MISSED'})"
+        return (
+            f"### {self.title}\n\n| | median wall time |\n|---|---|\n"
+            f"| {self.subject} | {fmt(self.subject_times)} |\n| {self.baseline} | {fmt(self.baseline_times)} |\n\n"
+            f"Median of per-pair ratios: **{self.ratio:.3f}**{verdict}\n"
+        )
+
+
+def alternate(pairs: int, subject: Callable[[], float], baseline: Callable[[], float]) -> tuple[list[float], list[float]]:
+    subject_times, baseline_times = [], []
+    for _ in range(pairs):
+        baseline_times.append(baseline())
+        subject_times.append(subject())
+    return subject_times, baseline_times
+
+
+def bench_synth(pairs: int) -> str:
+    """Full-app synth against the floor: a process that only imports cdktf and the prebuilt AWS bindings."""
+    with tempfile.TemporaryDirectory() as out:
+        env = dict(ENV, CDKTF_OUTDIR=out)
+        floor = [sys.executable, "-c", "import cdktf, cdktf_cdktf_provider_aws"]
+        app = [sys.executable, "main.py"]
+        s, b = alternate(pairs, lambda: timed(app, env=env), lambda: timed(floor))
+    return Comparison(
+        "Synth: full app vs. import floor", "`python main.py` (both stacks)", "`import cdktf, cdktf_cdktf_provider_aws`", s, b, 1.15
+    ).markdown()
+
+
+def bench_cli(pairs: int) -> str:
+    """`npx cdktf synth` (what users run) against `python main.py` (what it runs)."""
+    with tempfile.TemporaryDirectory() as out:
+        env = dict(ENV, CDKTF_OUTDIR=out)
+        npx = ["npx", "--no-install", "cdktf", "synth", "--output", out]
+        app = [sys.executable, "main.py"]
+        s, b = alternate(pairs, lambda: timed(npx), lambda: timed(app, env=env))
+    return Comparison("Synth: cdktf CLI vs. the app alone", "`npx cdktf synth`", "`python main.py`", s, b, None).markdown()
+
+
+def bench_handler(pairs: int) -> str:
+    """Cold import of the key-generator handler against importing boto3 alone (fresh process each)."""
+    handler_dir = PROJECT_ROOT / "lambda" / "kms_key_generator"
+    handler = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(handler_dir)!r}); import handler"]
+    boto3 = [sys.executable, "-c", "import boto3"]
+    s, b = alternate(max(pairs, 10), lambda: timed(handler), lambda: timed(boto3))
+    return Comparison("Lambda cold import: handler vs. boto3", "`import handler`", "`import boto3`", s, b, 1.1).markdown()
+
+
+def bench_local(_: int) -> str:
+    """The local-AWS workflow from nothing, as a user runs it, and the end-to-end test module."""
+    port = "4599"
+    env = dict(ENV, LOCAL_AWS_PORT=port)
+    with tempfile.TemporaryDirectory() as workdir:
+        local = [sys.executable, "-m", "tools.local", "--port", port, "--workdir", workdir]
+        subprocess.run([*local, "destroy"], cwd=PROJECT_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+        try:
+            deploy = timed([*local, "deploy"], env=env)
+            plan = timed([*local, "plan"], env=env)
+        finally:
+            destroy = timed([*local, "destroy"], env=env)
+    e2e = timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/e2e/test_deploy.py"], env=env)
+
+    def row(name: str, seconds: float, target: float | None) -> str:
+        verdict = "" if target is None else f"{'met' if seconds <= target else 'MISSED'} (<= {target:.0f} s)"
+        return f"| {name} | {seconds:.1f} s | {verdict} |"
+
+    return "\n".join(
+        [
+            "### Local AWS workflow (moto emulator on 127.0.0.1)\n",
+            "| step | wall time | target |",
+            "|---|---|---|",
+            row("`make deploy-local` from nothing (emulator start + both stacks)", deploy, 90),
+            row("`make plan-local` with no changes", plan, 20),
+            row("`make destroy-local`", destroy, None),
+            row("e2e module `tests/e2e/test_deploy.py` (synths included)", e2e, None),
+            "",
+        ]
+    )
+
+
+BENCHES = {"synth": bench_synth, "cli": bench_cli, "handler": bench_handler, "local": bench_local}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=3, help="alternated pairs per comparison (default 3)")
+    parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated subset of " + ", ".join(BENCHES))
+    args = parser.parse_args(argv)
+    sections = []
+    for name in args.only.split(","):
+        print(f"bench: {name} ...", flush=True)
+        sections.append(BENCHES[name](args.pairs))
+    header = (
+        "# Benchmarks\n\n"
+        f"Written by `make bench` on {time.strftime('%Y-%m-%d')} ({platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}). Ratios are medians of alternated pairs measured in this one run.\n\n"
+    )
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(header + "\n".join(sections))
+    print(RESULTS.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
