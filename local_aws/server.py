@@ -16,7 +16,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import HEALTH_PATH, SERVICE_NAME, apigateway_gaps, s3_gaps
+from . import HEALTH_PATH, SERVICE_NAME, apigateway_gaps, lambda_runner, s3_gaps
 
 
 class _HealthRoute:
@@ -70,6 +70,7 @@ class LocalAws:
             )
         except SystemExit:  # werkzeug prints why it cannot bind and exits; a library should raise instead
             raise OSError(f"cannot listen on {self.host}:{self._requested_port}") from None
+        lambda_runner.install(endpoint=self.endpoint)  # functions call back here; needs the bound port
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"local-aws-{self.port}", daemon=True
         )
