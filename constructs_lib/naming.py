@@ -57,6 +57,18 @@ class Names:
         return f"alias/{self.service}-tfstate"
 
     @property
+    def api_key_secret(self) -> str:
+        return f"{self.service}/api-key"
+
+    @property
+    def rotation_function(self) -> str:
+        return f"{self.service}-api-key-rotation"
+
+    @property
+    def secret_kms_alias(self) -> str:
+        return f"alias/{self.service}-secret"
+
+    @property
     def remote_state_stack(self) -> str:
         return f"{self.service}-remote-state"
 

@@ -133,6 +133,14 @@ class LambdaSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RotationSettings:
+    """API-key rotation through Secrets Manager; when on, the rotation Lambda owns every API key."""
+
+    enabled: bool = True
+    days: int = _rule(_between(1, 90), 30)
+
+
+@dataclass(frozen=True, kw_only=True)
 class StateSettings:
     """Remote Terraform state: the bucket and lock table the remote-state stack creates."""
 
@@ -153,6 +161,7 @@ class Settings:
         default_factory=lambda: {"default": UsagePlanSettings()},
     )
     function: LambdaSettings = field(default_factory=LambdaSettings, metadata={"toml": "lambda"})
+    rotation: RotationSettings = field(default_factory=RotationSettings)
     state: StateSettings = field(default_factory=StateSettings)
     tags: dict[str, str] = _rule(_tag_keys, default_factory=dict)
 

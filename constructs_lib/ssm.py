@@ -15,18 +15,22 @@ from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
 from . import policy
+from .cdk import TerraformResourceLifecycle
 
 
 @dataclass(frozen=True, kw_only=True)
 class SecureParameterProps:
     name: str
     value: str
-    """A Terraform reference (token) to the secret; never a literal."""
+    """A Terraform reference (token) to the secret; a literal only together with `value_owned_elsewhere`."""
     description: str
     kms_alias: str
     account_id: str
     partition: str
     region: str
+    value_owned_elsewhere: bool = False
+    """True when something else (API-key rotation) keeps the value current: Terraform then sets `value`
+    only at creation and ignores it afterwards. Default: Terraform owns the value."""
 
 
 class SecureParameter(Construct):
@@ -66,4 +70,5 @@ class SecureParameter(Construct):
             type="SecureString",
             value=props.value,
             key_id=self.kms_key.arn,
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["value"]) if props.value_owned_elsewhere else None,
         )

@@ -13,11 +13,14 @@ from ..api_gateway import ApiKey, ApiKeyProps, KeyServiceApi, KeyServiceApiProps
 from ..cdk import S3Backend, TerraformStack
 from ..lambda_function import LambdaFunction, LambdaFunctionProps
 from ..naming import Names
+from ..rotation import ApiKeyRotation, ApiKeyRotationProps
 from ..settings import Settings
 from ..ssm import SecureParameter, SecureParameterProps
 from .base import aws_provider, outputs
 
 LAMBDA_SOURCES = Path(__file__).resolve().parents[2] / "lambda"
+# Not a secret: what the SSM parameter holds until the first rotation, run by the same apply, replaces it.
+PENDING_FIRST_ROTATION = "pending: the first API-key rotation writes the live key here"
 
 
 class ServiceStack(TerraformStack):
@@ -92,21 +95,26 @@ class ServiceStack(TerraformStack):
             for name, plan in sorted(settings.usage_plans.items())
         }
         service_plan = plans[settings.api.usage_plan]
-        api_key = ApiKey(
-            self,
-            "service-api-key",
-            ApiKeyProps(
-                name=names.api_key,
-                usage_plan_id=service_plan.id,
-                description=f"API key of {service.name} ({service.stage})",
-            ),
-        ).api_key
+        rotation = settings.rotation
+        api_key = None
+        if not rotation.enabled:
+            api_key = ApiKey(
+                self,
+                "service-api-key",
+                ApiKeyProps(
+                    name=names.api_key,
+                    usage_plan_id=service_plan.id,
+                    description=f"API key of {service.name} ({service.stage})",
+                ),
+            ).api_key
         parameter = SecureParameter(
             self,
             "api-key-parameter",
             SecureParameterProps(
                 name=names.ssm_parameter,
-                value=api_key.value,
+                # With rotation on, the first rotation (run during this apply) writes the first live key.
+                value=api_key.value if api_key else PENDING_FIRST_ROTATION,
+                value_owned_elsewhere=rotation.enabled,
                 description=f"Live API key of {service.name} ({service.stage})",
                 kms_alias=names.ssm_kms_alias,
                 account_id=account_id,
@@ -114,6 +122,46 @@ class ServiceStack(TerraformStack):
                 region=service.region,
             ),
         )
+        log_groups = [function.log_group]
+        described: dict[str, tuple[object, str]] = {}
+        if api_key is not None:
+            described |= {
+                "api_key_id": (api_key.id, "ID of the service's API key"),
+                "api_key_value": (api_key.value, "The service's API key (sensitive; also in the SSM parameter)"),
+            }
+        else:
+            rotator = ApiKeyRotation(
+                self,
+                "api-key-rotation",
+                ApiKeyRotationProps(
+                    secret_name=names.api_key_secret,
+                    key_name_prefix=names.api_key,
+                    usage_plan_ids=(service_plan.id,),
+                    rotation_days=rotation.days,
+                    ssm_parameter_name=parameter.parameter.name,
+                    ssm_parameter_arn=parameter.parameter.arn,
+                    ssm_kms_key_arn=parameter.kms_key.arn,
+                    function_name=names.rotation_function,
+                    role_name=names.rotation_function,
+                    source_dir=LAMBDA_SOURCES / "api_key_rotation",
+                    staging_dir=staging_dir / "api_key_rotation",
+                    runtime=settings.function.runtime,
+                    kms_alias=names.secret_kms_alias,
+                    project=settings.tags.get("Project", service.name),
+                    cost_category=settings.tags.get("CostCategory", "unassigned"),
+                    account_id=account_id,
+                    partition=partition,
+                    region=service.region,
+                ),
+            )
+            log_groups.append(rotator.function.log_group)
+            described |= {
+                "api_key_secret_arn": (rotator.secret.arn, "Secrets Manager secret holding the current API key"),
+                "api_key_secret_name": (rotator.secret.name, "Name of the API key secret"),
+                "rotation_function_name": (rotator.function.function.function_name, "API-key rotation Lambda"),
+                "rotation_function_arn": (rotator.function.function.arn, "ARN of the API-key rotation Lambda"),
+                "rotation_days": (rotation.days, "Days between API-key rotations"),
+            }
 
         outputs(
             self,
@@ -128,8 +176,6 @@ class ServiceStack(TerraformStack):
                 "client_certificate_id": (api.client_certificate.id, "Client certificate the stage presents to backends"),
                 "usage_plan_ids": ({name: plan.id for name, plan in plans.items()}, "Usage plan IDs by plan name"),
                 "usage_plan_id": (service_plan.id, "Usage plan the service's API key belongs to"),
-                "api_key_id": (api_key.id, "ID of the service's API key"),
-                "api_key_value": (api_key.value, "The service's API key (sensitive; also in the SSM parameter)"),
                 "ssm_parameter_name": (parameter.parameter.name, "SSM SecureString holding the live API key"),
                 "ssm_parameter_arn": (parameter.parameter.arn, "ARN of the SSM parameter"),
                 "ssm_kms_key_arn": (parameter.kms_key.arn, "KMS key encrypting the SSM parameter"),
@@ -137,10 +183,11 @@ class ServiceStack(TerraformStack):
                 "lambda_function_arn": (function.function.arn, "ARN of the key-generator Lambda"),
                 "execution_role_name": (function.role.name, "Name of the Lambda execution role"),
                 "execution_role_arn": (function.role.arn, "ARN of the Lambda execution role"),
-                "log_group_names": ([function.log_group.name], "CloudWatch log groups of the service (never expire)"),
-                "log_group_arns": ([function.log_group.arn], "ARNs of the service's log groups"),
+                "log_group_names": ([g.name for g in log_groups], "CloudWatch log groups of the service (never expire)"),
+                "log_group_arns": ([g.arn for g in log_groups], "ARNs of the service's log groups"),
                 "state_bucket": (settings.state.bucket, "S3 bucket holding this stack's state"),
                 "state_lock_table": (settings.state.lock_table, "DynamoDB table locking this stack's state"),
+                **described,
             },
             sensitive=frozenset({"api_key_value"}),
         )

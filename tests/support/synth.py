@@ -71,14 +71,18 @@ def resources(stack: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
     return stack.get("resource", {}).get(rtype, {})
 
 
-def only(stack: dict[str, Any], rtype: str) -> dict[str, Any]:
-    """The single resource of a type (fails loudly if there are none or several)."""
-    found = resources(stack, rtype)
-    assert len(found) == 1, f"expected exactly one {rtype}, found {sorted(found)}"
-    return next(iter(found.values()))
+def _single(stack: dict[str, Any], rtype: str, prefix: str) -> tuple[str, dict[str, Any]]:
+    found = {name: r for name, r in resources(stack, rtype).items() if name.startswith(prefix)}
+    assert len(found) == 1, f"expected exactly one {rtype} named {prefix}*, found {sorted(found)}"
+    return next(iter(found.items()))
 
 
-def ref(stack: dict[str, Any], rtype: str, attribute: str) -> str:
-    """The `${type.name.attr}` reference to the single resource of `rtype`."""
-    name = next(iter(resources(stack, rtype)))
+def only(stack: dict[str, Any], rtype: str, prefix: str = "") -> dict[str, Any]:
+    """The single resource of a type whose logical name starts with `prefix` (construct path), loudly."""
+    return _single(stack, rtype, prefix)[1]
+
+
+def ref(stack: dict[str, Any], rtype: str, attribute: str, prefix: str = "") -> str:
+    """The `${type.name.attr}` reference to the single resource `only(stack, rtype, prefix)` finds."""
+    name = _single(stack, rtype, prefix)[0]
     return "${" + f"{rtype}.{name}.{attribute}" + "}"

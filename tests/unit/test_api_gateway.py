@@ -33,7 +33,7 @@ def test_integration_is_non_proxy_lambda(service):
     integration = only(service, "aws_api_gateway_integration")
     assert integration["type"] == "AWS"
     assert integration["integration_http_method"] == "POST"
-    assert integration["uri"] == ref(service, "aws_lambda_function", "invoke_arn")
+    assert integration["uri"] == ref(service, "aws_lambda_function", "invoke_arn", "key-generator")
 
 
 def test_every_status_has_a_method_and_integration_response(service):
@@ -110,23 +110,24 @@ def test_service_key_joins_the_configured_plan_among_several(variant):
     assert attachment["usage_plan_id"] == "${aws_api_gateway_usage_plan." + by_name["keys-variant-general"] + ".id}"
 
 
-def test_api_key_value_is_generated_by_aws_and_never_in_the_json(service):
-    key = only(service, "aws_api_gateway_api_key")
+def test_api_key_value_is_generated_by_aws_and_never_in_the_json(variant):
+    key = only(variant.service, "aws_api_gateway_api_key")
     assert key["enabled"] is True
     assert "value" not in key
 
 
-def test_api_key_value_output_is_sensitive(service):
-    assert service["output"]["api_key_value"]["sensitive"] is True
-    plain = [name for name, o in service["output"].items() if "api_key.value" in json.dumps(o) and not o.get("sensitive")]
+def test_api_key_value_output_is_sensitive(variant):
+    outputs = variant.service["output"]
+    assert outputs["api_key_value"]["sensitive"] is True
+    plain = [name for name, o in outputs.items() if "api_key.value" in json.dumps(o) and not o.get("sensitive")]
     assert plain == []
 
 
 def test_lambda_permission_is_scoped_to_this_method(service):
-    permission = only(service, "aws_lambda_permission")
+    permission = only(service, "aws_lambda_permission", "api_")
     assert permission["principal"] == "apigateway.amazonaws.com"
     assert permission["source_arn"] == ref(service, "aws_api_gateway_rest_api", "execution_arn") + "/*/POST/keys"
-    assert permission["function_name"] == ref(service, "aws_lambda_function", "function_name")
+    assert permission["function_name"] == ref(service, "aws_lambda_function", "function_name", "key-generator")
 
 
 def test_resource_policy_allows_configured_cidrs(service):

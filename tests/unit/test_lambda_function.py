@@ -8,28 +8,28 @@ from tests.support.synth import SERVICE_STACK, only, ref
 
 
 def test_function_runs_a_current_python_runtime(service):
-    function = only(service, "aws_lambda_function")
+    function = only(service, "aws_lambda_function", "key-generator")
     assert function["runtime"] in ("python3.12", "python3.13")
     assert function["handler"] == "handler.lambda_handler"
     assert function["function_name"] == "kms-key-generator"
 
 
 def test_function_depends_on_its_log_group(service):
-    function = only(service, "aws_lambda_function")
-    group_name = next(iter(service["resource"]["aws_cloudwatch_log_group"]))
-    assert function["depends_on"] == [f"aws_cloudwatch_log_group.{group_name}"]
-    assert only(service, "aws_cloudwatch_log_group")["name"] == "/aws/lambda/kms-key-generator"
+    function = only(service, "aws_lambda_function", "key-generator")
+    group = ref(service, "aws_cloudwatch_log_group", "id", "key-generator").removeprefix("${").removesuffix(".id}")
+    assert function["depends_on"] == [group]
+    assert only(service, "aws_cloudwatch_log_group", "key-generator")["name"] == "/aws/lambda/kms-key-generator"
 
 
 def test_code_asset_holds_only_the_handler_sources(synth):
-    function = only(synth.service, "aws_lambda_function")
+    function = only(synth.service, "aws_lambda_function", "key-generator")
     archive = synth.stack_dir(SERVICE_STACK) / function["filename"]
     with zipfile.ZipFile(archive) as zipped:
         assert zipped.namelist() == ["handler.py"]
 
 
 def test_function_is_configured_from_settings(service, variant):
-    assert only(service, "aws_lambda_function")["environment"] == {
+    assert only(service, "aws_lambda_function", "key-generator")["environment"] == {
         "variables": {
             "ALLOWED_ACCOUNTS": "",
             "ALLOWED_REGIONS": "",
@@ -41,26 +41,26 @@ def test_function_is_configured_from_settings(service, variant):
 
 
 def test_role_may_only_write_its_own_log_group(service):
-    policy = only(service, "aws_iam_role_policy")["policy"]
+    policy = only(service, "aws_iam_role_policy", "key-generator")["policy"]
     assert '"Action" = ["logs:CreateLogStream", "logs:PutLogEvents"]' in policy
-    assert ref(service, "aws_cloudwatch_log_group", "arn") + ":*" in policy
+    assert ref(service, "aws_cloudwatch_log_group", "arn", "key-generator") + ":*" in policy
     assert "logs:CreateLogGroup" not in policy
 
 
 def test_role_kms_rights_are_limited_to_keys_the_service_tags(service):
-    policy = only(service, "aws_iam_role_policy")["policy"]
+    policy = only(service, "aws_iam_role_policy", "key-generator")["policy"]
     assert '"aws:RequestTag/CreatedBy" = "kms-key-generator"' in policy
     assert '"aws:ResourceTag/CreatedBy" = "kms-key-generator"' in policy
     assert '"kms:*"' not in policy
 
 
 def test_role_may_assume_only_the_configured_cross_account_role(service, variant):
-    assert ":iam::*:role/kms-key-generator-cross-account" in only(service, "aws_iam_role_policy")["policy"]
+    assert ":iam::*:role/kms-key-generator-cross-account" in only(service, "aws_iam_role_policy", "key-generator")["policy"]
     variant_policy = only(variant.service, "aws_iam_role_policy")["policy"]
     assert ":iam::*:role/key-factory" in variant_policy
     assert variant_policy.count("sts:AssumeRole") == 1
 
 
 def test_role_trusts_only_lambda(service):
-    trust = only(service, "aws_iam_role")["assume_role_policy"]
+    trust = only(service, "aws_iam_role", "key-generator")["assume_role_policy"]
     assert '"Principal" = {"Service" = "lambda.amazonaws.com"}' in trust

@@ -1,6 +1,9 @@
 """The six defects of the original Terraform modules, each pinned by a test on the synthesized JSON.
 
-Each test fails on what the original did (noted per test) and passes on what we synthesize now.
+Each test fails on what the original did (noted per test) and passes on what we synthesize now. Defects 1
+and 5 concern the API key, which has two owners depending on `rotation.enabled`: Terraform (static mode,
+the `variant` synth) or the rotation Lambda (default); both are pinned. The deployed state is checked by
+`tests/e2e/test_deploy.py`.
 """
 
 from __future__ import annotations
@@ -15,12 +18,20 @@ from tests.support.synth import only, ref, resources
 ORIGINAL_OUTPUTS = 7
 
 
-def test_defect_1_api_key_is_attached_to_the_usage_plan(service):
+def test_defect_1_static_api_key_is_attached_to_the_usage_plan(variant):
     # Original: an API key and a usage plan, but no aws_api_gateway_usage_plan_key joining them.
-    attachment = only(service, "aws_api_gateway_usage_plan_key")
-    assert attachment["key_id"] == ref(service, "aws_api_gateway_api_key", "id")
-    assert attachment["usage_plan_id"] == ref(service, "aws_api_gateway_usage_plan", "id")
+    stack = variant.service
+    attachment = only(stack, "aws_api_gateway_usage_plan_key")
+    assert attachment["key_id"] == ref(stack, "aws_api_gateway_api_key", "id")
+    assert attachment["usage_plan_id"].startswith("${aws_api_gateway_usage_plan.")
     assert attachment["key_type"] == "API_KEY"
+
+
+def test_defect_1_rotated_api_keys_join_the_usage_plan(service):
+    # With rotation the Lambda creates keys; the secret's UsagePlan tag tells it which plan they join.
+    assert resources(service, "aws_api_gateway_api_key") == {}
+    tags = only(service, "aws_secretsmanager_secret")["tags"]
+    assert tags["UsagePlan"] == "${join(\" \", [" + ref(service, "aws_api_gateway_usage_plan", "id")[2:-1] + "])}"
 
 
 def test_defect_2_integration_has_the_mapping_template(service):
@@ -56,8 +67,8 @@ def test_defect_3_outputs_are_many_and_all_described(service):
         "key_endpoint_url",
         "stage_name",
         "usage_plan_id",
-        "api_key_id",
-        "api_key_value",
+        "api_key_secret_arn",
+        "rotation_function_name",
         "ssm_parameter_name",
         "ssm_parameter_arn",
         "log_group_names",
@@ -75,6 +86,12 @@ def test_defect_3_outputs_are_many_and_all_described(service):
         assert needed in outputs, needed
 
 
+def test_defect_3_static_mode_outputs_the_api_key(variant):
+    outputs = variant.service["output"]
+    assert outputs["api_key_id"]["description"]
+    assert outputs["api_key_value"]["sensitive"] is True
+
+
 def test_defect_4_log_groups_never_expire(service):
     # Original: the log group had a retention period, so logs expired.
     log_groups = resources(service, "aws_cloudwatch_log_group")
@@ -84,13 +101,24 @@ def test_defect_4_log_groups_never_expire(service):
     }
 
 
-def test_defect_5_ssm_parameter_holds_the_live_api_key(service):
+def test_defect_5_static_ssm_parameter_references_the_live_api_key(variant):
     # Original: value = local.api_key, a literal from locals.tf.
+    parameter = only(variant.service, "aws_ssm_parameter")
+    assert parameter["type"] == "SecureString"
+    assert parameter["value"] == ref(variant.service, "aws_api_gateway_api_key", "value")
+    assert "lifecycle" not in parameter
+    assert "locals" not in variant.service
+
+
+def test_defect_5_rotation_keeps_the_ssm_parameter_live(service):
+    # With rotation the Lambda writes every new key to the parameter; Terraform ignores the value it set
+    # at creation (a non-secret placeholder the first rotation replaces during the same apply).
     parameter = only(service, "aws_ssm_parameter")
     assert parameter["type"] == "SecureString"
-    assert parameter["value"] == ref(service, "aws_api_gateway_api_key", "value")
     assert parameter["name"] == "/APIGateway/APIKeys/kms-key-generator"
-    assert "locals" not in service
+    assert parameter["lifecycle"] == {"ignore_changes": ["value"]}
+    rotation = only(service, "aws_lambda_function", "api-key-rotation")
+    assert rotation["environment"]["variables"]["SSM_PARAMETER_NAME"] == ref(service, "aws_ssm_parameter", "name")
 
 
 def test_defect_6_stage_has_a_client_certificate(service):
