@@ -10,7 +10,7 @@ export CHECKPOINT_DISABLE := 1
 export LOCAL_AWS_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help deps synth test test-fast bench deploy-local plan-local destroy-local clean
+.PHONY: help deps synth test test-fast bench diff openapi deploy-local plan-local destroy-local clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,13 @@ test-fast: $(VENV)/.installed ## Run the tests that need no emulator
 
 bench: deps cdktf.out/manifest.json ## Measure synth, import and local-deploy times; writes bench/results.md
 	$(PY) -m tools.bench
+
+BASE ?= main
+diff: $(VENV)/.installed ## Markdown summary of what the working tree changes against BASE (default main)
+	$(PY) -m tools.synth_diff --base $(BASE)
+
+openapi: $(VENV)/.installed ## Write docs/openapi.json from the API contract
+	$(PY) -m tools.openapi
 
 deploy-local: $(VENV)/.installed cdktf.out/manifest.json ## Deploy every stack to a local moto emulator on 127.0.0.1:$(LOCAL_AWS_PORT)
 	$(PY) -m tools.local deploy

@@ -3,7 +3,8 @@
 Resources: KMS key + alias for the secret (rotation on), the Secrets Manager secret tagged `KeyName`,
 `UsagePlan`, `Project`, `CostCategory`, the rotation Lambda (`lambda_function.LambdaFunction`: own role,
 own never-expiring log group), a Lambda permission for `secretsmanager.amazonaws.com` scoped to this
-secret, and the rotation schedule, which also runs the first rotation right away.
+secret, the rotation schedule (which also runs the first rotation right away), and a CRUD-scoped
+invocation of the function whose destroy deletes the keys rotation created.
 
 Ownership: once rotation is on, the rotation Lambda owns every API key of the service (it creates,
 attaches and, after their grace, deletes them) and keeps the SSM parameter current. Terraform owns the
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
 from cdktf_cdktf_provider_aws.secretsmanager_secret_rotation import (
@@ -152,12 +154,22 @@ class ApiKeyRotation(Construct):
             principal="secretsmanager.amazonaws.com",
             source_arn=self.secret.arn,
         )
+        # Terraform never manages the keys rotation creates, so `destroy` would orphan them: this
+        # invocation is a no-op on create/update and deletes the secret's keys on destroy.
+        cleanup = LambdaInvocation(
+            self,
+            "cleanup-on-destroy",
+            function_name=self.function.function.function_name,
+            input=Fn.jsonencode({"Cleanup": {"SecretId": self.secret.arn}}),
+            lifecycle_scope="CRUD",
+        )
         SecretsmanagerSecretRotation(
             self,
             "schedule",
             secret_id=self.secret.id,
             rotation_lambda_arn=self.function.function.arn,
             rotation_rules=SecretsmanagerSecretRotationRotationRules(automatically_after_days=props.rotation_days),
-            # Rotation must be able to invoke the function and write the parameter on the first run.
-            depends_on=[permission],
+            # Rotation must be able to invoke the function on the first run; on destroy the schedule goes
+            # first, so no rotation creates a key after the cleanup ran.
+            depends_on=[permission, cleanup],
         )

@@ -19,6 +19,7 @@ the client.  The gaps, each confirmed against a plain ``moto_server``:
   refuses one whose stage has moved on.
 * ``CreateDeployment`` with the name of an existing stage replaces that stage,
   losing its settings (method settings, logging, tags, certificate).
+* ``DeleteApiKey`` leaves the key in its usage plans; API Gateway removes it from them.
 * A REST API's ``policy`` comes back as plain JSON.  The real API returns it
   with its quotes backslash-escaped, and the provider (``aws_api_gateway_rest_api``
   and ``aws_api_gateway_rest_api_policy`` reads) unescapes it, failing on plain JSON.
@@ -324,6 +325,14 @@ def _patch_models() -> None:
                 others.append(op)
         return moto_stage_apply_operations(self, others)
 
+    moto_delete_api_key = APIGatewayBackend.delete_api_key
+
+    def delete_api_key(self: APIGatewayBackend, api_key_id: str) -> None:
+        moto_delete_api_key(self, api_key_id)
+        for plan_keys in self.usage_plan_keys.values():
+            plan_keys.pop(api_key_id, None)
+
+    APIGatewayBackend.delete_api_key = delete_api_key
     RestAPI.to_dict = rest_api_to_dict
     RestAPI.create_deployment = rest_api_create_deployment
     RestAPI.delete_deployment = rest_api_delete_deployment

@@ -1,8 +1,11 @@
-"""Rotate the service's API Gateway API key, driven by the four steps of a Secrets Manager rotation.
+"""Rotate the service's API Gateway API key, driven by the four steps of a Secrets Manager rotation, and delete
+every key it created when Terraform destroys the service.
 
 Ownership: once rotation is on, this function owns every API key of the service. Terraform creates the secret,
 its rotation schedule (with an immediate first rotation), the usage plans and the SSM parameter (with
-`ignore_changes = [value]`), but no API key, so `terraform plan` never drifts after a rotation.
+`ignore_changes = [value]`), but no API key, so `terraform plan` never drifts after a rotation. Nor does
+`terraform destroy` see the keys: an `aws_lambda_invocation` with `lifecycle_scope = "CRUD"` calls this function
+to delete them (see Cleanup below).
 
 Secret value (JSON): `{"id", "value", "name", "usage_plan_ids", "created"}` of the API key the version holds.
 Before the first rotation the secret may have no version at all, or a placeholder AWSCURRENT that is not such
@@ -39,12 +42,22 @@ Every step is idempotent, so Secrets Manager can retry the whole rotation with t
 at any call without leaving an orphan key. A rotation abandoned for good (its AWSPENDING label removed by an
 operator) can leave its key behind; it carries `RotationToken`, so it is easy to find.
 
-Logs are one JSON object per line with the step, secret ARN, token and key id; never a key value.
+Cleanup: the invocation's input is `{"Cleanup": {"SecretId": "<secret ARN>"}}`, to which the AWS provider adds
+`"tf": {"action": "create"|"update"|"delete", "prev_input": ...}`. On delete, every API key tagged
+`RotationSecretArn=<SecretId>` is deleted (current, previous, and the pending key of an interrupted rotation; their
+usage-plan keys go with them) and the response is `{"deleted": <count>}`; create and update delete nothing but
+still validate the event, so a wrong SecretId fails `terraform apply`, not the destroy that relies on it. The
+SecretId must be the full ARN, the exact tag value; a name would match no key and leave them all behind. It
+calls only GetApiKeys and DeleteApiKey: it needs nothing from the secret.
+
+Logs are one JSON object per line with the step (or cleanup action), secret ARN, token and key id; never a key
+value.
 """
 
 import json
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -66,6 +79,12 @@ COPIED_TAGS = ("Project", "CostCategory")
 TOKEN_TAG = "RotationToken"
 SECRET_TAG = "RotationSecretArn"
 TOKEN_PREFIX_LENGTH = 8
+
+# The cleanup event: our key, and the key aws_lambda_invocation adds (its `terraform_key`, "tf" by default).
+CLEANUP_KEY = "Cleanup"
+TERRAFORM_KEY = "tf"
+CLEANUP_ACTIONS = ("create", "update", "delete")
+SECRET_ARN_PATTERN = re.compile(r"arn:[a-z0-9-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
 
 # Rotation has minutes, not API Gateway's 29 seconds, so throttling gets more patient retries.
 _CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 5})
@@ -110,6 +129,14 @@ class Rotation:
         _log(level, message, self.log_fields, **fields)
 
 
+@dataclass(frozen=True)
+class Cleanup:
+    """One cleanup invocation: Terraform's lifecycle action and the secret whose keys it concerns."""
+
+    action: str
+    secret_arn: str
+
+
 # --- Pure functions, no AWS calls -----------------------------------------------------------------------------
 
 
@@ -135,6 +162,25 @@ def key_config(tags):
         usage_plan_ids=usage_plan_ids,
         copied_tags={name: values[name] for name in COPIED_TAGS if name in values},
     )
+
+
+def cleanup_request(event):
+    """The cleanup an `aws_lambda_invocation` event asks for; ValueError for any other shape."""
+    cleanup, terraform = event.get(CLEANUP_KEY), event.get(TERRAFORM_KEY)
+    if not isinstance(cleanup, dict):
+        raise ValueError(f'cleanup event needs "{CLEANUP_KEY}": {{"SecretId": "<secret ARN>"}}, got {cleanup!r}')
+    if not isinstance(terraform, dict):
+        raise ValueError(
+            f'cleanup event needs the "{TERRAFORM_KEY}" object aws_lambda_invocation adds with lifecycle_scope = '
+            f'"CRUD", got {terraform!r}'
+        )
+    action = terraform.get("action")
+    if action not in CLEANUP_ACTIONS:
+        raise ValueError(f"{TERRAFORM_KEY}.action must be one of {', '.join(CLEANUP_ACTIONS)}, got {action!r}")
+    secret_arn = cleanup.get("SecretId")
+    if not isinstance(secret_arn, str) or not SECRET_ARN_PATTERN.fullmatch(secret_arn):
+        raise ValueError(f"{CLEANUP_KEY}.SecretId must be the secret's full ARN (its keys' tag), got {secret_arn!r}")
+    return Cleanup(action=action, secret_arn=secret_arn)
 
 
 def version_stage(metadata, token):
@@ -364,6 +410,33 @@ def finish_secret(rotation, config):
     rotation.log(logging.INFO, "rotation finished", key_id=key["id"], previous_version=current_version)
 
 
+# --- Cleanup ----------------------------------------------------------------------------------------------------
+
+
+def delete_secret_keys(secret_arn, log_fields):
+    """Delete every key a rotation of `secret_arn` created; returns how many this call deleted."""
+    apigateway = _client("apigateway")
+    # All pages first: deleting while paging could move keys across the page boundary.
+    key_ids = [
+        api_key["id"]
+        for page in apigateway.get_paginator("get_api_keys").paginate(includeValues=False)
+        for api_key in page.get("items", [])
+        if (api_key.get("tags") or {}).get(SECRET_TAG) == secret_arn
+    ]
+    deleted = []
+    for key_id in key_ids:
+        try:
+            apigateway.delete_api_key(apiKey=key_id)
+        except ClientError as error:
+            if _error_code(error) != "NotFoundException":
+                raise
+            _log(logging.INFO, "key already deleted", log_fields, key_id=key_id)
+            continue
+        deleted.append(key_id)
+    _log(logging.INFO, "keys deleted", log_fields, deleted=len(deleted), key_ids=deleted)
+    return len(deleted)
+
+
 STEPS = {
     "createSecret": create_secret,
     "setSecret": set_secret,
@@ -418,11 +491,34 @@ def _log(level, message, log_fields, exc_info=False, **fields):
 # --- Entry point ----------------------------------------------------------------------------------------------
 
 
+def _request_id(context):
+    return getattr(context, "aws_request_id", None) or "unknown"
+
+
+def run_cleanup(event, context):
+    """Answer Terraform's invocation; an exception fails the apply or destroy, which can then be run again."""
+    log_fields = {"request_id": _request_id(context)}
+    try:
+        cleanup = cleanup_request(event)
+        log_fields.update(action=cleanup.action, secret_arn=cleanup.secret_arn)
+        if cleanup.action != "delete":
+            _log(logging.INFO, "nothing to clean up", log_fields)
+            return {"deleted": 0}
+        return {"deleted": delete_secret_keys(cleanup.secret_arn, log_fields)}
+    except Exception as error:
+        _log(logging.ERROR, "cleanup failed", log_fields, exc_info=True, error_type=type(error).__name__,
+             error_code=_error_code(error))
+        raise
+
+
 def lambda_handler(event, context):
-    """Run one step for Secrets Manager; any exception fails the step, which Secrets Manager then retries."""
+    """Run one step for Secrets Manager (any exception fails the step, which Secrets Manager then retries), or a
+    cleanup for Terraform."""
+    if CLEANUP_KEY in event or TERRAFORM_KEY in event:
+        return run_cleanup(event, context)
     step, token = event["Step"], event["ClientRequestToken"]
     log_fields = {
-        "request_id": getattr(context, "aws_request_id", None) or "unknown",
+        "request_id": _request_id(context),
         "step": step,
         "secret_arn": event["SecretId"],
         "token": token,

@@ -1,12 +1,14 @@
-"""Deploy both stacks to a private emulator, read the six fixes back from AWS, re-plan, destroy.
+"""Deploy both stacks to a private emulator, read the six fixes back from AWS, re-plan, rotate, destroy.
 
-The JSON applied is the session's default synth, copied byte for byte; only the environment differs.
-Tests run in file order on one deployment: read back, plan, then destroy last.
+The JSON applied is the session's default synth (API-key rotation on), copied byte for byte; only the
+environment differs. The emulator really runs the rotation Lambda, so the first rotation during the apply
+creates the live key. Tests run in file order on one deployment: read back, plan, rotate, destroy last.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
@@ -37,6 +39,16 @@ def outputs(target, stacks):
     return {name: output["value"] for name, output in target.outputs(stacks[SERVICE_STACK]).items()}
 
 
+def current_key(target, outputs) -> dict:
+    """The API key rotation made current: `{id, value, usage_plan_ids, ...}` from the secret."""
+    secret = client(target, "secretsmanager").get_secret_value(SecretId=outputs["api_key_secret_arn"])
+    return json.loads(secret["SecretString"])
+
+
+def live_keys(target) -> dict[str, dict]:
+    return {key["id"]: key for key in client(target, "apigateway").get_api_keys(includeValues=True)["items"]}
+
+
 def test_applied_json_is_byte_for_byte_the_synth(target, stacks):
     for name in stacks:
         applied = (target.workdir / "stacks" / name / "cdk.tf.json").read_bytes()
@@ -46,7 +58,7 @@ def test_applied_json_is_byte_for_byte_the_synth(target, stacks):
 
 def test_fix_1_api_key_is_in_the_usage_plan(target, outputs):
     keys = client(target, "apigateway").get_usage_plan_keys(usagePlanId=outputs["usage_plan_id"])["items"]
-    assert [(key["id"], key["type"]) for key in keys] == [(outputs["api_key_id"], "API_KEY")]
+    assert [(key["id"], key["type"]) for key in keys] == [(current_key(target, outputs)["id"], "API_KEY")]
 
 
 def test_fix_2_integration_carries_the_mapping_template(target, outputs):
@@ -62,12 +74,15 @@ def test_fix_2_integration_carries_the_mapping_template(target, outputs):
 
 def test_fix_3_outputs_describe_the_deployment(target, stacks, outputs):
     raw = target.outputs(stacks[SERVICE_STACK])
-    assert raw["api_key_value"]["sensitive"] is True
+    assert all(output["value"] != current_key(target, outputs)["value"] for output in raw.values())
     apigw = client(target, "apigateway")
     api = apigw.get_rest_api(restApiId=outputs["rest_api_id"])
     assert api["name"] == "kms-key-generator"
     assert outputs["key_endpoint_url"] == f"{outputs['stage_invoke_url']}/keys"
-    assert outputs["api_key_value"] == apigw.get_api_key(apiKey=outputs["api_key_id"], includeValue=True)["value"]
+    secret = client(target, "secretsmanager").describe_secret(SecretId=outputs["api_key_secret_arn"])
+    assert secret["Name"] == outputs["api_key_secret_name"] and secret["RotationEnabled"] is True
+    rotation = client(target, "lambda").get_function(FunctionName=outputs["rotation_function_name"])
+    assert rotation["Configuration"]["FunctionArn"] == outputs["rotation_function_arn"]
     function = client(target, "lambda").get_function(FunctionName=outputs["lambda_function_name"])
     assert function["Configuration"]["FunctionArn"] == outputs["lambda_function_arn"]
     assert function["Configuration"]["Role"] == outputs["execution_role_arn"]
@@ -80,15 +95,17 @@ def test_fix_3_outputs_describe_the_deployment(target, stacks, outputs):
 def test_fix_4_log_groups_never_expire(target, outputs):
     logs = client(target, "logs")
     for name in outputs["log_group_names"]:
-        (group,) = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        (group,) = [g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name]
         assert "retentionInDays" not in group, group
 
 
 def test_fix_5_ssm_parameter_holds_the_live_api_key(target, outputs):
     parameter = client(target, "ssm").get_parameter(Name=outputs["ssm_parameter_name"], WithDecryption=True)["Parameter"]
     assert parameter["Type"] == "SecureString"
-    live = client(target, "apigateway").get_api_key(apiKey=outputs["api_key_id"], includeValue=True)["value"]
-    assert parameter["Value"] == live
+    current = current_key(target, outputs)
+    live = client(target, "apigateway").get_api_key(apiKey=current["id"], includeValue=True)
+    assert live["enabled"] is True
+    assert parameter["Value"] == live["value"] == current["value"]
     described = client(target, "ssm").describe_parameters(
         ParameterFilters=[{"Key": "Name", "Values": [outputs["ssm_parameter_name"]]}]
     )["Parameters"][0]
@@ -119,6 +136,25 @@ def test_second_plan_shows_no_changes(target, stacks):
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_rotating_twice_keeps_one_current_key_a_previous_one_and_no_drift(target, stacks, outputs):
+    secrets, apigw = client(target, "secretsmanager"), client(target, "apigateway")
+    first = current_key(target, outputs)["id"]
+    secrets.rotate_secret(SecretId=outputs["api_key_secret_arn"])
+    second = current_key(target, outputs)["id"]
+    secrets.rotate_secret(SecretId=outputs["api_key_secret_arn"])
+    current = current_key(target, outputs)
+    # The first key left its grace window (deleted); the second is AWSPREVIOUS and still works.
+    assert set(live_keys(target)) == {second, current["id"]}
+    assert all(key["enabled"] for key in live_keys(target).values())
+    assert first not in live_keys(target)
+    plan_keys = {key["id"] for key in apigw.get_usage_plan_keys(usagePlanId=outputs["usage_plan_id"])["items"]}
+    assert plan_keys == {second, current["id"]}
+    parameter = client(target, "ssm").get_parameter(Name=outputs["ssm_parameter_name"], WithDecryption=True)
+    assert parameter["Parameter"]["Value"] == current["value"]
+    result = target.plan(stacks[SERVICE_STACK])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_destroy_leaves_nothing_of_the_service_behind(target, stacks, outputs):
     target.destroy(stacks[SERVICE_STACK])
     apigw = client(target, "apigateway")
@@ -129,6 +165,8 @@ def test_destroy_leaves_nothing_of_the_service_behind(target, stacks, outputs):
     assert client(target, "lambda").list_functions()["Functions"] == []
     assert client(target, "logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"] == []
     assert client(target, "ssm").describe_parameters()["Parameters"] == []
+    secret = client(target, "secretsmanager").describe_secret(SecretId=outputs["api_key_secret_arn"])
+    assert "DeletedDate" in secret  # scheduled for deletion after the recovery window, as on AWS
     roles = [role["RoleName"] for role in client(target, "iam").list_roles()["Roles"]]
     assert outputs["execution_role_name"] not in roles
     # KMS keys cannot vanish at once: AWS schedules them for deletion.

@@ -12,7 +12,10 @@ themselves, on moto's backend, as moto's own RotateSecret does before it invokes
 One moto gap is patched (`first_current_version`): moving AWSCURRENT onto a version of a secret that has none
 (a secret created without a value) crashes moto, where Secrets Manager simply attaches the label.
 
-The invariants every test ends on: the AWSCURRENT key is enabled, in every usage plan and equal to the SSM
+Cleanup events are built as the AWS provider's `aws_lambda_invocation` (lifecycle_scope = "CRUD") sends them:
+the resource's input plus `"tf": {"action", "prev_input"}` (`prev_input` null on create).
+
+The invariants every rotation test ends on: the AWSCURRENT key is enabled, in every usage plan and equal to the SSM
 parameter (decrypted, encrypted with the configured KMS key); every API key is the current or the previous one;
 never more than two live keys, checked after every step.
 """
@@ -618,6 +621,149 @@ def test_misconfiguration_is_refused_before_any_key_exists(service, context, mon
     assert api_keys() == {}
 
 
+# --- Cleanup for Terraform -----------------------------------------------------------------------------------------
+
+OTHER_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{DEFAULT_ACCOUNT_ID}:secret:kms-key-generator/other-AbCdEf"
+
+
+def cleanup_event(secret_arn, action):
+    """What aws_lambda_invocation sends for input `{"Cleanup": {"SecretId": secret_arn}}` on `action`."""
+    resource_input = {"Cleanup": {"SecretId": secret_arn}}
+    previous = None if action == "create" else resource_input
+    return {**resource_input, "tf": {"action": action, "prev_input": previous}}
+
+
+def invoke_cleanup(service, action, context):
+    return handler.lambda_handler(cleanup_event(service.secret_arn, action), context)
+
+
+def keys_of(secret_arn):
+    return {key_id for key_id, key in api_keys().items() if key.get("tags", {}).get("RotationSecretArn") == secret_arn}
+
+
+@pytest.fixture
+def bystanders(aws):
+    """Keys a cleanup must never touch: an untagged key, and one a rotation of another secret created."""
+    apigateway = client("apigateway")
+    untagged = apigateway.create_api_key(name="someone-elses-key", enabled=True)
+    other = apigateway.create_api_key(name="other-secret-key", tags={"RotationSecretArn": OTHER_SECRET_ARN})
+    return {untagged["id"], other["id"]}
+
+
+def test_delete_cleanup_removes_exactly_the_rotations_keys(service, bystanders, context):
+    rotate(service, context)
+    rotate(service, context)
+    assert len(keys_of(service.secret_arn)) == 2
+
+    assert invoke_cleanup(service, "delete", context) == {"deleted": 2}
+
+    assert set(api_keys()) == bystanders
+
+
+def test_delete_cleanup_mid_rotation_removes_the_pending_key_too(service, bystanders, context):
+    rotate(service, context)
+    rotate(service, context)
+    token = start_rotation(service.secret_arn)
+    run_step(service, "createSecret", token, context)
+    pending = stored_key(service, token)["id"]
+    assert pending in keys_of(service.secret_arn)
+
+    assert invoke_cleanup(service, "delete", context) == {"deleted": 2}
+
+    assert set(api_keys()) == bystanders
+
+
+def test_delete_cleanup_again_or_before_any_rotation_deletes_nothing(service, bystanders, context):
+    assert invoke_cleanup(service, "delete", context) == {"deleted": 0}
+    rotate(service, context)
+    assert invoke_cleanup(service, "delete", context) == {"deleted": 1}
+
+    assert invoke_cleanup(service, "delete", context) == {"deleted": 0}
+    assert set(api_keys()) == bystanders
+
+
+def test_key_deleted_concurrently_is_not_counted(service, context):
+    rotate(service, context)
+    rotate(service, context)
+
+    with fail_once("DeleteApiKey", when="after", code="NotFoundException"):
+        assert invoke_cleanup(service, "delete", context) == {"deleted": 1}
+
+    assert api_keys() == {}
+
+
+def test_delete_cleanup_reads_every_page_without_values(service, bystanders, context):
+    """moto returns every key in one page, so GetApiKeys is split here: a bystander first, the rest on page 2."""
+    rotate(service, context)
+    rotate(service, context)
+    original = BaseClient._make_api_call
+    listings = []
+
+    def call(botocore_client, operation, params):
+        result = original(botocore_client, operation, params)
+        if operation != "GetApiKeys":
+            return result
+        listings.append(params)
+        items = sorted(result["items"], key=lambda key: key["id"] not in bystanders)
+        if params.get("position") == "page-2":
+            return {**result, "items": items[1:]}
+        return {**result, "items": items[:1], "position": "page-2"}
+
+    with mock.patch.object(BaseClient, "_make_api_call", call):
+        assert invoke_cleanup(service, "delete", context) == {"deleted": 2}
+
+    assert listings == [{"includeValues": False}, {"includeValues": False, "position": "page-2"}]
+    assert set(api_keys()) == bystanders
+
+
+@pytest.mark.parametrize("action", ["create", "update"])
+def test_create_and_update_cleanups_change_nothing(service, bystanders, context, action):
+    rotate(service, context)
+    token = rotate(service, context)
+    keys = api_keys()
+    previous_id = secret_key(service, PREVIOUS)["id"]
+
+    with record_calls() as calls:
+        assert invoke_cleanup(service, action, context) == {"deleted": 0}
+
+    assert calls == []
+    assert api_keys() == keys
+    assert_rotated(service, token, previous_id=previous_id, other_keys=bystanders)
+
+
+BAD_CLEANUP_EVENTS = {
+    "no-tf": ({"Cleanup": {"SecretId": OTHER_SECRET_ARN}}, 'cleanup event needs the "tf" object'),
+    "no-cleanup": ({"tf": {"action": "delete", "prev_input": None}}, 'cleanup event needs "Cleanup"'),
+    "cleanup-not-object": (
+        {"Cleanup": OTHER_SECRET_ARN, "tf": {"action": "delete"}}, 'cleanup event needs "Cleanup"'
+    ),
+    "tf-not-object": ({"Cleanup": {"SecretId": OTHER_SECRET_ARN}, "tf": "delete"}, 'needs the "tf" object'),
+    "no-action": ({"Cleanup": {"SecretId": OTHER_SECRET_ARN}, "tf": {}}, "tf.action must be one of"),
+    "unknown-action": (
+        {"Cleanup": {"SecretId": OTHER_SECRET_ARN}, "tf": {"action": "read"}},
+        "tf.action must be one of create, update, delete, got 'read'",
+    ),
+    "no-secret-id": ({"Cleanup": {}, "tf": {"action": "delete"}}, "Cleanup.SecretId must be the secret's full ARN"),
+    "secret-name": (
+        {"Cleanup": {"SecretId": "kms-key-generator/api-key"}, "tf": {"action": "delete"}},
+        "Cleanup.SecretId must be the secret's full ARN (its keys' tag), got 'kms-key-generator/api-key'",
+    ),
+    "not-a-secret-arn": (
+        {"Cleanup": {"SecretId": FUNCTION_ARN}, "tf": {"action": "delete"}}, "Cleanup.SecretId must be",
+    ),
+}
+
+
+@pytest.mark.parametrize(("event", "message"), BAD_CLEANUP_EVENTS.values(), ids=BAD_CLEANUP_EVENTS.keys())
+def test_malformed_cleanup_event_is_refused_before_any_aws_call(bystanders, context, event, message):
+    with record_calls() as calls, pytest.raises(ValueError) as raised:
+        handler.lambda_handler(event, context)
+
+    assert message in str(raised.value)
+    assert calls == []
+    assert set(api_keys()) == bystanders
+
+
 # --- Logs -------------------------------------------------------------------------------------------------------
 
 
@@ -640,3 +786,27 @@ def test_logs_are_structured_and_never_contain_a_key_value(service, context, cap
     assert (failure["message"], failure["step"], failure["error_code"]) == (
         "rotation step failed", "finishSecret", "InternalFailure"
     )
+
+
+def test_cleanup_logs_the_count_and_key_ids_never_a_value(service, context, capsys):
+    rotate(service, context)
+    rotate(service, context)
+    keys = api_keys()
+    capsys.readouterr()
+
+    invoke_cleanup(service, "create", context)
+    invoke_cleanup(service, "delete", context)
+    with pytest.raises(ValueError):
+        handler.lambda_handler({"Cleanup": {"SecretId": service.secret_arn}}, context)
+
+    out = capsys.readouterr().out
+    assert [key_id for key_id, key in keys.items() if key["value"] in out] == []
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [(record["level"], record["message"], record.get("action")) for record in records] == [
+        ("INFO", "nothing to clean up", "create"),
+        ("INFO", "keys deleted", "delete"),
+        ("ERROR", "cleanup failed", None),
+    ]
+    assert {record.get("secret_arn") for record in records[:2]} == {service.secret_arn}
+    assert (records[1]["deleted"], set(records[1]["key_ids"])) == (2, set(keys))
+    assert records[2]["error_type"] == "ValueError"

@@ -462,3 +462,11 @@ def test_unconditional_bucket_policy_deny_still_denies(emulator):
     with pytest.raises(ClientError) as excinfo:
         s3.put_object(Bucket="deny-all", Key="state", Body=b"{}")
     assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_deleting_an_api_key_removes_it_from_its_usage_plans(apigw):
+    plan = apigw.create_usage_plan(name="delete-key-plan")["id"]
+    key = apigw.create_api_key(name="doomed", enabled=True)["id"]
+    apigw.create_usage_plan_key(usagePlanId=plan, keyId=key, keyType="API_KEY")
+    apigw.delete_api_key(apiKey=key)
+    assert apigw.get_usage_plan_keys(usagePlanId=plan)["items"] == []

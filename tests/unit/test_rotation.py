@@ -27,8 +27,11 @@ def test_schedule_rotates_with_the_configured_period(service):
     assert schedule["rotation_rules"] == {"automatically_after_days": 30}
     assert schedule["rotation_lambda_arn"] == ref(service, "aws_lambda_function", "arn", ROTATION)
     assert schedule["secret_id"] == ref(service, "aws_secretsmanager_secret", "id")
-    permission_ref = ref(service, "aws_lambda_permission", "id", ROTATION)
-    assert schedule["depends_on"] == [permission_ref.removeprefix("${").removesuffix(".id}")]
+
+    def address(rtype: str) -> str:
+        return ref(service, rtype, "id", ROTATION).removeprefix("${").removesuffix(".id}")
+
+    assert schedule["depends_on"] == [address("aws_lambda_permission"), address("aws_lambda_invocation")]
     permission = only(service, "aws_lambda_permission", ROTATION)
     assert permission["principal"] == "secretsmanager.amazonaws.com"
     assert permission["source_arn"] == ref(service, "aws_secretsmanager_secret", "arn")
@@ -53,6 +56,13 @@ def test_rotation_role_is_limited_to_this_secret_keys_plans_and_parameter(servic
     assert '"secretsmanager:*"' not in policy and '"apigateway:*"' not in policy
     assert "/usageplans/" + ref(service, "aws_api_gateway_usage_plan", "id") + "/keys*" in policy
     assert '"Action" = ["ssm:PutParameter"], "Resource" = ' + bare(ref(service, "aws_ssm_parameter", "arn")) in policy
+
+
+def test_destroy_invokes_the_rotation_lambda_to_delete_its_keys(service):
+    cleanup = only(service, "aws_lambda_invocation", ROTATION)
+    assert cleanup["lifecycle_scope"] == "CRUD"
+    assert cleanup["function_name"] == ref(service, "aws_lambda_function", "function_name", ROTATION)
+    assert cleanup["input"] == '${jsonencode({"Cleanup" = {"SecretId" = ' + ref(service, "aws_secretsmanager_secret", "arn")[2:-1] + "}})}"
 
 
 def test_rotation_mode_leaves_api_keys_to_the_lambda(service):
