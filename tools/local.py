@@ -191,12 +191,18 @@ def _print_outputs(target: LocalTarget, stacks: list[Stack]) -> None:
         for name, output in sorted(target.outputs(stack).items()):
             value = "(sensitive)" if output.get("sensitive") else json.dumps(output["value"])
             print(f"  {name} = {value}")
+    payload = {"Account": "123456789012", "Region": "us-east-1", "KeyUsage": "ENCRYPT_DECRYPT",
+               "KeyAlias": "demo", "KeyDescription": "demo key"}
+    invoke = (
+        "import boto3, json; print(boto3.client('lambda', region_name='us-east-1').invoke("
+        f"FunctionName='kms-key-generator', Payload=json.dumps({payload!r}))['Payload'].read().decode())"
+    )
     print(
-        "\nTry it (reads the endpoint from the outputs and the API key from SSM):\n"
+        "\nCreate a key through the emulator (it runs the Lambda; moto does not serve API Gateway traffic):\n"
         f"  AWS_ENDPOINT_URL={target.endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
-        f"{sys.executable} -m tools.request_key --stack-dir {target.stack_dir(stacks[-1])} "
-        "--account 123456789012 --region us-east-1 --key-usage ENCRYPT_DECRYPT --alias demo --description 'demo key'\n"
-        "(moto stores the API but does not serve API Gateway traffic; the command shows the request it sends.)"
+        f'{sys.executable} -c "{invoke}"\n'
+        "Against a real deployment, through the API with its key from SSM:\n"
+        "  python -m tools.request_key --account <account> --region <region> --alias demo --description 'demo key'"
     )
 
 

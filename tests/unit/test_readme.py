@@ -15,6 +15,7 @@ SECTIONS = {
     "api": s.ApiSettings,
     "usage_plans.<name>": s.UsagePlanSettings,
     "lambda": s.LambdaSettings,
+    "rotation": s.RotationSettings,
     "state": s.StateSettings,
 }
 
