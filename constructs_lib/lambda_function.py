@@ -34,6 +34,9 @@ class LambdaFunctionProps:
     """Folder holding the handler module; only its `*.py` files are packaged (no caches, no tests)."""
     staging_dir: Path
     """Scratch folder the sources are copied to before zipping, so stray files never change the asset."""
+    shared_dir: Path | None = None
+    """Folder of modules every function imports (e.g. structured logging), packaged next to the handler.
+    Default: none."""
     handler: str = "handler.lambda_handler"
     runtime: str = "python3.13"
     memory_size: int = 256
@@ -44,13 +47,15 @@ class LambdaFunctionProps:
     """Extra IAM statements for the execution role. Default: logging only."""
 
 
-def stage_sources(source_dir: Path, staging_dir: Path) -> Path:
-    """Copy `*.py` from `source_dir` to a clean `staging_dir` with fixed mtimes; return `staging_dir`."""
+def stage_sources(staging_dir: Path, *source_dirs: Path) -> Path:
+    """Copy `*.py` of `source_dirs` to a clean `staging_dir` with fixed mtimes; return `staging_dir`."""
     if staging_dir.exists():
         shutil.rmtree(staging_dir)
     staging_dir.mkdir(parents=True)
-    for source in sorted(source_dir.glob("*.py")):
+    for source in sorted(path for folder in source_dirs for path in folder.glob("*.py")):
         target = staging_dir / source.name
+        if target.exists():
+            raise ValueError(f"{source.name} is both a function source and a shared module")
         shutil.copyfile(source, target)
         target.chmod(0o644)
         os.utime(target, (SOURCE_MTIME, SOURCE_MTIME))
@@ -83,7 +88,7 @@ class LambdaFunction(Construct):
         )
 
         asset = TerraformAsset(
-            self, "code", path=str(stage_sources(props.source_dir, props.staging_dir)), type=AssetType.ARCHIVE
+            self, "code", path=str(stage_sources(props.staging_dir, props.source_dir, *filter(None, [props.shared_dir]))), type=AssetType.ARCHIVE
         )
         self.function = AwsLambdaFunction(
             self,

@@ -48,6 +48,7 @@ class ApiKeyRotationProps:
     role_name: str
     source_dir: Path
     staging_dir: Path
+    shared_dir: Path
     runtime: str
     kms_alias: str
     project: str
@@ -109,6 +110,7 @@ class ApiKeyRotation(Construct):
                 role_name=props.role_name,
                 source_dir=props.source_dir,
                 staging_dir=props.staging_dir,
+                shared_dir=props.shared_dir,
                 runtime=props.runtime,
                 timeout=60,
                 environment={

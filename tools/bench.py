@@ -90,8 +90,8 @@ def bench_cli(pairs: int) -> str:
 
 def bench_handler(pairs: int) -> str:
     """Cold import of the key-generator handler against importing boto3 alone (fresh process each)."""
-    handler_dir = PROJECT_ROOT / "lambda" / "kms_key_generator"
-    handler = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(handler_dir)!r}); import handler"]
+    paths = [str(PROJECT_ROOT / "lambda" / "kms_key_generator"), str(PROJECT_ROOT / "lambda" / "shared")]
+    handler = [sys.executable, "-c", f"import sys; sys.path[:0] = {paths!r}; import handler"]
     boto3 = [sys.executable, "-c", "import boto3"]
     s, b = alternate(max(pairs, 10), lambda: timed(handler), lambda: timed(boto3))
     return Comparison("Lambda cold import: handler vs. boto3", "`import handler`", "`import boto3`", s, b, 1.1).markdown()

@@ -58,14 +58,15 @@ import json
 import logging
 import os
 import re
-import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import timezone
 from functools import lru_cache
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from structured_log import get_logger  # lambda/shared/, packaged next to this file
 
 CURRENT = "AWSCURRENT"
 PENDING = "AWSPENDING"
@@ -448,40 +449,7 @@ STEPS = {
 # --- Logging --------------------------------------------------------------------------------------------------
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, so CloudWatch Logs Insights can filter on every field."""
-
-    def format(self, record):
-        entry = {
-            "timestamp": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "message": record.getMessage(),
-            **getattr(record, "fields", {}),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-class _StdoutHandler(logging.Handler):
-    """Writes to whatever `sys.stdout` is at emit time (the Lambda runtime and test capture swap it)."""
-
-    def emit(self, record):
-        try:
-            sys.stdout.write(self.format(record) + "\n")
-            sys.stdout.flush()
-        except Exception:
-            self.handleError(record)
-
-
-LOG = logging.getLogger("api_key_rotation")
-if not LOG.handlers:
-    _handler = _StdoutHandler()
-    _handler.setFormatter(JsonFormatter())
-    LOG.addHandler(_handler)
-    LOG.setLevel(logging.INFO)
-    # The runtime's root handler would print every record a second time, as plain text.
-    LOG.propagate = False
+LOG = get_logger("api_key_rotation")
 
 
 def _log(level, message, log_fields, exc_info=False, **fields):

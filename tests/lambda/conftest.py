@@ -2,31 +2,18 @@
 
 The handler lives in `lambda/kms_key_generator/handler.py`; `lambda` is a Python keyword and every function's
 file is called `handler.py`, so it is loaded from its path under the unique module name
-`kms_key_generator_handler`, which test modules then import by that name.
+`kms_key_generator_handler` (see `tests/support/lambdas.py`), which test modules then import by that name.
 """
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
-HANDLER_PATH = Path(__file__).resolve().parents[2] / "lambda" / "kms_key_generator" / "handler.py"
+from tests.support.lambdas import load_handler
 
-
-def load_handler(name):
-    """Execute handler.py as module `name`, registered in sys.modules so it can be imported and patched."""
-    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-handler = load_handler("kms_key_generator_handler")
+handler = load_handler("kms_key_generator", "kms_key_generator_handler")
 _CONTAINER_CACHES = (handler._session, handler._client, handler._caller_identity)
 
 

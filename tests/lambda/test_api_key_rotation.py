@@ -20,15 +20,12 @@ parameter (decrypted, encrypted with the configured KMS key); every API key is t
 never more than two live keys, checked after every step.
 """
 
-import importlib.util
 import json
-import sys
 import time
 import uuid
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
 
@@ -39,19 +36,9 @@ from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
 
-HANDLER_PATH = Path(__file__).resolve().parents[2] / "lambda" / "api_key_rotation" / "handler.py"
+from tests.support.lambdas import load_handler
 
-
-def load_handler(name):
-    """Execute handler.py as module `name` (`lambda` is a keyword), registered in sys.modules for patching."""
-    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-handler = load_handler("api_key_rotation_handler")
+handler = load_handler("api_key_rotation", "api_key_rotation_handler")
 
 REGION = "us-east-1"  # tests/lambda/conftest.py sets it as AWS_DEFAULT_REGION
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:kms-key-generator-api-key-rotation"

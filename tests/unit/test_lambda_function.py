@@ -21,11 +21,11 @@ def test_function_depends_on_its_log_group(service):
     assert only(service, "aws_cloudwatch_log_group", "key-generator")["name"] == "/aws/lambda/kms-key-generator"
 
 
-def test_code_asset_holds_only_the_handler_sources(synth):
-    function = only(synth.service, "aws_lambda_function", "key-generator")
-    archive = synth.stack_dir(SERVICE_STACK) / function["filename"]
-    with zipfile.ZipFile(archive) as zipped:
-        assert zipped.namelist() == ["handler.py"]
+def test_code_assets_hold_only_the_handler_and_shared_sources(synth):
+    for prefix in ("key-generator", "api-key-rotation"):
+        function = only(synth.service, "aws_lambda_function", prefix)
+        with zipfile.ZipFile(synth.stack_dir(SERVICE_STACK) / function["filename"]) as zipped:
+            assert sorted(zipped.namelist()) == ["handler.py", "structured_log.py"]
 
 
 def test_function_is_configured_from_settings(service, variant):
