@@ -17,8 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
-from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
@@ -30,6 +28,7 @@ from constructs import Construct
 
 from . import policy
 from .cdk import Fn
+from .kms import ServiceKeyProps, service_key
 from .lambda_function import LambdaFunction, LambdaFunctionProps
 
 
@@ -63,30 +62,18 @@ class ApiKeyRotation(Construct):
 
     def __init__(self, scope: Construct, id: str, props: ApiKeyRotationProps) -> None:
         super().__init__(scope, id)
-        root = f"arn:{props.partition}:iam::{props.account_id}:root"
-        self.kms_key = KmsKey(
+        self.kms_key = service_key(
             self,
-            "kms-key",
-            description=f"Encrypts the API key secret {props.secret_name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=policy.document(
-                policy.statement("AccountAdministers", ["kms:*"], "*", principal={"AWS": root}),
-                policy.statement(
-                    "SecretsManagerUsesKeyForAccount",
-                    ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                    "*",
-                    principal={"AWS": "*"},
-                    condition={
-                        "StringEquals": {
-                            "kms:ViaService": f"secretsmanager.{props.region}.amazonaws.com",
-                            "kms:CallerAccount": props.account_id,
-                        }
-                    },
-                ),
+            ServiceKeyProps(
+                description=f"Encrypts the API key secret {props.secret_name}",
+                alias=props.kms_alias,
+                service="secretsmanager",
+                sid_prefix="SecretsManager",
+                account_id=props.account_id,
+                partition=props.partition,
+                region=props.region,
             ),
         )
-        KmsAlias(self, "kms-alias", name=props.kms_alias, target_key_id=self.kms_key.key_id)
         self.secret = SecretsmanagerSecret(
             self,
             "secret",

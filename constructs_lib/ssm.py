@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
-from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
-from . import policy
 from .cdk import TerraformResourceLifecycle
+from .kms import ServiceKeyProps, service_key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,30 +36,18 @@ class SecureParameter(Construct):
 
     def __init__(self, scope: Construct, id: str, props: SecureParameterProps) -> None:
         super().__init__(scope, id)
-        root = f"arn:{props.partition}:iam::{props.account_id}:root"
-        self.kms_key = KmsKey(
+        self.kms_key = service_key(
             self,
-            "kms-key",
-            description=f"Encrypts SSM parameter {props.name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=policy.document(
-                policy.statement("AccountAdministers", ["kms:*"], "*", principal={"AWS": root}),
-                policy.statement(
-                    "SsmUsesKeyForAccount",
-                    ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                    "*",
-                    principal={"AWS": "*"},
-                    condition={
-                        "StringEquals": {
-                            "kms:ViaService": f"ssm.{props.region}.amazonaws.com",
-                            "kms:CallerAccount": props.account_id,
-                        }
-                    },
-                ),
+            ServiceKeyProps(
+                description=f"Encrypts SSM parameter {props.name}",
+                alias=props.kms_alias,
+                service="ssm",
+                sid_prefix="Ssm",
+                account_id=props.account_id,
+                partition=props.partition,
+                region=props.region,
             ),
         )
-        KmsAlias(self, "kms-alias", name=props.kms_alias, target_key_id=self.kms_key.key_id)
         self.parameter = SsmParameter(
             self,
             "parameter",
