@@ -10,7 +10,7 @@ export CHECKPOINT_DISABLE := 1
 export LOCAL_AWS_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help deps synth test test-fast bench diff openapi deploy-local plan-local destroy-local clean
+.PHONY: help deps synth test test-fast bench diff openapi diagram deploy-local plan-local destroy-local clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +49,9 @@ diff: $(VENV)/.installed ## Markdown summary of what the working tree changes ag
 
 openapi: $(VENV)/.installed ## Write docs/openapi.json from the API contract
 	$(PY) -m tools.openapi
+
+diagram: synth ## Render docs/architecture.png from a fresh synth (needs Graphviz: apt-get install graphviz)
+	$(PY) -m tools.diagram
 
 deploy-local: $(VENV)/.installed cdktf.out/manifest.json ## Deploy every stack to a local moto emulator on 127.0.0.1:$(LOCAL_AWS_PORT)
 	$(PY) -m tools.local deploy

@@ -189,7 +189,9 @@ def load_stacks(synth_dir: Path) -> dict[str, dict[str, Any]]:
     """`{stack name: cdk.tf.json}` for every `<synth_dir>/stacks/*/cdk.tf.json`."""
     files = sorted(Path(synth_dir).glob("stacks/*/cdk.tf.json"))
     if not files:
-        raise DiagramError(f"no stacks in {synth_dir}/stacks/*/cdk.tf.json: run `make synth` first (or pass --synth-dir)")
+        raise DiagramError(
+            f"no stacks in {synth_dir}/stacks/*/cdk.tf.json: run `make synth` first (or pass --synth-dir)"
+        )
     stacks = {}
     for file in files:
         try:
@@ -281,8 +283,9 @@ def _api_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
     for route, method in zip(_routes(node), methods):
         phrases.append(route + (" (API key required)" if method.body.get("api_key_required") else ""))
     for integration in bodies.get("aws_api_gateway_integration", []):
-        target = "Lambda" if "aws_lambda_function." in str(integration.get("uri", "")) else integration.get("type")
-        phrases.append(f"{target} integration" + (" + mapping template" if integration.get("request_templates") else ""))
+        target = "Lambda" if "aws_lambda_function." in str(integration.get("uri", "")) else integration.get("type", "?")
+        template = " + mapping template" if integration.get("request_templates") else ""
+        phrases.append(f"{target} integration{template}")
     statuses = sorted(
         {
             str(body.get("status_code"))
@@ -334,11 +337,8 @@ def _api_key_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
 def _lambda_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
     phrases = []
     for function in bodies.get("aws_lambda_function", []):
-        details = ", ".join(
-            str(part)
-            for part in (function.get("runtime"), f"{function['memory_size']} MB" if "memory_size" in function else None)
-            if part
-        )
+        memory = f"{function['memory_size']} MB" if "memory_size" in function else None
+        details = ", ".join(str(part) for part in (function.get("runtime"), memory) if part)
         phrases.append(f"function {function.get('function_name', '?')}")
         if details:
             phrases.append(details)
@@ -484,6 +484,9 @@ def edge_label(pairs: set[tuple[str, str]]) -> str:
 # --- building the diagram ---------------------------------------------------------------------------------
 
 
+_BACKEND_LOCKS = (("dynamodb_table", "DynamoDB lock"), ("use_lockfile", "lock file"))
+
+
 def build_diagram(stacks: Mapping[str, Mapping[str, Any]]) -> Diagram:
     """Collapse every stack's resources into concern nodes and their references into node edges."""
     all_resources: list[Resource] = []
@@ -548,10 +551,10 @@ def build_diagram(stacks: Mapping[str, Mapping[str, Any]]) -> Diagram:
             holder = f"external:s3:{bucket}"
             external.append(Node(holder, "", "", "S3 state bucket", (f"{bucket} (not in this app)",), ()))
             holders = [holder]
-        locks = [part for part in ("DynamoDB lock" if backend.get("dynamodb_table") else "",
-                                   "lock file" if backend.get("use_lockfile") else "") if part]  # fmt: skip
+        locks = [lock for key, lock in _BACKEND_LOCKS if backend.get(key)]
         label = "Terraform state" + (f"\n(S3 backend, {' + '.join(locks)})" if locks else "\n(S3 backend)")
-        edges.extend(Edge(STACK_PREFIX + stack, holder, label) for holder in holders)
+        # Not a step of the request flow: it must not push the state stack into a column of its own.
+        edges.extend(Edge(STACK_PREFIX + stack, holder, label, ranks=False) for holder in holders)
 
     return Diagram(
         nodes=tuple(sorted(nodes + external, key=lambda node: node.id)),
@@ -579,15 +582,15 @@ def _clusters(nodes: list[Node]) -> tuple[Cluster, ...]:
         groups = sorted(by_stack[stack], key=_GROUP_ORDER.__getitem__)
         if len(groups) == 1:
             (group,) = groups
-            label = f"{_GROUPS[group].label}: stack {stack}"
-            clusters.append(Cluster(stack_cluster_id(stack), label, stack, group, tuple(sorted(by_stack[stack][group]))))
+            label = f"{_GROUPS[group].label}\nstack {stack}"
+            nodes_in = tuple(sorted(by_stack[stack][group]))
+            clusters.append(Cluster(stack_cluster_id(stack), label, stack, group, nodes_in))
             continue
         children = tuple(group_cluster_id(stack, group) for group in groups)
         clusters.append(Cluster(stack_cluster_id(stack), f"stack {stack}", stack, "", (), children))
         for group in groups:
-            clusters.append(
-                Cluster(group_cluster_id(stack, group), _GROUPS[group].label, stack, group, tuple(sorted(by_stack[stack][group])))
-            )
+            nodes_in = tuple(sorted(by_stack[stack][group]))
+            clusters.append(Cluster(group_cluster_id(stack, group), _GROUPS[group].label, stack, group, nodes_in))
     return tuple(clusters)
 
 
@@ -610,12 +613,15 @@ def _node_label(node: Node) -> str:
 
 def render_dot(diagram: Diagram) -> str:
     """Graphviz DOT for the diagram: left to right, one cluster per stack and concern, sorted throughout."""
+    stacks = sorted({node.stack for node in diagram.nodes if node.stack})
+    services = [stack for stack in stacks if not stack.endswith("-remote-state")] or stacks
+    title = _html(", ".join(services) + ": architecture")
     lines = [
         "digraph architecture {",
         '  graph [rankdir=LR, compound=true, newrank=true, fontname="Helvetica", fontsize=16, '
-        'nodesep=0.35, ranksep=0.8, pad=0.3, dpi=110, labelloc=t, '
-        'label=<<B>kms-key-generator: architecture</B><BR/><FONT POINT-SIZE="12">'
-        "one box per concern (top-level construct); generated by tools/diagram.py from cdktf.out</FONT>>];",
+        "nodesep=0.35, ranksep=0.5, pad=0.3, dpi=110, labelloc=t, "
+        f'label=<<B>{title}</B><BR/><FONT POINT-SIZE="12">one box per concern (top-level construct), '
+        "edges from Terraform references; drawn by tools/diagram.py from the synth</FONT>>];",
         '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", color="#555555", fontname="Helvetica", '
         'margin="0.2,0.1"];',
         '  edge [fontname="Helvetica", fontsize=12, color="#444444", fontcolor="#222222", arrowsize=0.8];',
@@ -641,7 +647,7 @@ def render_dot(diagram: Diagram) -> str:
             else 'style="rounded,dashed", color="#777777", fillcolor="#ffffff"'
         )
         lines.append(f"{indent}subgraph {_quote(cluster.id)} {{")
-        lines.append(f"{indent}  graph [label={_quote(cluster.label)}, {style}, fontsize=15, margin=14];")
+        lines.append(f"{indent}  graph [label={_quote(cluster.label)}, {style}, fontsize=15, labeljust=l, margin=14];")
         for child in cluster.children:
             emit(diagram.cluster(child), indent + "  ")
         for node_id in cluster.nodes:
@@ -662,7 +668,10 @@ def render_dot(diagram: Diagram) -> str:
             attributes.append(f"ltail={_quote(stack_cluster_id(stack))}")
             attributes.append('style=dashed, color="#3f9a52", fontcolor="#2d6e3a"')
         if edge.label:
-            attributes.append(f"label={_quote(edge.label)}")
+            # Graphviz centres the label of an edge that does not rank on the line itself, or inside a cluster
+            # it crosses: put it beside the edge (`xlabel`) instead.
+            kind = "label" if edge.ranks else "xlabel"
+            attributes.append(f"{kind}={_quote(edge.label)}")
         if not edge.ranks:
             attributes.append("constraint=false")
         suffix = f" [{', '.join(attributes)}]" if attributes else ""
@@ -687,12 +696,11 @@ def render_png(dot_text: str, out: Path) -> None:
         raise DiagramError(f"`dot -Tpng` failed (exit {result.returncode}):\n{result.stderr}")
 
 
-def diagram_dot(synth_dir: Path = DEFAULT_SYNTH_DIR) -> str:
-    return render_dot(build_diagram(load_stacks(synth_dir)))
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tools.diagram", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.diagram",
+        description="Draw the architecture (one box per concern) from the synthesized stacks, as DOT and PNG.",
+    )
     parser.add_argument("--synth-dir", type=Path, default=DEFAULT_SYNTH_DIR, help="cdktf output (default: cdktf.out)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="PNG to write (default: docs/architecture.png)")
     parser.add_argument("--dot-only", action="store_true", help="print the DOT text to stdout; no Graphviz needed")
