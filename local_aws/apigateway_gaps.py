@@ -20,6 +20,9 @@ the client.  The gaps, each confirmed against a plain ``moto_server``:
 * ``CreateDeployment`` with the name of an existing stage replaces that stage,
   losing its settings (method settings, logging, tags, certificate).
 * ``DeleteApiKey`` leaves the key in its usage plans; API Gateway removes it from them.
+* ``UpdateUsagePlan`` stored patched quota and throttle values as the strings patch operations
+  carry (``"1000"``), so ``GetUsagePlan`` answered ``"limit": "1000"`` and the Go SDK failed to
+  decode it, and a fractional rate (``"12.5"``) was a 500. Numbers are stored as numbers here.
 * A REST API's ``policy`` comes back as plain JSON.  The real API returns it
   with its quotes backslash-escaped, and the provider (``aws_api_gateway_rest_api``
   and ``aws_api_gateway_rest_api_policy`` reads) unescapes it, failing on plain JSON.
@@ -44,7 +47,7 @@ from moto.apigateway.exceptions import (
     NotFoundException,
     StageStillActive,
 )
-from moto.apigateway.models import APIGatewayBackend, Deployment, RestAPI, Stage
+from moto.apigateway.models import APIGatewayBackend, Deployment, RestAPI, Stage, UsagePlan
 from moto.apigateway.responses import APIGatewayResponse
 from moto.core.responses import TYPE_RESPONSE
 from moto.moto_api._internal import mock_random as random
@@ -224,6 +227,14 @@ class LocalAPIGatewayResponse(APIGatewayResponse):
         return self._patched(self.backend.get_resource(self.uri_match["restapi_id"], self.uri_match["resource_id"]))
 
 
+# Usage-plan patch paths whose values API Gateway stores as numbers: (block, key, type).
+_USAGE_PLAN_NUMBERS = {
+    "/throttle/rateLimit": ("throttle", "rateLimit", float),
+    "/throttle/burstLimit": ("throttle", "burstLimit", int),
+    "/quota/limit": ("quota", "limit", int),
+    "/quota/offset": ("quota", "offset", int),
+}
+
 # Wire names whose moto attribute is not simply the snake_case of the camelCase name.
 _ATTRIBUTES = {"passthroughBehavior": "passthrough_behaviour", "type": "integration_type"}
 _INTEGERS = {"timeoutInMillis"}
@@ -332,7 +343,25 @@ def _patch_models() -> None:
         for plan_keys in self.usage_plan_keys.values():
             plan_keys.pop(api_key_id, None)
 
+    moto_usage_plan_apply_patch_operations = UsagePlan.apply_patch_operations
+
+    def usage_plan_apply_patch_operations(self: UsagePlan, patch_operations: list[dict[str, Any]]) -> None:
+        others = []
+        for op in patch_operations:
+            number = _USAGE_PLAN_NUMBERS.get(op["path"])
+            if number is None or op["op"] not in ("add", "replace"):
+                others.append(op)
+                continue
+            block, key, cast = number
+            try:
+                value = cast(op["value"])
+            except (TypeError, ValueError):
+                raise BadRequestException(f"Invalid value {op.get('value')!r} for {op['path']}") from None
+            setattr(self, block, {**(getattr(self, block) or {}), key: value})
+        moto_usage_plan_apply_patch_operations(self, others)
+
     APIGatewayBackend.delete_api_key = delete_api_key
+    UsagePlan.apply_patch_operations = usage_plan_apply_patch_operations
     RestAPI.to_dict = rest_api_to_dict
     RestAPI.create_deployment = rest_api_create_deployment
     RestAPI.delete_deployment = rest_api_delete_deployment

@@ -470,3 +470,41 @@ def test_deleting_an_api_key_removes_it_from_its_usage_plans(apigw):
     apigw.create_usage_plan_key(usagePlanId=plan, keyId=key, keyType="API_KEY")
     apigw.delete_api_key(apiKey=key)
     assert apigw.get_usage_plan_keys(usagePlanId=plan)["items"] == []
+
+
+def test_usage_plan_patches_store_numbers_like_aws(apigw):
+    plan = apigw.create_usage_plan(
+        name="patched-plan", throttle={"rateLimit": 5, "burstLimit": 10}, quota={"limit": 500, "period": "DAY"}
+    )["id"]
+    apigw.update_usage_plan(
+        usagePlanId=plan,
+        patchOperations=[
+            {"op": "replace", "path": "/throttle/rateLimit", "value": "12.5"},
+            {"op": "replace", "path": "/throttle/burstLimit", "value": "30"},
+            {"op": "replace", "path": "/quota/limit", "value": "700"},
+            {"op": "replace", "path": "/quota/offset", "value": "1"},
+            {"op": "replace", "path": "/quota/period", "value": "WEEK"},
+            {"op": "replace", "path": "/name", "value": "renamed-plan"},
+        ],
+    )
+    # Read the wire JSON itself: botocore turns "700" into 700, the Go SDK (Terraform) fails on it.
+    request = urllib.request.Request(
+        f"{apigw.meta.endpoint_url}/usageplans/{plan}",
+        # The credential scope is how the emulator routes a request to its service.
+        headers={"Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/apigateway/aws4_request"},
+    )
+    with urllib.request.urlopen(request) as answer:
+        read = json.load(answer)
+    assert read["throttle"] == {"rateLimit": 12.5, "burstLimit": 30}
+    assert read["quota"] == {"limit": 700, "offset": 1, "period": "WEEK"}
+    assert type(read["quota"]["limit"]) is int and type(read["throttle"]["burstLimit"]) is int
+    assert read["name"] == "renamed-plan"
+
+
+def test_usage_plan_patch_with_a_non_number_is_a_bad_request(apigw):
+    plan = apigw.create_usage_plan(name="bad-patch-plan")["id"]
+    with pytest.raises(ClientError) as excinfo:
+        apigw.update_usage_plan(
+            usagePlanId=plan, patchOperations=[{"op": "replace", "path": "/quota/limit", "value": "lots"}]
+        )
+    assert_error(excinfo, "BadRequestException", 400)
