@@ -16,7 +16,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import HEALTH_PATH, SERVICE_NAME, apigateway_gaps, lambda_runner, s3_gaps
+from . import HEALTH_PATH, SERVICE_NAME, apigateway_gaps, dynamodb_gaps, lambda_runner, s3_gaps
 
 
 class _HealthRoute:
@@ -62,6 +62,7 @@ class LocalAws:
         if self._server is not None:
             raise RuntimeError(f"LocalAws already running on {self.endpoint}")
         apigateway_gaps.install()
+        dynamodb_gaps.install()
         s3_gaps.install()
         app = _HealthRoute(DomainDispatcherApplication(create_backend_app))
         try:

@@ -508,3 +508,48 @@ def test_usage_plan_patch_with_a_non_number_is_a_bad_request(apigw):
             usagePlanId=plan, patchOperations=[{"op": "replace", "path": "/quota/limit", "value": "lots"}]
         )
     assert_error(excinfo, "BadRequestException", 400)
+
+
+# --- DynamoDB -----------------------------------------------------------------
+
+
+def _client(emulator, service: str):
+    return boto3.client(
+        service, endpoint_url=emulator.endpoint, region_name=REGION, aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def test_update_table_applies_an_sse_specification(emulator):
+    dynamodb, kms = _client(emulator, "dynamodb"), _client(emulator, "kms")
+    dynamodb.create_table(
+        TableName="adopted-lock",
+        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    assert "SSEDescription" not in dynamodb.describe_table(TableName="adopted-lock")["Table"]
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    dynamodb.update_table(
+        TableName="adopted-lock", SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key}
+    )
+    described = dynamodb.describe_table(TableName="adopted-lock")["Table"]["SSEDescription"]
+    assert (described["Status"], described["SSEType"], described["KMSMasterKeyArn"]) == ("ENABLED", "KMS", key)
+    dynamodb.update_table(TableName="adopted-lock", SSESpecification={"Enabled": False})
+    assert "SSEDescription" not in dynamodb.describe_table(TableName="adopted-lock")["Table"]
+
+
+def test_switching_a_table_to_on_demand_drops_its_capacity(emulator):
+    dynamodb = _client(emulator, "dynamodb")
+    dynamodb.create_table(
+        TableName="provisioned-lock",
+        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+        BillingMode="PROVISIONED",
+        ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+    )
+    dynamodb.update_table(TableName="provisioned-lock", BillingMode="PAY_PER_REQUEST")
+    table = dynamodb.describe_table(TableName="provisioned-lock")["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    throughput = table["ProvisionedThroughput"]
+    assert (throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]) == (0, 0)
