@@ -61,7 +61,8 @@ class KeyServiceApiProps:
 
 
 class KeyServiceApi(Construct):
-    """Exposes `rest_api`, `stage`, `deployment`, `client_certificate`, `method` and `invoke_url`."""
+    """Exposes `rest_api`, `resource`, `method`, `integration`, `deployment`, `client_certificate`, `stage` and
+    `invoke_url`."""
 
     def __init__(self, scope: Construct, id: str, props: KeyServiceApiProps) -> None:
         super().__init__(scope, id)
@@ -77,7 +78,7 @@ class KeyServiceApi(Construct):
         resource_policy = ApiGatewayRestApiPolicy(
             self, "resource-policy", rest_api_id=rest_api_id, policy=self._resource_policy(props)
         )
-        resource = ApiGatewayResource(
+        self.resource = resource = ApiGatewayResource(
             self,
             "keys-resource",
             rest_api_id=rest_api_id,
@@ -106,7 +107,7 @@ class KeyServiceApi(Construct):
             request_models={JSON: model.name},
             request_validator_id=validator.id,
         )
-        integration = ApiGatewayIntegration(
+        self.integration = integration = ApiGatewayIntegration(
             self,
             "lambda-integration",
             rest_api_id=rest_api_id,

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .naming import Names
+
 CONFIG_ENV_VAR = "KMSKG_CONFIG"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
 
@@ -84,6 +86,12 @@ _STAGE = _matches(r"[A-Za-z0-9_]{1,128}", "1-128 letters, digits or underscores"
 _PATH_PART = _matches(r"[a-z0-9][a-z0-9-]{0,62}", "a single lowercase URL path segment")
 _VPCE = _matches(r"vpce-[0-9a-f]{8,17}", "a VPC endpoint id such as vpce-0123456789abcdef0")
 _TAG_KEY = _matches(r"[\w.:/=+@ -]{1,128}", "a tag key of 1-128 characters")
+_APIGW_ID = _matches(
+    r"[a-z0-9]{4,32}", "an API Gateway id such as a1b2c3d4e5 (lowercase letters and digits, not a name or ARN)"
+)
+_LOG_GROUP = _matches(r"[\w./#-]{1,512}", "a CloudWatch log group name such as /aws/lambda/<function>")
+_SSM_PATH = _matches(r"/[\w./-]{1,1010}", "an SSM parameter name starting with '/'")
+_FUNCTION = _matches(r"[A-Za-z0-9_-]{1,64}", "a Lambda function name (1-64 of letters, digits, - and _), not an ARN")
 
 
 def _tag_keys(tags: dict[str, str]) -> str | None:
@@ -151,6 +159,69 @@ class StateSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AdoptSettings:
+    """Live resources of the original Terraform modules that the first apply imports instead of creating.
+
+    Each key set emits a Terraform `import` block, so the apply adopts the live object (same id, same key
+    value, same logs) instead of failing on a name conflict or creating a twin. Empty: adopt nothing.
+    Named resources must carry the name this app derives (else Terraform would replace them).
+    """
+
+    rest_api_id: str = _rule(_APIGW_ID, "")
+    """Also imports its `POST` method, integration and the stage `service.stage`; needs `resource_id`."""
+    resource_id: str = _rule(_APIGW_ID, "")
+    """The `/keys` resource of `rest_api_id`."""
+    usage_plan_id: str = _rule(_APIGW_ID, "")
+    """Imported as the plan `api.usage_plan` names."""
+    api_key_id: str = _rule(_APIGW_ID, "")
+    """Static-key mode only (`rotation.enabled = false`)."""
+    log_group_names: list[str] = _rule(_each(_LOG_GROUP), default_factory=list)
+    ssm_parameter_name: str = _rule(_SSM_PATH, "")
+    lambda_function_name: str = _rule(_FUNCTION, "")
+    execution_role_name: str = _rule(_ROLE, "")
+    """Only when the original's role has the name this app gives it (otherwise there is no conflict)."""
+    state_bucket: str = _rule(_BUCKET, "")
+    state_lock_table: str = _rule(_TABLE, "")
+
+    def problems(self, settings: "Settings") -> list[tuple[str, str]]:
+        """`(key, problem)` for adoptions that would conflict, replace what they adopt, or have no target."""
+        names = Names(settings.service.name, settings.service.stage)
+        found: list[tuple[str, str]] = []
+        if self.rest_api_id and not self.resource_id:
+            found.append(("adopt.rest_api_id", "needs a valid adopt.resource_id too (the id of its /keys resource): "
+                          "creating /keys under the adopted API would conflict with the existing one"))
+        if self.resource_id and not self.rest_api_id:
+            found.append(("adopt.resource_id", "needs a valid adopt.rest_api_id too: the resource is imported as "
+                          "<rest_api_id>/<resource_id>"))
+        if self.api_key_id and settings.rotation.enabled:
+            found.append(("adopt.api_key_id", "adopting an API key needs rotation.enabled = false (the static-key "
+                          "mode the original ran): with rotation on, the rotation Lambda creates and owns every key, "
+                          "so Terraform has no API key to adopt it into"))
+        groups = [names.function_log_group]
+        if settings.rotation.enabled:
+            groups.append(f"/aws/lambda/{names.rotation_function}")
+        for index, group in enumerate(self.log_group_names):
+            if group not in groups:
+                found.append(("adopt.log_group_names", f"item {index} ({group!r}) is not a log group this stack "
+                              f"manages ({', '.join(groups)}): a group can only be adopted under its own name"))
+            elif group in self.log_group_names[:index]:
+                found.append(("adopt.log_group_names", f"item {index} ({group!r}) is listed twice"))
+        derived = {
+            "ssm_parameter_name": (names.ssm_parameter, "service.name"),
+            "lambda_function_name": (names.function, "service.name"),
+            "execution_role_name": (names.execution_role, "service.name"),
+            "state_bucket": (settings.state.bucket, "state.bucket"),
+            "state_lock_table": (settings.state.lock_table, "state.lock_table"),
+        }
+        for key, (expected, source) in derived.items():
+            given = getattr(self, key)
+            if given and given != expected:
+                found.append((f"adopt.{key}", f"is {given!r}, but this stack names it {expected!r} (from {source}): "
+                              "adopted under another name it would be replaced, not kept; make the names agree"))
+        return found
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything the app needs; built only by `load_settings`."""
 
@@ -164,12 +235,16 @@ class Settings:
     rotation: RotationSettings = field(default_factory=RotationSettings)
     state: StateSettings = field(default_factory=StateSettings)
     tags: dict[str, str] = _rule(_tag_keys, default_factory=dict)
+    adopt: AdoptSettings = field(default_factory=AdoptSettings)
 
     def __post_init__(self) -> None:
         if self.api.usage_plan not in self.usage_plans:
             raise _CrossFieldError(
                 "api.usage_plan", f"names unknown plan {self.api.usage_plan!r} (known: {', '.join(self.usage_plans)})"
             )
+        if adoption := self.adopt.problems(self):
+            (key, message), *more = adoption
+            raise _CrossFieldError(key, message, *more)
 
 
 class SettingsError(ValueError):
@@ -177,9 +252,12 @@ class SettingsError(ValueError):
 
 
 class _CrossFieldError(Exception):
-    def __init__(self, key: str, message: str) -> None:
+    """`key: message`, plus `(key, message)` pairs for more problems found by the same check."""
+
+    def __init__(self, key: str, message: str, *more: tuple[str, str]) -> None:
         super().__init__(message)
         self.key = key
+        self.problems = [(key, message), *more]
 
 
 def _type_name(tp: Any) -> str:
@@ -246,7 +324,7 @@ def _build(cls: type, data: dict[str, Any], path: str, problems: list[str]) -> A
     try:
         return cls(**kwargs)
     except _CrossFieldError as error:
-        problems.append(f"{path}{error.key}: {error}")
+        problems.extend(f"{path}{key}: {message}" for key, message in error.problems)
         return None
 
 

@@ -9,15 +9,20 @@ import pytest
 from tests.support.synth import SERVICE_STACK, Synth, start_synth
 
 VARIANT_CONFIG = Path(__file__).parent / "fixtures" / "variant.toml"
+ADOPT_SECTION = Path(__file__).parent / "fixtures" / "adopt.toml"
 
 
 @pytest.fixture(scope="session")
 def synths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
-    """`default` and `default_again` (same commit, for determinism) and `variant` (tests/fixtures/variant.toml)."""
+    """`default` and `default_again` (same commit, for determinism), `variant` (tests/fixtures/variant.toml) and
+    `adopt` (variant plus the `[adopt]` section of tests/fixtures/adopt.toml)."""
+    adopt_config = tmp_path_factory.mktemp("adopt-config") / "adopt.toml"
+    adopt_config.write_text(VARIANT_CONFIG.read_text() + "\n" + ADOPT_SECTION.read_text())
     runs = {
         "default": (tmp_path_factory.mktemp("synth-default"), None, SERVICE_STACK),
         "default_again": (tmp_path_factory.mktemp("synth-default-again"), None, SERVICE_STACK),
         "variant": (tmp_path_factory.mktemp("synth-variant"), VARIANT_CONFIG, "keys-variant"),
+        "adopt": (tmp_path_factory.mktemp("synth-adopt"), adopt_config, "keys-variant"),
     }
     processes = {name: start_synth(outdir, config) for name, (outdir, config, _) in runs.items()}
     for name, process in processes.items():

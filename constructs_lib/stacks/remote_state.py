@@ -12,6 +12,7 @@ from ..cdk import LocalBackend, TerraformStack
 from ..naming import Names
 from ..remote_backend import RemoteBackend, RemoteBackendProps
 from ..settings import Settings
+from .adoption import adopt_remote_state
 from .base import aws_provider, outputs
 
 # Relative to `cdktf.out/stacks/<stack>`: the project root, where cdktf itself keeps local state.
@@ -33,6 +34,7 @@ class RemoteStateStack(TerraformStack):
                 kms_alias=names.state_kms_alias,
             ),
         )
+        adopt_remote_state(settings, backend)
         outputs(
             self,
             {

@@ -16,6 +16,7 @@ from ..naming import Names
 from ..rotation import ApiKeyRotation, ApiKeyRotationProps
 from ..settings import Settings
 from ..ssm import SecureParameter, SecureParameterProps
+from .adoption import adopt_service
 from .base import aws_provider, outputs
 
 LAMBDA_SOURCES = Path(__file__).resolve().parents[2] / "lambda"
@@ -164,6 +165,10 @@ class ServiceStack(TerraformStack):
                 "rotation_function_arn": (rotator.function.function.arn, "ARN of the API-key rotation Lambda"),
                 "rotation_days": (rotation.days, "Days between API-key rotations"),
             }
+        adopt_service(
+            settings, api=api, usage_plan=service_plan, api_key=api_key, function=function,
+            log_groups=log_groups, parameter=parameter.parameter,
+        )
 
         outputs(
             self,

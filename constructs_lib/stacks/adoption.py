@@ -1,0 +1,73 @@
+"""Adopting a live deployment of the original Terraform modules: `import` blocks instead of creates.
+
+With `[adopt]` set, each named resource gets a Terraform `import` block (Terraform >= 1.5, cdktf's
+`import_from`), so the first `apply` reads the live object into state and then updates it in place to
+this app's configuration: the REST API keeps its id and URL, the API key its value, the log group its
+events. Without `[adopt]` nothing is emitted. Once a resource is in state its import block is a no-op.
+
+Settings have already checked that every adopted name is the one this app gives the resource (a
+different name would plan a replacement) and that an API key is adopted only in static-key mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cdktf_cdktf_provider_aws.api_gateway_api_key import ApiGatewayApiKey
+from cdktf_cdktf_provider_aws.api_gateway_usage_plan import ApiGatewayUsagePlan
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
+
+from .. import api_contract
+from ..api_gateway import KeyServiceApi
+from ..lambda_function import LambdaFunction
+from ..remote_backend import RemoteBackend
+from ..settings import Settings
+
+
+def adopt_service(
+    settings: Settings,
+    *,
+    api: KeyServiceApi,
+    usage_plan: ApiGatewayUsagePlan,
+    api_key: ApiGatewayApiKey | None,
+    function: LambdaFunction,
+    log_groups: Sequence[CloudwatchLogGroup],
+    parameter: SsmParameter,
+) -> None:
+    """Import blocks for the service stack's resources named in `settings.adopt`."""
+    adopt = settings.adopt
+    if adopt.rest_api_id:
+        api_id = adopt.rest_api_id
+        api.rest_api.import_from(api_id)
+        api.resource.import_from(f"{api_id}/{adopt.resource_id}")
+        api.method.import_from(f"{api_id}/{adopt.resource_id}/{api_contract.HTTP_METHOD}")
+        # The integration is deliberately not imported: the provider replaces an integration whose
+        # `passthrough_behavior` changes (the original's default WHEN_NO_MATCH -> our NEVER), which would
+        # plan a destroy. Creating it is an overwrite instead: PutIntegration replaces the method's
+        # integration in place, with no conflict. The live stage keeps serving its deployment snapshot
+        # until the stage moves to our new deployment, which is created after the integration.
+        # The stage's name is taken under the API, so it is adopted too. The old deployment is not: ours
+        # replaces it as the stage's deployment and the old one stays in the API's history, unmanaged.
+        api.stage.import_from(f"{api_id}/{settings.service.stage}")
+    if adopt.usage_plan_id:
+        usage_plan.import_from(adopt.usage_plan_id)
+    if adopt.api_key_id and api_key is not None:
+        api_key.import_from(adopt.api_key_id)
+    by_name = {group.name_input: group for group in log_groups}  # `name` would be a reference token
+    for name in adopt.log_group_names:
+        by_name[name].import_from(name)
+    if adopt.ssm_parameter_name:
+        parameter.import_from(adopt.ssm_parameter_name)
+    if adopt.lambda_function_name:
+        function.function.import_from(adopt.lambda_function_name)
+    if adopt.execution_role_name:
+        function.role.import_from(adopt.execution_role_name)
+
+
+def adopt_remote_state(settings: Settings, backend: RemoteBackend) -> None:
+    """Import blocks for the original state bucket and lock table named in `settings.adopt`."""
+    if settings.adopt.state_bucket:
+        backend.bucket.import_from(settings.adopt.state_bucket)
+    if settings.adopt.state_lock_table:
+        backend.lock_table.import_from(settings.adopt.state_lock_table)
