@@ -9,11 +9,11 @@ synthesized the same way (the two synths run side by side) and the worktree is r
 AWS: this is a pure comparison of `cdk.tf.json` files.
 
 Every stack is compared resource by resource (address `type.name`, data sources `data.type.name`),
-ignoring the `//` metadata CDKTF adds, plus its outputs and the `terraform` / `provider` blocks. The
-Markdown has a per-stack count table, a `> [!WARNING]` block for what Terraform will destroy (removed or
-replaced stateful or client-facing resources, and renamed addresses, with the `moved` block that keeps them),
-then per stack `### Added`, `### Removed`, `### Changed` (attribute paths with `old -> new`), `### Outputs`
-and `### Terraform and providers`. Sensitive values (API key values, SSM parameter and secret values,
+ignoring the `//` metadata CDKTF adds, plus its `import` blocks (adopting existing objects), outputs and the
+`terraform` / `provider` blocks. The Markdown has a per-stack count table, a `> [!WARNING]` block for what
+Terraform will destroy (removed or replaced stateful or client-facing resources, and renamed addresses, with
+the `moved` block that keeps them), then per stack `### Added`, `### Removed`, `### Changed` (attribute paths
+with `old -> new`), `### Imports`, `### Outputs` and `### Terraform and providers`. Sensitive values (API key values, SSM parameter and secret values,
 password/token-like attributes, outputs marked `sensitive`) are shown as `(sensitive)`.
 
 Exit status: 0 no changes, 1 changes, 2 error.
@@ -93,7 +93,7 @@ _SECRET_ANYWHERE = re.compile(
 SENSITIVE = "(sensitive)"
 ABSENT = "(absent)"
 _METADATA = "//"
-_BLOCKS_DIFFED_ELSEWHERE = frozenset({_METADATA, "resource", "data", "output"})
+_BLOCKS_DIFFED_ELSEWHERE = frozenset({_METADATA, "resource", "data", "output", "import"})
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
@@ -171,6 +171,8 @@ class StackDiff:
     outputs_removed: tuple[str, ...] = ()
     outputs_changed: tuple[OutputChange, ...] = ()
     settings: tuple[AttributeChange, ...] = ()  # `terraform`, `provider` and any other top-level block
+    imports_added: tuple[tuple[str, str], ...] = ()  # (address, import id) of `import` blocks
+    imports_removed: tuple[tuple[str, str], ...] = ()
 
     @property
     def output_count(self) -> int:
@@ -180,6 +182,7 @@ class StackDiff:
     def has_changes(self) -> bool:
         return self.status != "both" or bool(
             self.added or self.removed or self.changed or self.output_count or self.settings
+            or self.imports_added or self.imports_removed
         )
 
 
@@ -238,6 +241,7 @@ def _diff_stack(name: str, status: str, base: Mapping[str, Any], head: Mapping[s
     settings_old = {key: value for key, value in base.items() if key not in _BLOCKS_DIFFED_ELSEWHERE}
     settings_new = {key: value for key, value in head.items() if key not in _BLOCKS_DIFFED_ELSEWHERE}
     settings = tuple(_diff_value(settings_old, settings_new, "", _masker(None)))
+    imports_old, imports_new = _imports(base), _imports(head)
 
     return StackDiff(
         name=name,
@@ -250,7 +254,14 @@ def _diff_stack(name: str, status: str, base: Mapping[str, Any], head: Mapping[s
         outputs_removed=tuple(sorted(set(old_outputs) - set(new_outputs))),
         outputs_changed=tuple(outputs_changed),
         settings=settings,
+        imports_added=tuple(sorted(imports_new - imports_old)),
+        imports_removed=tuple(sorted(imports_old - imports_new)),
     )
+
+
+def _imports(stack: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """`(address, id)` of every `import` block (Terraform >= 1.5: adopt an existing object at that address)."""
+    return {(block["to"], str(block["id"])) for block in stack.get("import") or []}
 
 
 def _addressed(stack: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -566,6 +577,16 @@ def render_markdown(report: Report, base_label: str = "base", head_label: str = 
                 note = f" **replaced** (forced by {forced})" if change.replaced else ""
                 lines.append(f"- {code(change.address)}{note}")
                 lines += _change_lines(change.changes, "  ")
+            lines.append("")
+        if stack.imports_added or stack.imports_removed:
+            lines.append("### Imports")
+            if stack.imports_added:
+                lines.append("The next apply adopts these existing objects (address ← id) instead of creating them:")
+            lines += [f"- {code(address)} ← {code(import_id)}" for address, import_id in stack.imports_added]
+            lines += [
+                f"- no longer imported: {code(address)} ← {code(import_id)} (a no-op once the object is in state)"
+                for address, import_id in stack.imports_removed
+            ]
             lines.append("")
         if stack.output_count:
             lines.append("### Outputs")

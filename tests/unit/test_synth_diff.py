@@ -479,6 +479,32 @@ def test_backend_and_provider_changes_have_their_own_section(base, head):
     assert table_rows(markdown)[0] == f"| `{SERVICE_STACK}` | 0 | 0 | 0 | 0 | 4 |"
 
 
+def test_import_blocks_have_their_own_section(base, head):
+    service = head[SERVICE_STACK]
+    rest_api = f"aws_api_gateway_rest_api.{name_of(service, 'aws_api_gateway_rest_api')}"
+    service["import"] = [{"to": rest_api, "id": "a1b2c3d4e5"}]
+    service["//"]["metadata"]["imports"] = {"aws_api_gateway_rest_api": ["listed by cdktf"]}
+
+    report = diff_stacks(base, head)
+    markdown = render_markdown(report)
+
+    assert report.has_changes and report.warnings == ()
+    assert report.stack(SERVICE_STACK).imports_added == ((rest_api, "a1b2c3d4e5"),)
+    assert section(markdown, "Imports") == [
+        "### Imports",
+        "The next apply adopts these existing objects (address ← id) instead of creating them:",
+        f"- `{rest_api}` ← `a1b2c3d4e5`",
+    ]
+    assert section(markdown, "Terraform and providers") == []
+    assert table_rows(markdown)[0] == f"| `{SERVICE_STACK}` | 0 | 0 | 0 | 0 | 0 |"
+
+    removed = render_markdown(diff_stacks(head, base))
+    assert section(removed, "Imports") == [
+        "### Imports",
+        f"- no longer imported: `{rest_api}` ← `a1b2c3d4e5` (a no-op once the object is in state)",
+    ]
+
+
 # --- destructive changes ---------------------------------------------------------------------------------------
 
 
