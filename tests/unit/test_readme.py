@@ -17,6 +17,7 @@ SECTIONS = {
     "lambda": s.LambdaSettings,
     "rotation": s.RotationSettings,
     "state": s.StateSettings,
+    "adopt": s.AdoptSettings,
 }
 
 
@@ -35,7 +36,8 @@ def test_every_settings_key_is_documented_with_its_default():
     for section, cls in SECTIONS.items():
         for field in dataclasses.fields(cls):
             default = _default(field)
-            shown = json.dumps(default) if isinstance(default, (list, bool)) else str(default).removesuffix(".0")
+            quoted = isinstance(default, (list, bool)) or default == ""
+            shown = json.dumps(default) if quoted else str(default).removesuffix(".0")
             expected[f"{section}.{field.name}"] = shown
     expected["tags"] = "{}"
     assert {key: documented.get(key) for key in expected} == expected
