@@ -34,6 +34,7 @@ from cdktf_cdktf_provider_aws.api_gateway_stage import ApiGatewayStage
 from cdktf_cdktf_provider_aws.api_gateway_usage_plan import (
     ApiGatewayUsagePlan,
     ApiGatewayUsagePlanApiStages,
+    ApiGatewayUsagePlanApiStagesThrottle,
     ApiGatewayUsagePlanQuotaSettings,
     ApiGatewayUsagePlanThrottleSettings,
 )
@@ -246,6 +247,8 @@ class UsagePlanProps:
     quota_limit: int
     quota_period: str
     quota_offset: int = 0
+    method_throttles: tuple[tuple[str, float, int], ...] = ()
+    """`(resource path/METHOD, rate limit, burst limit)` overrides. Default: the plan's throttle everywhere."""
 
 
 class UsagePlan(Construct):
@@ -257,7 +260,17 @@ class UsagePlan(Construct):
             self,
             "usage-plan",
             name=props.name,
-            api_stages=[ApiGatewayUsagePlanApiStages(api_id=props.rest_api_id, stage=props.stage_name)],
+            api_stages=[
+                ApiGatewayUsagePlanApiStages(
+                    api_id=props.rest_api_id,
+                    stage=props.stage_name,
+                    throttle=[
+                        ApiGatewayUsagePlanApiStagesThrottle(path=path, rate_limit=rate, burst_limit=burst)
+                        for path, rate, burst in props.method_throttles
+                    ]
+                    or None,
+                )
+            ],
             throttle_settings=ApiGatewayUsagePlanThrottleSettings(
                 rate_limit=props.throttle_rate_limit, burst_limit=props.throttle_burst_limit
             ),

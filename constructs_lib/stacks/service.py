@@ -16,6 +16,7 @@ from ..naming import Names
 from ..rotation import ApiKeyRotation, ApiKeyRotationProps
 from ..settings import Settings
 from ..ssm import SecureParameter, SecureParameterProps
+from ..tenants import Tenant, TenantKeys, TenantKeysProps
 from .base import aws_provider, outputs
 
 LAMBDA_SOURCES = Path(__file__).resolve().parents[2] / "lambda"
@@ -91,6 +92,10 @@ class ServiceStack(TerraformStack):
                     quota_limit=plan.quota_limit,
                     quota_period=plan.quota_period,
                     quota_offset=plan.quota_offset,
+                    method_throttles=tuple(
+                        (path, throttle.rate_limit, throttle.burst_limit)
+                        for path, throttle in sorted(plan.method_throttles.items())
+                    ),
                 ),
             ).usage_plan
             for name, plan in sorted(settings.usage_plans.items())
@@ -123,6 +128,29 @@ class ServiceStack(TerraformStack):
                 region=service.region,
             ),
         )
+        if settings.tenants:
+            tenant_keys = TenantKeys(
+                self,
+                "tenants",
+                TenantKeysProps(
+                    key_name_prefix=service.name,
+                    tenants=tuple(
+                        Tenant(id=t.id, plan=t.plan, enabled=t.enabled, fixed_key=t.fixed_key, tags=t.tags)
+                        for t in settings.tenants
+                    ),
+                    usage_plan_ids={name: plan.id for name, plan in plans.items()},
+                ),
+            ).api_keys
+            keys = tenant_keys.fqn
+            described_tenants = {
+                "tenant_api_key_ids": (f"${{{{for tenant, key in {keys} : tenant => key.id}}}}", "API key ID by tenant id"),
+                "tenant_api_keys": (
+                    f"${{{{for tenant, key in {keys} : tenant => key.value}}}}",
+                    "API key value by tenant id (sensitive)",
+                ),
+            }
+        else:
+            described_tenants = {}
         log_groups = [function.log_group]
         described: dict[str, tuple[object, str]] = {}
         if api_key is not None:
@@ -190,8 +218,9 @@ class ServiceStack(TerraformStack):
                 "state_bucket": (settings.state.bucket, "S3 bucket holding this stack's state"),
                 "state_lock_table": (settings.state.lock_table, "DynamoDB table locking this stack's state"),
                 **described,
+                **described_tenants,
             },
-            sensitive=frozenset({"api_key_value"}),
+            sensitive=frozenset({"api_key_value", "tenant_api_keys"}),
         )
 
     @staticmethod

@@ -16,17 +16,20 @@ SECTIONS = {
     "usage_plans.<name>": s.UsagePlanSettings,
     "lambda": s.LambdaSettings,
     "rotation": s.RotationSettings,
+    "tenants[]": s.TenantSettings,
     "state": s.StateSettings,
 }
 
 
 def _documented() -> dict[str, str]:
-    rows = re.findall(r"^\| `([a-z_.<>]+)` \| `([^`]*)` \|", README.read_text(), flags=re.MULTILINE)
+    rows = re.findall(r"^\| `([a-z_.<>\[\]]+)` \| `([^`]*)` \|", README.read_text(), flags=re.MULTILINE)
     return dict(rows)
 
 
 def _default(field: dataclasses.Field) -> object:
-    return field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return "(required)" if field.default_factory is dataclasses.MISSING else field.default_factory()
 
 
 def test_every_settings_key_is_documented_with_its_default():
@@ -35,7 +38,7 @@ def test_every_settings_key_is_documented_with_its_default():
     for section, cls in SECTIONS.items():
         for field in dataclasses.fields(cls):
             default = _default(field)
-            shown = json.dumps(default) if isinstance(default, (list, bool)) else str(default).removesuffix(".0")
+            shown = json.dumps(default) if isinstance(default, (list, bool, dict)) else str(default).removesuffix(".0")
             expected[f"{section}.{field.name}"] = shown
     expected["tags"] = "{}"
     assert {key: documented.get(key) for key in expected} == expected
