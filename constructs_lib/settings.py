@@ -147,6 +147,11 @@ class ApiSettings:
     allowed_source_cidrs: list[str] = _rule(_each(_cidr), default_factory=lambda: ["0.0.0.0/0", "::/0"])
     allowed_vpc_endpoint_ids: list[str] = _rule(_each(_VPCE), default_factory=list)
     usage_plan: str = _rule(_NAME, "default")
+    api_key_source: str = _rule(_one_of("HEADER", "AUTHORIZER"), "HEADER")
+    """HEADER: callers send `x-api-key`. AUTHORIZER: callers send `Authorization: Bearer <token>` and the
+    token authorizer supplies their tenant's key."""
+    authorizer_ttl: int = _rule(_between(0, 3600), 60)
+    """Seconds API Gateway caches an authorizer decision (also how long a revoked token keeps working)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,7 +9,16 @@ from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from constructs import Construct
 
 from .. import policy
-from ..api_gateway import ApiKey, ApiKeyProps, KeyServiceApi, KeyServiceApiProps, UsagePlan, UsagePlanProps
+from ..api_gateway import (
+    ApiKey,
+    ApiKeyProps,
+    AuthorizerProps,
+    KeyServiceApi,
+    KeyServiceApiProps,
+    UsagePlan,
+    UsagePlanProps,
+)
+from ..authorizer import TokenAuthorizer, TokenAuthorizerProps
 from ..cdk import S3Backend, TerraformStack
 from ..lambda_function import LambdaFunction, LambdaFunctionProps
 from ..naming import Names
@@ -66,6 +75,24 @@ class ServiceStack(TerraformStack):
                 policy_statements=self._key_factory_statements(settings, partition, account_id),
             ),
         )
+        token_authorizer = None
+        if settings.api.api_key_source == "AUTHORIZER":
+            token_authorizer = TokenAuthorizer(
+                self,
+                "token-authorizer",
+                TokenAuthorizerProps(
+                    table_name=names.tokens_table,
+                    function_name=names.token_authorizer,
+                    source_dir=LAMBDA_SOURCES / "token_authorizer",
+                    staging_dir=staging_dir / "token_authorizer",
+                    shared_dir=LAMBDA_SOURCES / "shared",
+                    runtime=settings.function.runtime,
+                    kms_alias=names.tokens_kms_alias,
+                    account_id=account_id,
+                    partition=partition,
+                    region=service.region,
+                ),
+            )
         api = KeyServiceApi(
             self,
             "api",
@@ -77,6 +104,13 @@ class ServiceStack(TerraformStack):
                 allowed_source_cidrs=tuple(settings.api.allowed_source_cidrs),
                 allowed_vpc_endpoint_ids=tuple(settings.api.allowed_vpc_endpoint_ids),
                 client_certificate_description=f"Client certificate of {names.client_certificate}",
+                authorizer=AuthorizerProps(
+                    invoke_arn=token_authorizer.function.function.invoke_arn,
+                    function_name=token_authorizer.function.function.function_name,
+                    ttl_seconds=settings.api.authorizer_ttl,
+                )
+                if token_authorizer
+                else None,
             ),
         )
         plans = {
@@ -152,6 +186,15 @@ class ServiceStack(TerraformStack):
         else:
             described_tenants = {}
         log_groups = [function.log_group]
+        if token_authorizer:
+            log_groups.append(token_authorizer.function.log_group)
+            described_tenants |= {
+                "tokens_table_name": (token_authorizer.table.name, "DynamoDB table of token hashes (python -m tools.tokens)"),
+                "token_authorizer_function_name": (
+                    token_authorizer.function.function.function_name,
+                    "Lambda authorizing bearer tokens",
+                ),
+            }
         described: dict[str, tuple[object, str]] = {}
         if api_key is not None:
             described |= {
