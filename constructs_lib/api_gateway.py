@@ -269,8 +269,9 @@ def _contract_hash(props: KeyServiceApiProps) -> str:
         "errors": [[e.status_code, e.selection_pattern, e.response_template] for e in api_contract.ERROR_RESPONSES],
         "allowed_source_cidrs": list(props.allowed_source_cidrs),
         "allowed_vpc_endpoint_ids": list(props.allowed_vpc_endpoint_ids),
-        "authorizer_ttl": props.authorizer.ttl_seconds if props.authorizer else None,
     }
+    if props.authorizer:  # added only when set, so header-mode deployments keep their hash
+        contract["authorizer_ttl"] = props.authorizer.ttl_seconds
     return hashlib.sha256(json.dumps(contract, sort_keys=True).encode()).hexdigest()
 
 
