@@ -31,7 +31,7 @@ from cdktf_cdktf_provider_aws.api_gateway_rest_api import (
     ApiGatewayRestApiEndpointConfiguration,
 )
 from cdktf_cdktf_provider_aws.api_gateway_rest_api_policy import ApiGatewayRestApiPolicy
-from cdktf_cdktf_provider_aws.api_gateway_stage import ApiGatewayStage
+from cdktf_cdktf_provider_aws.api_gateway_stage import ApiGatewayStage, ApiGatewayStageAccessLogSettings
 from cdktf_cdktf_provider_aws.api_gateway_usage_plan import (
     ApiGatewayUsagePlan,
     ApiGatewayUsagePlanApiStages,
@@ -45,6 +45,7 @@ from constructs import Construct
 
 from . import api_contract, policy
 from .cdk import Fn, TerraformResourceLifecycle
+from .observability import ACCESS_LOG_FORMAT
 
 JSON = "application/json"
 
@@ -60,6 +61,10 @@ class KeyServiceApiProps:
     allowed_vpc_endpoint_ids: tuple[str, ...] = ()
     """When non-empty, only requests through these VPC endpoints are let in. Default: no VPC restriction."""
     client_certificate_description: str = ""
+    access_log_group_arn: str | None = None
+    """Log group for one JSON line per request (`observability.ACCESS_LOG_FORMAT`). Default: no access logs."""
+    stage_depends_on: tuple[object, ...] = ()
+    """Resources the stage needs first (the account's CloudWatch role, for access logs)."""
     authorizer: AuthorizerProps | None = None
     """Token authorizer supplying the caller's API key (API key source AUTHORIZER). Default: none, callers
     send their key in `x-api-key` (API key source HEADER)."""
@@ -193,6 +198,12 @@ class KeyServiceApi(Construct):
             stage_name=props.stage_name,
             deployment_id=self.deployment.id,
             client_certificate_id=self.client_certificate.id,
+            access_log_settings=ApiGatewayStageAccessLogSettings(
+                destination_arn=props.access_log_group_arn, format=ACCESS_LOG_FORMAT
+            )
+            if props.access_log_group_arn
+            else None,
+            depends_on=list(props.stage_depends_on) or None,
         )
         LambdaPermission(
             self,

@@ -152,6 +152,9 @@ class ApiSettings:
     token authorizer supplies their tenant's key."""
     authorizer_ttl: int = _rule(_between(0, 3600), 60)
     """Seconds API Gateway caches an authorizer decision (also how long a revoked token keeps working)."""
+    access_logs: bool = True
+    manage_account_cloudwatch_role: bool = True
+    """Create the account-level API Gateway CloudWatch role access logs need (one per account and region)."""
 
 
 @dataclass(frozen=True, kw_only=True)

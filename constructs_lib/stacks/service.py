@@ -22,6 +22,7 @@ from ..authorizer import TokenAuthorizer, TokenAuthorizerProps
 from ..cdk import S3Backend, TerraformStack
 from ..lambda_function import LambdaFunction, LambdaFunctionProps
 from ..naming import Names
+from ..observability import ApiAccessLogs, ApiAccessLogsProps
 from ..rotation import ApiKeyRotation, ApiKeyRotationProps
 from ..settings import Settings
 from ..ssm import SecureParameter, SecureParameterProps
@@ -93,6 +94,20 @@ class ServiceStack(TerraformStack):
                     region=service.region,
                 ),
             )
+        access_logs = (
+            ApiAccessLogs(
+                self,
+                "access-logs",
+                ApiAccessLogsProps(
+                    log_group_name=names.access_log_group,
+                    account_role_name=names.apigateway_cloudwatch_role
+                    if settings.api.manage_account_cloudwatch_role
+                    else None,
+                ),
+            )
+            if settings.api.access_logs
+            else None
+        )
         api = KeyServiceApi(
             self,
             "api",
@@ -104,6 +119,8 @@ class ServiceStack(TerraformStack):
                 allowed_source_cidrs=tuple(settings.api.allowed_source_cidrs),
                 allowed_vpc_endpoint_ids=tuple(settings.api.allowed_vpc_endpoint_ids),
                 client_certificate_description=f"Client certificate of {names.client_certificate}",
+                access_log_group_arn=access_logs.log_group.arn if access_logs else None,
+                stage_depends_on=(access_logs.account,) if access_logs and access_logs.account else (),
                 authorizer=AuthorizerProps(
                     invoke_arn=token_authorizer.function.function.invoke_arn,
                     function_name=token_authorizer.function.function.function_name,
@@ -185,7 +202,7 @@ class ServiceStack(TerraformStack):
             }
         else:
             described_tenants = {}
-        log_groups = [function.log_group]
+        log_groups = [function.log_group, *([access_logs.log_group] if access_logs else [])]
         if token_authorizer:
             log_groups.append(token_authorizer.function.log_group)
             described_tenants |= {
