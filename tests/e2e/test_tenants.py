@@ -65,3 +65,12 @@ def test_tenants_get_keys_in_their_plans_and_removal_touches_only_that_tenant(te
             f'aws_api_gateway_api_key.{keys}["globex"]': ["delete"],
             f'aws_api_gateway_usage_plan_key.{attachments}["globex"]': ["delete"],
         }
+
+        # Fixed key values are validated by Terraform before anything changes.
+        for bad, message in (
+            ({"globex": "too-short"}, "Each tenant API key value must be 20-128 letters and digits."),
+            ({"globex": GLOBEX_KEY, "acme": GLOBEX_KEY}, "Tenant API key values must be unique."),
+        ):
+            invalid = LocalTarget(endpoint, three.outdir, tmp_path / "work", (("TF_VAR_tenant_api_key_values", json.dumps(bad)),))
+            result = terraform("plan", "-input=false", "-no-color", cwd=invalid.init(service), env=invalid.env(), check=False)
+            assert result.returncode == 1 and message in " ".join(result.stderr.split()), result.stderr
