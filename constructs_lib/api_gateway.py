@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.api_gateway_api_key import ApiGatewayApiKey
+from cdktf_cdktf_provider_aws.api_gateway_authorizer import ApiGatewayAuthorizer
 from cdktf_cdktf_provider_aws.api_gateway_client_certificate import ApiGatewayClientCertificate
 from cdktf_cdktf_provider_aws.api_gateway_deployment import ApiGatewayDeployment
 from cdktf_cdktf_provider_aws.api_gateway_integration import ApiGatewayIntegration
@@ -30,10 +31,11 @@ from cdktf_cdktf_provider_aws.api_gateway_rest_api import (
     ApiGatewayRestApiEndpointConfiguration,
 )
 from cdktf_cdktf_provider_aws.api_gateway_rest_api_policy import ApiGatewayRestApiPolicy
-from cdktf_cdktf_provider_aws.api_gateway_stage import ApiGatewayStage
+from cdktf_cdktf_provider_aws.api_gateway_stage import ApiGatewayStage, ApiGatewayStageAccessLogSettings
 from cdktf_cdktf_provider_aws.api_gateway_usage_plan import (
     ApiGatewayUsagePlan,
     ApiGatewayUsagePlanApiStages,
+    ApiGatewayUsagePlanApiStagesThrottle,
     ApiGatewayUsagePlanQuotaSettings,
     ApiGatewayUsagePlanThrottleSettings,
 )
@@ -43,6 +45,7 @@ from constructs import Construct
 
 from . import api_contract, policy
 from .cdk import Fn, TerraformResourceLifecycle
+from .observability import ACCESS_LOG_FORMAT
 
 JSON = "application/json"
 
@@ -58,6 +61,20 @@ class KeyServiceApiProps:
     allowed_vpc_endpoint_ids: tuple[str, ...] = ()
     """When non-empty, only requests through these VPC endpoints are let in. Default: no VPC restriction."""
     client_certificate_description: str = ""
+    access_log_group_arn: str | None = None
+    """Log group for one JSON line per request (`observability.ACCESS_LOG_FORMAT`). Default: no access logs."""
+    stage_depends_on: tuple[object, ...] = ()
+    """Resources the stage needs first (the account's CloudWatch role, for access logs)."""
+    authorizer: AuthorizerProps | None = None
+    """Token authorizer supplying the caller's API key (API key source AUTHORIZER). Default: none, callers
+    send their key in `x-api-key` (API key source HEADER)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthorizerProps:
+    invoke_arn: str
+    function_name: str
+    ttl_seconds: int
 
 
 class KeyServiceApi(Construct):
@@ -71,7 +88,7 @@ class KeyServiceApi(Construct):
             "rest-api",
             name=props.name,
             description="Creates KMS keys and aliases on request (kms-key-generator)",
-            api_key_source="HEADER",
+            api_key_source="AUTHORIZER" if props.authorizer else "HEADER",
             endpoint_configuration=ApiGatewayRestApiEndpointConfiguration(types=["REGIONAL"]),
         )
         rest_api_id = self.rest_api.id
@@ -96,13 +113,15 @@ class KeyServiceApi(Construct):
         validator = ApiGatewayRequestValidator(
             self, "request-validator", rest_api_id=rest_api_id, name="body", validate_request_body=True
         )
+        authorizer = self._token_authorizer(props.authorizer) if props.authorizer else None
         self.method = ApiGatewayMethod(
             self,
             "post-method",
             rest_api_id=rest_api_id,
             resource_id=resource.id,
             http_method=api_contract.HTTP_METHOD,
-            authorization="NONE",
+            authorization="CUSTOM" if authorizer else "NONE",
+            authorizer_id=authorizer.id if authorizer else None,
             api_key_required=True,
             request_models={JSON: model.name},
             request_validator_id=validator.id,
@@ -163,6 +182,7 @@ class KeyServiceApi(Construct):
                         [resource.id, model.id, validator.id, self.method.id, integration.id, integration.uri]
                         + [response.id for response in integration_responses]
                         + [resource_policy.id]
+                        + ([authorizer.id] if authorizer else [])
                     )
                 ),
             },
@@ -179,6 +199,12 @@ class KeyServiceApi(Construct):
             stage_name=props.stage_name,
             deployment_id=self.deployment.id,
             client_certificate_id=self.client_certificate.id,
+            access_log_settings=ApiGatewayStageAccessLogSettings(
+                destination_arn=props.access_log_group_arn, format=ACCESS_LOG_FORMAT
+            )
+            if props.access_log_group_arn
+            else None,
+            depends_on=list(props.stage_depends_on) or None,
         )
         LambdaPermission(
             self,
@@ -190,6 +216,29 @@ class KeyServiceApi(Construct):
             source_arn=f"{self.rest_api.execution_arn}/*/{api_contract.HTTP_METHOD}/{api_contract.RESOURCE_PATH}",
         )
         self.invoke_url = f"{self.stage.invoke_url}/{api_contract.RESOURCE_PATH}"
+
+    def _token_authorizer(self, props: AuthorizerProps) -> ApiGatewayAuthorizer:
+        """REQUEST authorizer on `Authorization`, allowed to invoke its function from this API only."""
+        authorizer = ApiGatewayAuthorizer(
+            self,
+            "token-authorizer",
+            name="bearer-tokens",
+            rest_api_id=self.rest_api.id,
+            type="REQUEST",
+            authorizer_uri=props.invoke_arn,
+            identity_source="method.request.header.Authorization",
+            authorizer_result_ttl_in_seconds=props.ttl_seconds,
+        )
+        LambdaPermission(
+            self,
+            "authorizer-permission",
+            statement_id="AllowInvokeFromApiGatewayAuthorizer",
+            action="lambda:InvokeFunction",
+            function_name=props.function_name,
+            principal="apigateway.amazonaws.com",
+            source_arn=f"{self.rest_api.execution_arn}/authorizers/{authorizer.id}",
+        )
+        return authorizer
 
     def _resource_policy(self, props: KeyServiceApiProps) -> str:
         """Allow invocation, then deny sources outside the allowed CIDRs / VPC endpoints."""
@@ -233,6 +282,8 @@ def _contract_hash(props: KeyServiceApiProps) -> str:
         "allowed_source_cidrs": list(props.allowed_source_cidrs),
         "allowed_vpc_endpoint_ids": list(props.allowed_vpc_endpoint_ids),
     }
+    if props.authorizer:  # added only when set, so header-mode deployments keep their hash
+        contract["authorizer_ttl"] = props.authorizer.ttl_seconds
     return hashlib.sha256(json.dumps(contract, sort_keys=True).encode()).hexdigest()
 
 
@@ -247,6 +298,8 @@ class UsagePlanProps:
     quota_limit: int
     quota_period: str
     quota_offset: int = 0
+    method_throttles: tuple[tuple[str, float, int], ...] = ()
+    """`(resource path/METHOD, rate limit, burst limit)` overrides. Default: the plan's throttle everywhere."""
 
 
 class UsagePlan(Construct):
@@ -258,7 +311,17 @@ class UsagePlan(Construct):
             self,
             "usage-plan",
             name=props.name,
-            api_stages=[ApiGatewayUsagePlanApiStages(api_id=props.rest_api_id, stage=props.stage_name)],
+            api_stages=[
+                ApiGatewayUsagePlanApiStages(
+                    api_id=props.rest_api_id,
+                    stage=props.stage_name,
+                    throttle=[
+                        ApiGatewayUsagePlanApiStagesThrottle(path=path, rate_limit=rate, burst_limit=burst)
+                        for path, rate, burst in props.method_throttles
+                    ]
+                    or None,
+                )
+            ],
             throttle_settings=ApiGatewayUsagePlanThrottleSettings(
                 rate_limit=props.throttle_rate_limit, burst_limit=props.throttle_burst_limit
             ),

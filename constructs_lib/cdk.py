@@ -12,9 +12,13 @@ from cdktf import (
     LocalBackend,
     S3Backend,
     TerraformAsset,
+    TerraformIterator,
     TerraformOutput,
     TerraformResourceLifecycle,
     TerraformStack,
+    TerraformVariable,
+    TerraformVariableValidationConfig,
+    Token,
 )
 
 __all__ = [
@@ -24,7 +28,11 @@ __all__ = [
     "LocalBackend",
     "S3Backend",
     "TerraformAsset",
+    "TerraformIterator",
     "TerraformOutput",
     "TerraformResourceLifecycle",
     "TerraformStack",
+    "TerraformVariable",
+    "TerraformVariableValidationConfig",
+    "Token",
 ]

@@ -69,6 +69,26 @@ class Names:
         return f"alias/{self.service}-secret"
 
     @property
+    def tokens_table(self) -> str:
+        return f"{self.service}-tokens"
+
+    @property
+    def token_authorizer(self) -> str:
+        return f"{self.service}-token-authorizer"
+
+    @property
+    def tokens_kms_alias(self) -> str:
+        return f"alias/{self.service}-tokens"
+
+    @property
+    def access_log_group(self) -> str:
+        return f"/aws/apigateway/{self.service}-{self.stage}-access"
+
+    @property
+    def apigateway_cloudwatch_role(self) -> str:
+        return f"{self.service}-apigateway-cloudwatch"
+
+    @property
     def remote_state_stack(self) -> str:
         return f"{self.service}-remote-state"
 

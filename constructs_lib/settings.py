@@ -24,6 +24,8 @@ from typing import Any, Callable
 from .naming import Names
 
 CONFIG_ENV_VAR = "KMSKG_CONFIG"
+MAX_API_KEYS = 10_000
+"""API Gateway's per-account, per-region quota of API keys."""
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
 
 Check = Callable[[Any], "str | None"]
@@ -85,6 +87,8 @@ _ROLE = _matches(r"[\w+=,.@-]{1,64}", "a valid IAM role name (1-64 of letters, d
 _STAGE = _matches(r"[A-Za-z0-9_]{1,128}", "1-128 letters, digits or underscores")
 _PATH_PART = _matches(r"[a-z0-9][a-z0-9-]{0,62}", "a single lowercase URL path segment")
 _VPCE = _matches(r"vpce-[0-9a-f]{8,17}", "a VPC endpoint id such as vpce-0123456789abcdef0")
+_TENANT_ID = _matches(r"[a-z0-9][a-z0-9-]{0,62}", "1-63 lowercase letters, digits or '-' (used in key names and tags)")
+_METHOD_PATH = _matches(r"/[A-Za-z0-9/_{}.-]*/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*)", "a resource path and method, e.g. /keys/POST")
 _TAG_KEY = _matches(r"[\w.:/=+@ -]{1,128}", "a tag key of 1-128 characters")
 _APIGW_ID = _matches(
     r"[a-z0-9]{4,32}", "an API Gateway id such as a1b2c3d4e5 (lowercase letters and digits, not a name or ARN)"
@@ -109,6 +113,14 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ThrottleSettings:
+    """Per-method throttle inside a usage plan."""
+
+    rate_limit: float = _rule(_positive, 10.0)
+    burst_limit: int = _rule(_positive, 20)
+
+
+@dataclass(frozen=True, kw_only=True)
 class UsagePlanSettings:
     """Throttle and quota of one usage plan (API Gateway limits apply per API key)."""
 
@@ -117,6 +129,23 @@ class UsagePlanSettings:
     quota_limit: int = _rule(_positive, 1000)
     quota_period: str = _rule(_one_of("DAY", "WEEK", "MONTH"), "DAY")
     quota_offset: int = _rule(_non_negative, 0)
+    method_throttles: dict[str, ThrottleSettings] = _rule(
+        lambda throttles: next((f"key {k!r} {_METHOD_PATH(k)}" for k in throttles if _METHOD_PATH(k)), None),
+        default_factory=dict,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantSettings:
+    """One API client: its own API key, in one usage plan, so throttle and quota are per tenant."""
+
+    id: str = _rule(_TENANT_ID)
+    plan: str = _rule(_NAME)
+    enabled: bool = True
+    fixed_key: bool = False
+    """True: the key's value is supplied at apply time in the sensitive variable `tenant_api_key_values`
+    (it never enters settings or synthesized JSON). Default: API Gateway generates the value."""
+    tags: dict[str, str] = _rule(_tag_keys, default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +155,14 @@ class ApiSettings:
     allowed_source_cidrs: list[str] = _rule(_each(_cidr), default_factory=lambda: ["0.0.0.0/0", "::/0"])
     allowed_vpc_endpoint_ids: list[str] = _rule(_each(_VPCE), default_factory=list)
     usage_plan: str = _rule(_NAME, "default")
+    api_key_source: str = _rule(_one_of("HEADER", "AUTHORIZER"), "HEADER")
+    """HEADER: callers send `x-api-key`. AUTHORIZER: callers send `Authorization: Bearer <token>` and the
+    token authorizer supplies their tenant's key."""
+    authorizer_ttl: int = _rule(_between(0, 3600), 60)
+    """Seconds API Gateway caches an authorizer decision (also how long a revoked token keeps working)."""
+    access_logs: bool = True
+    manage_account_cloudwatch_role: bool = True
+    """Create the account-level API Gateway CloudWatch role access logs need (one per account and region)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,7 +205,7 @@ class AdoptSettings:
     """
 
     rest_api_id: str = _rule(_APIGW_ID, "")
-    """Also imports its `POST` method, integration and the stage `service.stage`; needs `resource_id`."""
+    """Also imports its `POST` method and the stage `service.stage`; needs `resource_id`."""
     resource_id: str = _rule(_APIGW_ID, "")
     """The `/keys` resource of `rest_api_id`."""
     usage_plan_id: str = _rule(_APIGW_ID, "")
@@ -233,18 +270,38 @@ class Settings:
     )
     function: LambdaSettings = field(default_factory=LambdaSettings, metadata={"toml": "lambda"})
     rotation: RotationSettings = field(default_factory=RotationSettings)
+    tenants: list[TenantSettings] = field(default_factory=list)
     state: StateSettings = field(default_factory=StateSettings)
     tags: dict[str, str] = _rule(_tag_keys, default_factory=dict)
     adopt: AdoptSettings = field(default_factory=AdoptSettings)
 
     def __post_init__(self) -> None:
+        known = ", ".join(self.usage_plans)
+        problems = []
         if self.api.usage_plan not in self.usage_plans:
-            raise _CrossFieldError(
-                "api.usage_plan", f"names unknown plan {self.api.usage_plan!r} (known: {', '.join(self.usage_plans)})"
+            problems.append(("api.usage_plan", f"names unknown plan {self.api.usage_plan!r} (known: {known})"))
+        seen: set[str] = set()
+        for index, tenant in enumerate(self.tenants):
+            if tenant is None:  # invalid, already reported
+                continue
+            if tenant.id in seen:
+                problems.append((f"tenants[{index}].id", f"duplicate tenant id {tenant.id!r}"))
+            seen.add(tenant.id)
+            if tenant.plan not in self.usage_plans:
+                problems.append((f"tenants[{index}].plan", f"names unknown plan {tenant.plan!r} (known: {known})"))
+        if len(self.tenants) + self.service_api_keys > MAX_API_KEYS:
+            problems.append(
+                ("tenants", f"{len(self.tenants)} tenants + {self.service_api_keys} service key(s) exceed the "
+                 f"{MAX_API_KEYS} API keys a region allows")
             )
-        if adoption := self.adopt.problems(self):
-            (key, message), *more = adoption
-            raise _CrossFieldError(key, message, *more)
+        problems.extend(self.adopt.problems(self))
+        if problems:
+            raise _CrossFieldError(problems)
+
+    @property
+    def service_api_keys(self) -> int:
+        """Live keys of the service itself: current + previous while rotating, else the one static key."""
+        return 2 if self.rotation.enabled else 1
 
 
 class SettingsError(ValueError):
@@ -252,18 +309,16 @@ class SettingsError(ValueError):
 
 
 class _CrossFieldError(Exception):
-    """`key: message`, plus `(key, message)` pairs for more problems found by the same check."""
-
-    def __init__(self, key: str, message: str, *more: tuple[str, str]) -> None:
-        super().__init__(message)
-        self.key = key
-        self.problems = [(key, message), *more]
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__(problems)
+        self.problems = problems
 
 
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+        item = typing.get_args(tp)[0]
+        return "an array of tables" if dataclasses.is_dataclass(item) else f"a list of {_type_name(item)}"
     if origin is dict:
         return "a table"
     if dataclasses.is_dataclass(tp):
@@ -284,6 +339,10 @@ def _has_type(value: Any, tp: Any) -> bool:
     return isinstance(value, tp)
 
 
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
 def _build(cls: type, data: dict[str, Any], path: str, problems: list[str]) -> Any:
     """Build dataclass `cls` from `data`, appending `key: problem` texts to `problems`."""
     hints = typing.get_type_hints(cls)
@@ -293,6 +352,8 @@ def _build(cls: type, data: dict[str, Any], path: str, problems: list[str]) -> A
     kwargs: dict[str, Any] = {}
     for toml_name, f in fields.items():
         if toml_name not in data:
+            if _required(f):
+                problems.append(f"{path}{toml_name}: required")
             continue
         key, value, tp = f"{path}{toml_name}", data[toml_name], hints[f.name]
         if not _has_type(value, tp):
@@ -300,6 +361,9 @@ def _build(cls: type, data: dict[str, Any], path: str, problems: list[str]) -> A
             continue
         if dataclasses.is_dataclass(tp):
             value = _build(tp, value, f"{key}.", problems)
+        elif typing.get_origin(tp) is list and dataclasses.is_dataclass(typing.get_args(tp)[0]):
+            # Invalid items stay as None placeholders so later messages keep their indices.
+            value = [_build(typing.get_args(tp)[0], item, f"{key}[{i}].", problems) for i, item in enumerate(value)]
         elif typing.get_origin(tp) is dict:
             item_type = typing.get_args(tp)[1]
             built = {}
@@ -321,6 +385,8 @@ def _build(cls: type, data: dict[str, Any], path: str, problems: list[str]) -> A
             problems.append(f"{key}: {problem}{got}")
             continue
         kwargs[f.name] = value
+    if any(_required(f) and f.name not in kwargs for f in dataclasses.fields(cls)):
+        return None  # a required key is missing or invalid: already reported
     try:
         return cls(**kwargs)
     except _CrossFieldError as error:

@@ -129,7 +129,46 @@ def bench_local(_: int) -> str:
     )
 
 
-BENCHES = {"synth": bench_synth, "cli": bench_cli, "handler": bench_handler, "local": bench_local}
+def bench_tenants(pairs: int) -> str:
+    """Synth time with many tenants against one tenant: `for_each` over a settings map keeps it flat."""
+    counts = (1, 1_000, 9_998)  # 9,998 tenants + 2 rotating service keys = the 10,000-key quota
+    times: dict[int, list[float]] = {count: [] for count in counts}
+    sizes: dict[int, int] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for _ in range(pairs):
+            for count in counts:  # alternated: 1, 1000, 9998, 1, 1000, 9998, ...
+                config = Path(scratch) / f"tenants-{count}.toml"
+                config.write_text(
+                    "[usage_plans.default]\n[usage_plans.general]\n"
+                    + "".join(f'[[tenants]]\nid = "tenant-{i}"\nplan = "general"\n' for i in range(count))
+                )
+                out = Path(scratch) / f"out-{count}"
+                times[count].append(timed([sys.executable, "main.py"], env=dict(ENV, CDKTF_OUTDIR=str(out), KMSKG_CONFIG=str(config))))
+                sizes[count] = (out / "stacks" / "kms-key-generator" / "cdk.tf.json").stat().st_size
+    rows = []
+    for count in counts:
+        ratio = statistics.median(t / one for t, one in zip(times[count], times[1]))
+        verdict = "" if count == 1 else f"{'met' if ratio <= 1.5 else 'MISSED'} (<= 1.5)"
+        runs = ", ".join(f"{t:.2f}" for t in times[count])
+        rows.append(f"| {count:,} | {statistics.median(times[count]):.2f} s ({runs}) | **{ratio:.3f}** {verdict} | {sizes[count] / 1e6:.2f} MB |")
+    return "\n".join(
+        [
+            "### Synth with tenants (ratio to the 1-tenant synth, alternated in this run)\n",
+            "| tenants | median wall time (runs) | ratio to 1 tenant | service `cdk.tf.json` |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
+BENCHES = {
+    "synth": bench_synth,
+    "cli": bench_cli,
+    "handler": bench_handler,
+    "tenants": bench_tenants,
+    "local": bench_local,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

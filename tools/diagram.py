@@ -104,9 +104,9 @@ def group_of(stack: str, construct: str) -> str:
     """The concern a top-level construct belongs to."""
     if construct == "remote-backend" or stack.endswith("-remote-state"):
         return "state"
-    if construct in ("api", "service-api-key") or construct.startswith("usage-plan-"):
+    if construct in ("api", "service-api-key", "tenants", "access-logs") or construct.startswith("usage-plan-"):
         return "api"
-    if construct == "key-generator":
+    if construct in ("key-generator", "token-authorizer"):
         return "lambda"
     if construct in ("api-key-rotation", "api-key-parameter"):
         return "rotation"
@@ -116,6 +116,9 @@ def group_of(stack: str, construct: str) -> str:
 _TITLES = {
     "api": "REST API",
     "service-api-key": "Static API key",
+    "tenants": "Tenant API keys",
+    "access-logs": "Access logs",
+    "token-authorizer": "Token authorizer",
     "key-generator": "Key-generator Lambda",
     "api-key-rotation": "API-key rotation",
     "api-key-parameter": "SSM parameter (live API key)",
@@ -474,6 +477,8 @@ _EDGE_LABELS = (
     (("aws_iam_role_policy", "aws_ssm_parameter"), "reads/writes key"),
     (("aws_ssm_parameter", "aws_api_gateway_api_key"), "stores key value"),
     (("aws_api_gateway_usage_plan", "aws_api_gateway_stage"), "throttles / quotas"),
+    (("aws_api_gateway_stage", "aws_cloudwatch_log_group"), "access logs"),
+    (("aws_api_gateway_authorizer", "aws_lambda_function"), "authorizes via"),
 )
 
 

@@ -55,6 +55,8 @@ class LocalTarget:
     endpoint: str
     synth_dir: Path
     workdir: Path
+    variables: tuple[tuple[str, str], ...] = ()
+    """Extra environment, e.g. `TF_VAR_tenant_api_key_values` (sensitive inputs never in the JSON)."""
 
     def env(self) -> dict[str, str]:
         env = terraform_env(
@@ -68,7 +70,7 @@ class LocalTarget:
         )
         for name in _REAL_AWS_VARIABLES:
             env.pop(name, None)
-        return env
+        return env | dict(self.variables)
 
     def stack_dir(self, stack: Stack) -> Path:
         return self.workdir / "stacks" / stack.name

@@ -9,13 +9,24 @@ from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from constructs import Construct
 
 from .. import policy
-from ..api_gateway import ApiKey, ApiKeyProps, KeyServiceApi, KeyServiceApiProps, UsagePlan, UsagePlanProps
+from ..api_gateway import (
+    ApiKey,
+    ApiKeyProps,
+    AuthorizerProps,
+    KeyServiceApi,
+    KeyServiceApiProps,
+    UsagePlan,
+    UsagePlanProps,
+)
+from ..authorizer import TokenAuthorizer, TokenAuthorizerProps
 from ..cdk import S3Backend, TerraformStack
 from ..lambda_function import LambdaFunction, LambdaFunctionProps
 from ..naming import Names
+from ..observability import ApiAccessLogs, ApiAccessLogsProps
 from ..rotation import ApiKeyRotation, ApiKeyRotationProps
 from ..settings import Settings
 from ..ssm import SecureParameter, SecureParameterProps
+from ..tenants import Tenant, TenantKeys, TenantKeysProps
 from .adoption import adopt_service
 from .base import aws_provider, outputs
 
@@ -66,6 +77,38 @@ class ServiceStack(TerraformStack):
                 policy_statements=self._key_factory_statements(settings, partition, account_id),
             ),
         )
+        token_authorizer = None
+        if settings.api.api_key_source == "AUTHORIZER":
+            token_authorizer = TokenAuthorizer(
+                self,
+                "token-authorizer",
+                TokenAuthorizerProps(
+                    table_name=names.tokens_table,
+                    function_name=names.token_authorizer,
+                    source_dir=LAMBDA_SOURCES / "token_authorizer",
+                    staging_dir=staging_dir / "token_authorizer",
+                    shared_dir=LAMBDA_SOURCES / "shared",
+                    runtime=settings.function.runtime,
+                    kms_alias=names.tokens_kms_alias,
+                    account_id=account_id,
+                    partition=partition,
+                    region=service.region,
+                ),
+            )
+        access_logs = (
+            ApiAccessLogs(
+                self,
+                "access-logs",
+                ApiAccessLogsProps(
+                    log_group_name=names.access_log_group,
+                    account_role_name=names.apigateway_cloudwatch_role
+                    if settings.api.manage_account_cloudwatch_role
+                    else None,
+                ),
+            )
+            if settings.api.access_logs
+            else None
+        )
         api = KeyServiceApi(
             self,
             "api",
@@ -77,6 +120,15 @@ class ServiceStack(TerraformStack):
                 allowed_source_cidrs=tuple(settings.api.allowed_source_cidrs),
                 allowed_vpc_endpoint_ids=tuple(settings.api.allowed_vpc_endpoint_ids),
                 client_certificate_description=f"Client certificate of {names.client_certificate}",
+                access_log_group_arn=access_logs.log_group.arn if access_logs else None,
+                stage_depends_on=(access_logs.account,) if access_logs and access_logs.account else (),
+                authorizer=AuthorizerProps(
+                    invoke_arn=token_authorizer.function.function.invoke_arn,
+                    function_name=token_authorizer.function.function.function_name,
+                    ttl_seconds=settings.api.authorizer_ttl,
+                )
+                if token_authorizer
+                else None,
             ),
         )
         plans = {
@@ -92,6 +144,10 @@ class ServiceStack(TerraformStack):
                     quota_limit=plan.quota_limit,
                     quota_period=plan.quota_period,
                     quota_offset=plan.quota_offset,
+                    method_throttles=tuple(
+                        (path, throttle.rate_limit, throttle.burst_limit)
+                        for path, throttle in sorted(plan.method_throttles.items())
+                    ),
                 ),
             ).usage_plan
             for name, plan in sorted(settings.usage_plans.items())
@@ -124,7 +180,39 @@ class ServiceStack(TerraformStack):
                 region=service.region,
             ),
         )
-        log_groups = [function.log_group]
+        if settings.tenants:
+            tenant_keys = TenantKeys(
+                self,
+                "tenants",
+                TenantKeysProps(
+                    key_name_prefix=service.name,
+                    tenants=tuple(
+                        Tenant(id=t.id, plan=t.plan, enabled=t.enabled, fixed_key=t.fixed_key, tags=t.tags)
+                        for t in settings.tenants
+                    ),
+                    usage_plan_ids={name: plan.id for name, plan in plans.items()},
+                ),
+            ).api_keys
+            keys = tenant_keys.fqn
+            described_tenants = {
+                "tenant_api_key_ids": (f"${{{{for tenant, key in {keys} : tenant => key.id}}}}", "API key ID by tenant id"),
+                "tenant_api_keys": (
+                    f"${{{{for tenant, key in {keys} : tenant => key.value}}}}",
+                    "API key value by tenant id (sensitive)",
+                ),
+            }
+        else:
+            described_tenants = {}
+        log_groups = [function.log_group, *([access_logs.log_group] if access_logs else [])]
+        if token_authorizer:
+            log_groups.append(token_authorizer.function.log_group)
+            described_tenants |= {
+                "tokens_table_name": (token_authorizer.table.name, "DynamoDB table of token hashes (python -m tools.tokens)"),
+                "token_authorizer_function_name": (
+                    token_authorizer.function.function.function_name,
+                    "Lambda authorizing bearer tokens",
+                ),
+            }
         described: dict[str, tuple[object, str]] = {}
         if api_key is not None:
             described |= {
@@ -195,8 +283,9 @@ class ServiceStack(TerraformStack):
                 "state_bucket": (settings.state.bucket, "S3 bucket holding this stack's state"),
                 "state_lock_table": (settings.state.lock_table, "DynamoDB table locking this stack's state"),
                 **described,
+                **described_tenants,
             },
-            sensitive=frozenset({"api_key_value"}),
+            sensitive=frozenset({"api_key_value", "tenant_api_keys"}),
         )
 
     @staticmethod

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from constructs_lib import api_contract
-from tests.support.synth import PROJECT_ROOT, Synth, synth_env
+from tests.support.synth import PROJECT_ROOT, Synth, start_synth, synth_env
 
 CHANGED_TEMPLATE_MARKER = "## changed by the e2e test"
 
@@ -60,3 +60,16 @@ def retagged_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     )
     assert process.returncode == 0, process.stderr
     return Synth(outdir)
+
+
+@pytest.fixture(scope="session")
+def tenant_synths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
+    """`three` (tests/fixtures/tenants.toml) and `two` (the same without the middle tenant), in parallel."""
+    fixtures = PROJECT_ROOT / "tests" / "fixtures"
+    runs = {"three": fixtures / "tenants.toml", "two": fixtures / "tenants-without-globex.toml"}
+    outdirs = {name: tmp_path_factory.mktemp(f"synth-tenants-{name}") for name in runs}
+    processes = {name: start_synth(outdirs[name], config) for name, config in runs.items()}
+    for name, process in processes.items():
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+    return {name: Synth(outdirs[name]) for name in runs}

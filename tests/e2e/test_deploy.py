@@ -119,6 +119,14 @@ def test_fix_6_stage_has_the_client_certificate(target, outputs):
     assert apigw.get_client_certificate(clientCertificateId=outputs["client_certificate_id"])["pemEncodedCertificate"]
 
 
+def test_stage_writes_access_logs_to_a_never_expiring_group(target, outputs):
+    stage = client(target, "apigateway").get_stage(restApiId=outputs["rest_api_id"], stageName=outputs["stage_name"])
+    destination = stage["accessLogSettings"]["destinationArn"]
+    (name,) = [n for n in outputs["log_group_names"] if n.startswith("/aws/apigateway/")]
+    assert destination in outputs["log_group_arns"] and destination.endswith(name)
+    assert '"tenant":"$context.authorizer.tenant_id"' in stage["accessLogSettings"]["format"]
+
+
 def test_state_bucket_is_hardened_as_deployed(target, outputs):
     s3 = client(target, "s3")
     bucket = outputs["state_bucket"]

@@ -106,12 +106,12 @@ def test_service_key_joins_the_configured_plan_among_several(variant):
     plans = resources(stack, "aws_api_gateway_usage_plan")
     by_name = {plan["name"]: name for name, plan in plans.items()}
     assert sorted(by_name) == ["keys-variant-general", "keys-variant-unlimited"]
-    attachment = only(stack, "aws_api_gateway_usage_plan_key")
+    attachment = only(stack, "aws_api_gateway_usage_plan_key", "service-api-key")
     assert attachment["usage_plan_id"] == "${aws_api_gateway_usage_plan." + by_name["keys-variant-general"] + ".id}"
 
 
 def test_api_key_value_is_generated_by_aws_and_never_in_the_json(variant):
-    key = only(variant.service, "aws_api_gateway_api_key")
+    key = only(variant.service, "aws_api_gateway_api_key", "service-api-key")
     assert key["enabled"] is True
     assert "value" not in key
 

@@ -15,6 +15,7 @@ from tools import diagram as tool
 
 API = f"{SERVICE_STACK}/api"
 USAGE_PLAN = f"{SERVICE_STACK}/usage-plan-default"
+ACCESS_LOGS = f"{SERVICE_STACK}/access-logs"
 LAMBDA = f"{SERVICE_STACK}/key-generator"
 ROTATION = f"{SERVICE_STACK}/api-key-rotation"
 PARAMETER = f"{SERVICE_STACK}/api-key-parameter"
@@ -49,7 +50,9 @@ def edges(model: tool.Diagram) -> dict[tuple[str, str], str]:
 
 
 def test_one_node_per_concern_not_per_resource(model, dot, service, state):
-    assert {node.id for node in model.nodes} == {tool.CLIENTS, API, USAGE_PLAN, LAMBDA, ROTATION, PARAMETER, BACKEND}
+    assert {node.id for node in model.nodes} == {
+        tool.CLIENTS, API, USAGE_PLAN, ACCESS_LOGS, LAMBDA, ROTATION, PARAMETER, BACKEND
+    }
     resource_count = sum(len(by_name) for stack in (service, state) for by_name in stack["resource"].values())
     assert resource_count > 40 and len(model.nodes) <= 12
     declared = _DOT_NODE.findall(dot)
@@ -74,7 +77,7 @@ def test_clusters_group_nodes_by_concern(model, dot):
     )
     members = {cluster.group: set(cluster.nodes) for cluster in model.clusters if cluster.nodes}
     assert members == {
-        "api": {API, USAGE_PLAN},
+        "api": {API, USAGE_PLAN, ACCESS_LOGS},
         "lambda": {LAMBDA},
         "rotation": {ROTATION, PARAMETER},
         "state": {BACKEND},
@@ -105,6 +108,7 @@ def test_edges_between_concerns(model, dot):
     assert found == {
         (tool.CLIENTS, API): "POST /keys",
         (API, LAMBDA): "invokes",
+        (API, ACCESS_LOGS): "access logs",
         (USAGE_PLAN, API): "throttles / quotas",
         (ROTATION, USAGE_PLAN): "attaches keys to",
         (ROTATION, PARAMETER): "reads/writes key",
@@ -171,8 +175,12 @@ def test_static_key_variant_is_drawn_in_the_api_cluster(variant):
     key, parameter = f"{stack}/service-api-key", f"{stack}/api-key-parameter"
     general, unlimited = f"{stack}/usage-plan-general", f"{stack}/usage-plan-unlimited"
     api_cluster = model.cluster(f"cluster_{stack}_api")
-    assert set(api_cluster.nodes) == {f"{stack}/api", key, general, unlimited}
+    assert set(api_cluster.nodes) == {
+        f"{stack}/api", key, general, unlimited, f"{stack}/tenants", f"{stack}/access-logs"
+    }
+    assert f"{stack}/token-authorizer" in model.cluster(f"cluster_{stack}_lambda").nodes
     found = edges(model)
+    assert found[(f"{stack}/api", f"{stack}/token-authorizer")] == "authorizes via"
     assert found[(key, general)] == "attaches key to"
     assert found[(parameter, key)] == "stores key value"
     assert (f"{stack}/api-key-rotation", general) not in found

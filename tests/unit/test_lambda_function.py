@@ -37,7 +37,7 @@ def test_function_is_configured_from_settings(service, variant):
             "SERVICE_NAME": "kms-key-generator",
         }
     }
-    assert only(variant.service, "aws_lambda_function")["environment"]["variables"]["ALLOWED_ACCOUNTS"] == "111122223333"
+    assert only(variant.service, "aws_lambda_function", "key-generator")["environment"]["variables"]["ALLOWED_ACCOUNTS"] == "111122223333"
 
 
 def test_role_may_only_write_its_own_log_group(service):
@@ -56,7 +56,7 @@ def test_role_kms_rights_are_limited_to_keys_the_service_tags(service):
 
 def test_role_may_assume_only_the_configured_cross_account_role(service, variant):
     assert ":iam::*:role/kms-key-generator-cross-account" in only(service, "aws_iam_role_policy", "key-generator")["policy"]
-    variant_policy = only(variant.service, "aws_iam_role_policy")["policy"]
+    variant_policy = only(variant.service, "aws_iam_role_policy", "key-generator")["policy"]
     assert ":iam::*:role/key-factory" in variant_policy
     assert variant_policy.count("sts:AssumeRole") == 1
 

@@ -21,8 +21,8 @@ ORIGINAL_OUTPUTS = 7
 def test_defect_1_static_api_key_is_attached_to_the_usage_plan(variant):
     # Original: an API key and a usage plan, but no aws_api_gateway_usage_plan_key joining them.
     stack = variant.service
-    attachment = only(stack, "aws_api_gateway_usage_plan_key")
-    assert attachment["key_id"] == ref(stack, "aws_api_gateway_api_key", "id")
+    attachment = only(stack, "aws_api_gateway_usage_plan_key", "service-api-key")
+    assert attachment["key_id"] == ref(stack, "aws_api_gateway_api_key", "id", "service-api-key")
     assert attachment["usage_plan_id"].startswith("${aws_api_gateway_usage_plan.")
     assert attachment["key_type"] == "API_KEY"
 
@@ -105,7 +105,7 @@ def test_defect_5_static_ssm_parameter_references_the_live_api_key(variant):
     # Original: value = local.api_key, a literal from locals.tf.
     parameter = only(variant.service, "aws_ssm_parameter")
     assert parameter["type"] == "SecureString"
-    assert parameter["value"] == ref(variant.service, "aws_api_gateway_api_key", "value")
+    assert parameter["value"] == ref(variant.service, "aws_api_gateway_api_key", "value", "service-api-key")
     assert "lifecycle" not in parameter
     assert "locals" not in variant.service
 

@@ -16,18 +16,21 @@ SECTIONS = {
     "usage_plans.<name>": s.UsagePlanSettings,
     "lambda": s.LambdaSettings,
     "rotation": s.RotationSettings,
+    "tenants[]": s.TenantSettings,
     "state": s.StateSettings,
     "adopt": s.AdoptSettings,
 }
 
 
 def _documented() -> dict[str, str]:
-    rows = re.findall(r"^\| `([a-z_.<>]+)` \| `([^`]*)` \|", README.read_text(), flags=re.MULTILINE)
+    rows = re.findall(r"^\| `([a-z_.<>\[\]]+)` \| `([^`]*)` \|", README.read_text(), flags=re.MULTILINE)
     return dict(rows)
 
 
 def _default(field: dataclasses.Field) -> object:
-    return field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return "(required)" if field.default_factory is dataclasses.MISSING else field.default_factory()
 
 
 def test_every_settings_key_is_documented_with_its_default():
@@ -36,7 +39,7 @@ def test_every_settings_key_is_documented_with_its_default():
     for section, cls in SECTIONS.items():
         for field in dataclasses.fields(cls):
             default = _default(field)
-            quoted = isinstance(default, (list, bool)) or default == ""
+            quoted = isinstance(default, (list, bool, dict)) or default == ""
             shown = json.dumps(default) if quoted else str(default).removesuffix(".0")
             expected[f"{section}.{field.name}"] = shown
     expected["tags"] = "{}"

@@ -1,0 +1,85 @@
+"""Bearer-token authentication for tenants: the `Tokens` table and the token-authorizer Lambda.
+
+Resources: KMS key + alias for the table (`kms.service_key`), the DynamoDB table keyed by the SHA-256 hex
+of each token (on-demand, point-in-time recovery, encrypted with that key; it stores hashes, never
+tokens), and the authorizer function (`lambda_function.LambdaFunction`: own role allowed `GetItem` on
+this table only, own never-expiring log group). `api_gateway.KeyServiceApi` wires it to the method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cdktf_cdktf_provider_aws.dynamodb_table import (
+    DynamodbTable,
+    DynamodbTableAttribute,
+    DynamodbTablePointInTimeRecovery,
+    DynamodbTableServerSideEncryption,
+)
+from constructs import Construct
+
+from . import policy
+from .kms import ServiceKeyProps, service_key
+from .lambda_function import LambdaFunction, LambdaFunctionProps
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenAuthorizerProps:
+    table_name: str
+    function_name: str
+    source_dir: Path
+    staging_dir: Path
+    shared_dir: Path
+    runtime: str
+    kms_alias: str
+    account_id: str
+    partition: str
+    region: str
+
+
+class TokenAuthorizer(Construct):
+    """Exposes `table` and `function` (a `LambdaFunction`)."""
+
+    def __init__(self, scope: Construct, id: str, props: TokenAuthorizerProps) -> None:
+        super().__init__(scope, id)
+        key = service_key(
+            self,
+            ServiceKeyProps(
+                description=f"Encrypts the token table {props.table_name}",
+                alias=props.kms_alias,
+                service="dynamodb",
+                sid_prefix="DynamoDb",
+                account_id=props.account_id,
+                partition=props.partition,
+                region=props.region,
+            ),
+        )
+        self.table = DynamodbTable(
+            self,
+            "tokens-table",
+            name=props.table_name,
+            hash_key="token_hash",
+            attribute=[DynamodbTableAttribute(name="token_hash", type="S")],
+            billing_mode="PAY_PER_REQUEST",
+            point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
+            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=key.arn),
+        )
+        self.function = LambdaFunction(
+            self,
+            "function",
+            LambdaFunctionProps(
+                function_name=props.function_name,
+                role_name=props.function_name,
+                source_dir=props.source_dir,
+                staging_dir=props.staging_dir,
+                shared_dir=props.shared_dir,
+                runtime=props.runtime,
+                timeout=5,
+                environment={"TOKENS_TABLE": self.table.name},
+                policy_statements=(
+                    policy.statement("LookUpTokenHashes", ["dynamodb:GetItem"], self.table.arn),
+                    policy.statement("DecryptTokenTable", ["kms:Decrypt"], key.arn),
+                ),
+            ),
+        )

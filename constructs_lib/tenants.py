@@ -1,0 +1,96 @@
+"""Per-tenant API keys, each attached to its tenant's usage plan, so throttle and quota are per tenant.
+
+Resources: one `aws_api_gateway_api_key` and one `aws_api_gateway_usage_plan_key`, each with `for_each`
+over a map keyed by tenant id (never list positions: adding or removing a tenant touches only that
+tenant's two instances), and the sensitive variable `tenant_api_key_values` that supplies the values of
+tenants with `fixed_key` at apply time. One resource per concern instead of one construct per tenant keeps
+synth time flat up to the 10,000-key quota (a construct per tenant costs ~1.5 ms of jsii calls each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cdktf_cdktf_provider_aws.api_gateway_api_key import ApiGatewayApiKey
+from cdktf_cdktf_provider_aws.api_gateway_usage_plan_key import ApiGatewayUsagePlanKey
+from constructs import Construct
+
+from .cdk import Fn, TerraformIterator, TerraformVariable, TerraformVariableValidationConfig, Token
+
+KEY_VALUES_VARIABLE = "tenant_api_key_values"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tenant:
+    id: str
+    plan: str
+    enabled: bool = True
+    fixed_key: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantKeysProps:
+    key_name_prefix: str
+    """Keys are named `<prefix>-<tenant id>`."""
+    tenants: tuple[Tenant, ...]
+    usage_plan_ids: Mapping[str, str]
+    """Usage plan id (reference) by plan name."""
+
+
+class TenantKeys(Construct):
+    """Exposes `api_keys` (the `for_each` resource) and `key_values` (the sensitive variable)."""
+
+    def __init__(self, scope: Construct, id: str, props: TenantKeysProps) -> None:
+        super().__init__(scope, id)
+        self.key_values = TerraformVariable(
+            scope,
+            KEY_VALUES_VARIABLE,
+            type="map(string)",
+            default={},
+            sensitive=True,
+            nullable=False,
+            description="API key values of tenants with fixed_key = true, by tenant id (never in settings or JSON)",
+            validation=[
+                TerraformVariableValidationConfig(
+                    condition=f"${{alltrue([for v in values(var.{KEY_VALUES_VARIABLE}) : can(regex(\"^[A-Za-z0-9]{{20,128}}$\", v))])}}",
+                    error_message="Each tenant API key value must be 20-128 letters and digits.",
+                ),
+                TerraformVariableValidationConfig(
+                    condition=f"${{length(distinct(values(var.{KEY_VALUES_VARIABLE}))) == length(var.{KEY_VALUES_VARIABLE})}}",
+                    error_message="Tenant API key values must be unique.",
+                ),
+            ],
+        )
+        keys = TerraformIterator.from_map(
+            {
+                tenant.id: {
+                    "name": f"{props.key_name_prefix}-{tenant.id}",
+                    "enabled": tenant.enabled,
+                    "fixed_key": tenant.fixed_key,
+                    "tags": {**tenant.tags, "Tenant": tenant.id, "UsagePlan": tenant.plan},
+                }
+                for tenant in sorted(props.tenants, key=lambda t: t.id)
+            }
+        )
+        self.api_keys = ApiGatewayApiKey(
+            self,
+            "api-keys",
+            for_each=keys,
+            name=keys.get_string("name"),
+            description=f"API key of tenant ${{each.key}}",
+            enabled=keys.get_boolean("enabled"),
+            # A fixed value must be supplied for its tenant; other keys get an AWS-generated value.
+            value=f"${{each.value.fixed_key ? var.{KEY_VALUES_VARIABLE}[each.key] : null}}",
+            tags=keys.get_map("tags"),
+        )
+        plans = TerraformIterator.from_map({tenant.id: tenant.plan for tenant in sorted(props.tenants, key=lambda t: t.id)})
+        ApiGatewayUsagePlanKey(
+            self,
+            "usage-plan-keys",
+            for_each=plans,
+            key_id=f"${{{self.api_keys.fqn}[each.key].id}}",
+            key_type="API_KEY",
+            usage_plan_id=Fn.lookup(dict(props.usage_plan_ids), Token.as_string(plans.value)),
+        )

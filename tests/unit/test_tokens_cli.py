@@ -1,0 +1,238 @@
+"""`python -m tools.tokens` against moto (API Gateway and DynamoDB), checked end to end through the authorizer:
+a token `issue` prints is one the authorizer allows, and `revoke` makes it denied.
+"""
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import botocore.session
+import pytest
+from moto import mock_aws
+
+from tests.support.lambdas import load_handler
+from tools import tokens
+
+authorizer = load_handler("token_authorizer", "token_authorizer_handler")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TABLE = "kms-key-generator-tokens"
+REGION = "eu-west-1"
+METHOD_ARN = f"arn:aws:execute-api:{REGION}:123456789012:a1b2c3d4e5/prod/POST/keys"
+# Loading botocore's service models is most of a client's cost, so every session here shares one botocore
+# session (and its loaded models): the tests' own, the authorizer's and each CLI run's.
+_BOTOCORE_SESSION = botocore.session.get_session()
+_Session = boto3.session.Session
+_TEST_SESSION = _Session(botocore_session=_BOTOCORE_SESSION, region_name=REGION)
+
+
+def cli_session(region_name=None):
+    """What the CLI gets for `boto3.session.Session(region_name=...)`: the shared models, and --region checked."""
+    assert region_name == REGION
+    return _Session(botocore_session=_BOTOCORE_SESSION, region_name=region_name)
+
+
+@pytest.fixture(autouse=True)
+def aws(monkeypatch):
+    """Dummy credentials, no region but the one passed with --region, everything in moto, and the tokens table."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("TOKENS_TABLE", TABLE)
+    monkeypatch.setattr(authorizer, "_session", lambda: _TEST_SESSION)  # the authorizer has no --region
+    monkeypatch.setattr(tokens.boto3.session, "Session", cli_session)
+    authorizer._dynamodb.cache_clear()
+    with mock_aws():
+        _TEST_SESSION.client("dynamodb").create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "token_hash", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "token_hash", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield
+    authorizer._dynamodb.cache_clear()
+
+
+def api_key(enabled=True, tenant=None):
+    """A new API key's (id, value); tagged with its tenant as constructs_lib/tenants.py does, if given."""
+    created = _TEST_SESSION.client("apigateway").create_api_key(
+        name="tenant-key", enabled=enabled, tags={"Tenant": tenant} if tenant else {}
+    )
+    return created["id"], created["value"]
+
+
+def cli(capsys, *args):
+    """Run the CLI; returns (exit status, stdout, stderr)."""
+    status = tokens.main(["--table", TABLE, "--region", REGION, *args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def issue(capsys, tenant, key_id):
+    status, out, err = cli(capsys, "issue", tenant, "--api-key-id", key_id)
+    assert status == 0, err
+    return out.strip()
+
+
+def authorize(token, capsys):
+    """The authorizer's answer for the token (its log lines are dropped)."""
+    event = {"type": "REQUEST", "methodArn": METHOD_ARN, "headers": {"Authorization": f"Bearer {token}"}}
+    response = authorizer.lambda_handler(event, None)
+    capsys.readouterr()
+    return response
+
+
+def effect(response):
+    return response["policyDocument"]["Statement"][0]["Effect"]
+
+
+def stored_items():
+    return _TEST_SESSION.client("dynamodb").scan(TableName=TABLE)["Items"]
+
+
+def test_issued_token_authorizes_until_revoked(capsys):
+    key_id, key_value = api_key(tenant="acme")
+
+    status, out, err = cli(capsys, "issue", "acme", "--api-key-id", key_id)
+
+    assert status == 0
+    token = out.strip()
+    assert out == f"{token}\n"  # the token alone on stdout, so $(...) captures it
+    assert len(token) == 43 and "cannot be shown again" in err
+    assert token not in err
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    assert digest in err  # the handle revoke takes
+    [item] = stored_items()
+    assert {name: value for name, value in item.items() if name != "created"} == {
+        "token_hash": {"S": digest},
+        "tenant_id": {"S": "acme"},
+        "api_key_id": {"S": key_id},
+        "api_key_value": {"S": key_value},
+        "enabled": {"BOOL": True},
+    }
+    assert token not in str(item)
+
+    allowed = authorize(token, capsys)
+    assert effect(allowed) == "Allow"
+    assert (allowed["principalId"], allowed["usageIdentifierKey"]) == ("acme", key_value)
+    assert allowed["context"] == {"tenant_id": "acme", "api_key_id": key_id}
+
+    assert cli(capsys, "revoke", "acme") == (0, "revoked 1 token (tenant acme)\n", "")
+
+    denied = authorize(token, capsys)
+    assert (effect(denied), denied["principalId"]) == ("Deny", "unknown")
+    assert "usageIdentifierKey" not in denied
+    assert stored_items() == []
+
+
+def test_revoke_tenant_revokes_all_its_tokens_and_no_others(capsys):
+    key_id, _ = api_key()
+    acme = [issue(capsys, "acme", key_id) for _ in range(3)]
+    globex = issue(capsys, "globex", key_id)
+
+    assert cli(capsys, "revoke", "acme") == (0, "revoked 3 tokens (tenant acme)\n", "")
+
+    assert [effect(authorize(token, capsys)) for token in acme] == ["Deny"] * 3
+    assert effect(authorize(globex, capsys)) == "Allow"
+
+
+def test_revoke_by_hash_revokes_that_token_only(capsys):
+    key_id, _ = api_key()
+    first, second = issue(capsys, "acme", key_id), issue(capsys, "acme", key_id)
+    digest = hashlib.sha256(first.encode()).hexdigest()
+
+    status, out, _ = cli(capsys, "revoke", digest.upper())  # hex digits in either case
+
+    assert (status, out) == (0, f"revoked 1 token (hash {digest})\n")
+    assert effect(authorize(first, capsys)) == "Deny"
+    assert effect(authorize(second, capsys)) == "Allow"
+
+
+@pytest.mark.parametrize("target", ["nobody", "0" * 64], ids=["tenant", "hash"])
+def test_revoking_nothing_fails(capsys, target):
+    key_id, _ = api_key()
+    issue(capsys, "acme", key_id)
+
+    status, out, err = cli(capsys, "revoke", target)
+
+    assert (status, out) == (1, "")
+    assert err.startswith("error: no token found for") and "nothing revoked" in err
+    assert len(stored_items()) == 1
+
+
+def test_list_shows_tenants_and_hash_prefixes_never_tokens_or_key_values(capsys):
+    key_id, key_value = api_key()
+    issued = {tenant: issue(capsys, tenant, key_id) for tenant in ("globex", "acme")}
+    _TEST_SESSION.client("dynamodb").update_item(
+        TableName=TABLE,
+        Key={"token_hash": {"S": hashlib.sha256(issued["globex"].encode()).hexdigest()}},
+        UpdateExpression="SET enabled = :off",
+        ExpressionAttributeValues={":off": {"BOOL": False}},
+    )
+
+    status, out, err = cli(capsys, "list")
+
+    assert (status, err) == (0, "")
+    header, *rows = out.splitlines()
+    assert header.split() == ["TENANT", "HASH", "PREFIX", "CREATED", "ENABLED"]
+    assert [row.split()[0] for row in rows] == ["acme", "globex"]
+    for row, tenant, enabled in zip(rows, ("acme", "globex"), ("yes", "no")):
+        digest = hashlib.sha256(issued[tenant].encode()).hexdigest()
+        assert row.split()[1] == digest[:12] and row.split()[3] == enabled
+        assert digest not in out
+    for secret in (*issued.values(), key_value):
+        assert secret not in out
+
+    status, out, _ = cli(capsys, "list", "--full-hash")
+    assert status == 0
+    assert all(hashlib.sha256(token.encode()).hexdigest() in out for token in issued.values())
+    for secret in (*issued.values(), key_value):
+        assert secret not in out
+
+
+def test_list_of_an_empty_table(capsys):
+    assert cli(capsys, "list") == (0, "no tokens\n", "")
+
+
+@pytest.mark.parametrize(
+    ("tenant", "key", "message"),
+    [
+        ("acme", "nokey12345", "cannot read API key nokey12345"),
+        ("acme", "disabled", "is disabled"),
+        ("acme", "globex's", "is tenant globex's (tag Tenant), not acme's"),
+        ("a" * 64, None, "must be"),
+        ("Acme", None, "must be"),
+        ("acme_corp", None, "must be"),
+    ],
+    ids=["unknown-api-key", "disabled-api-key", "other-tenants-key", "tenant-as-long-as-a-hash", "uppercase",
+         "underscore"],
+)
+def test_issue_refusals_store_nothing(capsys, tenant, key, message):
+    keys = {"disabled": lambda: api_key(enabled=False), "globex's": lambda: api_key(tenant="globex")}
+    key_id = keys[key]()[0] if key in keys else key or api_key()[0]
+
+    status, out, err = cli(capsys, "issue", tenant, "--api-key-id", key_id)
+
+    assert (status, out) == (1, "")
+    assert err.startswith("error: ") and message in err
+    assert stored_items() == []
+
+
+def test_missing_table_is_one_line_error(capsys):
+    status = tokens.main(["--table", "no-such-table", "--region", REGION, "list"])
+    out, err = capsys.readouterr()
+
+    assert (status, out) == (1, "")
+    assert err.startswith("error: cannot scan table no-such-table") and err.count("\n") == 1
+
+
+def test_runs_as_a_module():
+    completed = subprocess.run(
+        [sys.executable, "-m", "tools.tokens", "--help"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert all(command in completed.stdout for command in ("issue", "revoke", "list"))
