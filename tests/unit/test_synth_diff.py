@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -645,14 +644,12 @@ def _worktrees() -> str:
 
 
 def test_cli_real_base_path_synthesizes_head_in_a_worktree_slow(synth: Synth):
-    """The real `--base HEAD` path: HEAD is checked out in a temporary worktree, synthesized (one synth, ~12 s
-    on an idle machine) and the worktree removed. The head side reuses the session's synth of the working
-    tree rather than synthesizing it again. HEAD vs. uncommitted edits may or may not differ."""
+    """The real `--base HEAD` path: HEAD is checked out in a temporary worktree, synthesized and the worktree
+    removed. The head side reuses the session's synth of the working tree rather than synthesizing it again;
+    HEAD vs. uncommitted edits may or may not differ, and the exit code must say which."""
     before = _worktrees()
-    started = time.monotonic()
     result = run_cli("--base", "HEAD", "--head-dir", str(synth.outdir))
-    elapsed = time.monotonic() - started
     assert result.returncode in (0, 1), result.stderr
     assert result.stdout.startswith(f"## Synth diff: `HEAD` → `{synth.outdir}`\n")
+    assert ("\nNo changes.\n" in result.stdout) == (result.returncode == 0)
     assert _worktrees() == before
-    assert elapsed < 60, f"took {elapsed:.0f} s"
