@@ -9,7 +9,6 @@ this table only, own never-expiring log group). `api_gateway.KeyServiceApi` wire
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTable,
@@ -21,16 +20,14 @@ from constructs import Construct
 
 from . import policy
 from .kms import ServiceKeyProps, service_key
-from .lambda_function import LambdaFunction, LambdaFunctionProps
+from .lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps
 
 
 @dataclass(frozen=True, kw_only=True)
 class TokenAuthorizerProps:
     table_name: str
     function_name: str
-    source_dir: Path
-    staging_dir: Path
-    shared_dir: Path
+    code: LambdaCode
     runtime: str
     kms_alias: str
     account_id: str
@@ -71,9 +68,7 @@ class TokenAuthorizer(Construct):
             LambdaFunctionProps(
                 function_name=props.function_name,
                 role_name=props.function_name,
-                source_dir=props.source_dir,
-                staging_dir=props.staging_dir,
-                shared_dir=props.shared_dir,
+                code=props.code,
                 runtime=props.runtime,
                 timeout=5,
                 environment={"TOKENS_TABLE": self.table.name},

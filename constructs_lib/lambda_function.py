@@ -27,9 +27,9 @@ SOURCE_MTIME = 315532800  # 1980-01-01, the earliest zip timestamp: staged files
 
 
 @dataclass(frozen=True, kw_only=True)
-class LambdaFunctionProps:
-    function_name: str
-    role_name: str
+class LambdaCode:
+    """Where a function's sources are, and where they are staged for zipping."""
+
     source_dir: Path
     """Folder holding the handler module; only its `*.py` files are packaged (no caches, no tests)."""
     staging_dir: Path
@@ -37,6 +37,13 @@ class LambdaFunctionProps:
     shared_dir: Path | None = None
     """Folder of modules every function imports (e.g. structured logging), packaged next to the handler.
     Default: none."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LambdaFunctionProps:
+    function_name: str
+    role_name: str
+    code: LambdaCode
     handler: str = "handler.lambda_handler"
     runtime: str = "python3.13"
     memory_size: int = 256
@@ -88,7 +95,7 @@ class LambdaFunction(Construct):
         )
 
         asset = TerraformAsset(
-            self, "code", path=str(stage_sources(props.staging_dir, props.source_dir, *filter(None, [props.shared_dir]))), type=AssetType.ARCHIVE
+            self, "code", path=str(stage_sources(props.code.staging_dir, props.code.source_dir, *filter(None, [props.code.shared_dir]))), type=AssetType.ARCHIVE
         )
         self.function = AwsLambdaFunction(
             self,

@@ -15,7 +15,6 @@ number of rotations makes `terraform plan` drift.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
@@ -29,7 +28,7 @@ from constructs import Construct
 from . import policy
 from .cdk import Fn
 from .kms import ServiceKeyProps, service_key
-from .lambda_function import LambdaFunction, LambdaFunctionProps
+from .lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,9 +44,7 @@ class ApiKeyRotationProps:
     ssm_kms_key_arn: str
     function_name: str
     role_name: str
-    source_dir: Path
-    staging_dir: Path
-    shared_dir: Path
+    code: LambdaCode
     runtime: str
     kms_alias: str
     project: str
@@ -95,9 +92,7 @@ class ApiKeyRotation(Construct):
             LambdaFunctionProps(
                 function_name=props.function_name,
                 role_name=props.role_name,
-                source_dir=props.source_dir,
-                staging_dir=props.staging_dir,
-                shared_dir=props.shared_dir,
+                code=props.code,
                 runtime=props.runtime,
                 timeout=60,
                 environment={

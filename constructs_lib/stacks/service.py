@@ -20,7 +20,7 @@ from ..api_gateway import (
 )
 from ..authorizer import TokenAuthorizer, TokenAuthorizerProps
 from ..cdk import S3Backend, TerraformStack
-from ..lambda_function import LambdaFunction, LambdaFunctionProps
+from ..lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps
 from ..naming import Names
 from ..observability import ApiAccessLogs, ApiAccessLogsProps
 from ..rotation import ApiKeyRotation, ApiKeyRotationProps
@@ -56,15 +56,21 @@ class ServiceStack(TerraformStack):
         account_id = DataAwsCallerIdentity(self, "current").account_id
         partition = DataAwsPartition(self, "partition").partition
 
+        def code(function: str) -> LambdaCode:
+            """Sources of `lambda/<function>/` plus the shared modules, staged under this synth's output."""
+            return LambdaCode(
+                source_dir=LAMBDA_SOURCES / function,
+                staging_dir=staging_dir / function,
+                shared_dir=LAMBDA_SOURCES / "shared",
+            )
+
         function = LambdaFunction(
             self,
             "key-generator",
             LambdaFunctionProps(
                 function_name=names.function,
                 role_name=names.execution_role,
-                source_dir=LAMBDA_SOURCES / "kms_key_generator",
-                staging_dir=staging_dir / "kms_key_generator",
-                shared_dir=LAMBDA_SOURCES / "shared",
+                code=code("kms_key_generator"),
                 runtime=settings.function.runtime,
                 memory_size=settings.function.memory_size,
                 timeout=settings.function.timeout,
@@ -85,9 +91,7 @@ class ServiceStack(TerraformStack):
                 TokenAuthorizerProps(
                     table_name=names.tokens_table,
                     function_name=names.token_authorizer,
-                    source_dir=LAMBDA_SOURCES / "token_authorizer",
-                    staging_dir=staging_dir / "token_authorizer",
-                    shared_dir=LAMBDA_SOURCES / "shared",
+                    code=code("token_authorizer"),
                     runtime=settings.function.runtime,
                     kms_alias=names.tokens_kms_alias,
                     account_id=account_id,
@@ -233,9 +237,7 @@ class ServiceStack(TerraformStack):
                     ssm_kms_key_arn=parameter.kms_key.arn,
                     function_name=names.rotation_function,
                     role_name=names.rotation_function,
-                    source_dir=LAMBDA_SOURCES / "api_key_rotation",
-                    staging_dir=staging_dir / "api_key_rotation",
-                    shared_dir=LAMBDA_SOURCES / "shared",
+                    code=code("api_key_rotation"),
                     runtime=settings.function.runtime,
                     kms_alias=names.secret_kms_alias,
                     project=settings.tags.get("Project", service.name),
