@@ -10,15 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.dynamodb_table import (
-    DynamodbTable,
-    DynamodbTableAttribute,
-    DynamodbTablePointInTimeRecovery,
-    DynamodbTableServerSideEncryption,
-)
 from constructs import Construct
 
 from . import policy
+from .dynamodb import encrypted_table
 from .kms import ServiceKeyProps, service_key
 from .lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps
 
@@ -52,15 +47,8 @@ class TokenAuthorizer(Construct):
                 region=props.region,
             ),
         )
-        self.table = DynamodbTable(
-            self,
-            "tokens-table",
-            name=props.table_name,
-            hash_key="token_hash",
-            attribute=[DynamodbTableAttribute(name="token_hash", type="S")],
-            billing_mode="PAY_PER_REQUEST",
-            point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
-            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=key.arn),
+        self.table = encrypted_table(
+            self, "tokens-table", name=props.table_name, hash_key="token_hash", kms_key_arn=key.arn
         )
         self.function = LambdaFunction(
             self,

@@ -9,12 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.dynamodb_table import (
-    DynamodbTable,
-    DynamodbTableAttribute,
-    DynamodbTablePointInTimeRecovery,
-    DynamodbTableServerSideEncryption,
-)
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
@@ -36,6 +30,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 from constructs import Construct
 
 from . import policy
+from .dynamodb import encrypted_table
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,13 +110,7 @@ class RemoteBackend(Construct):
             ),
         )
 
-        self.lock_table = DynamodbTable(
-            self,
-            "lock-table",
-            name=props.lock_table_name,
-            hash_key="LockID",
-            attribute=[DynamodbTableAttribute(name="LockID", type="S")],
-            billing_mode="PAY_PER_REQUEST",
-            point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
-            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=self.kms_key.arn),
+        # Terraform's S3 backend locks on a string `LockID` hash key.
+        self.lock_table = encrypted_table(
+            self, "lock-table", name=props.lock_table_name, hash_key="LockID", kms_key_arn=self.kms_key.arn
         )
