@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+# checkov gets its own venv: its ~100 pins must never constrain the app's.
+CHECKOV_VENV := .venv-checkov
 LOCAL_AWS_PORT ?= 4566
 
 # jsii warns that Node 20 is end-of-life on every process start; silence it for the Node major we run.
@@ -10,7 +12,7 @@ export CHECKPOINT_DISABLE := 1
 export LOCAL_AWS_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help deps synth test test-fast bench diff openapi diagram deploy-local plan-local destroy-local clean
+.PHONY: help deps synth scan test test-fast bench diff openapi diagram deploy-local plan-local destroy-local clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +27,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(CHECKOV_VENV)/.installed: tools/checkov-requirements.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r tools/checkov-requirements.txt
+	touch $@
+
 deps: $(VENV)/.installed node_modules/.installed ## Install pinned Python and Node dependencies
 
 synth: deps ## Synthesize every stack into cdktf.out/ with the cdktf CLI
@@ -34,10 +42,13 @@ synth: deps ## Synthesize every stack into cdktf.out/ with the cdktf CLI
 cdktf.out/manifest.json:
 	$(MAKE) synth
 
-test: $(VENV)/.installed ## Run every test (unit, Lambda, terraform validate, end to end)
+scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed cdktf.out/manifest.json ## checkov over every synthesized stack (0 failed, skips in .checkov.yaml)
+	$(PY) -m tools.scan
+
+test: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Run every test (unit, Lambda, security scan, terraform validate, end to end)
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.installed ## Run the tests that need no emulator
+test-fast: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Run the tests that need no emulator
 	$(PY) -m pytest -m "not e2e"
 
 bench: deps cdktf.out/manifest.json ## Measure synth, import and local-deploy times; writes bench/results.md

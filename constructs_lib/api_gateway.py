@@ -4,8 +4,9 @@ Resources (`KeyServiceApi`): regional REST API (API key source HEADER, i.e. `x-a
 policy (allowed source CIDRs / VPC endpoints), `/keys` resource, request model + validator, `POST`
 method (API key required), non-proxy Lambda integration with the injection-safe mapping template,
 method and integration responses (201/400/403/409/500), a deployment that is replaced whenever the API
-model changes, a client certificate, the stage using it (defect 6), and the Lambda invoke permission
-scoped to this method. `UsagePlan` and `ApiKey` attach keys to plans (defect 1).
+model changes, a client certificate, the stage using it (defect 6) with optional X-Ray tracing, stage-wide
+method settings (execution logging, metrics, default throttle; data tracing always off), and the Lambda
+invoke permission scoped to this method. `UsagePlan` and `ApiKey` attach keys to plans (defect 1).
 The wire contract itself (template, model, status mapping) lives in `api_contract`.
 """
 
@@ -22,6 +23,10 @@ from cdktf_cdktf_provider_aws.api_gateway_deployment import ApiGatewayDeployment
 from cdktf_cdktf_provider_aws.api_gateway_integration import ApiGatewayIntegration
 from cdktf_cdktf_provider_aws.api_gateway_integration_response import ApiGatewayIntegrationResponse
 from cdktf_cdktf_provider_aws.api_gateway_method import ApiGatewayMethod
+from cdktf_cdktf_provider_aws.api_gateway_method_settings import (
+    ApiGatewayMethodSettings,
+    ApiGatewayMethodSettingsSettings,
+)
 from cdktf_cdktf_provider_aws.api_gateway_method_response import ApiGatewayMethodResponse
 from cdktf_cdktf_provider_aws.api_gateway_model import ApiGatewayModel
 from cdktf_cdktf_provider_aws.api_gateway_request_validator import ApiGatewayRequestValidator
@@ -68,6 +73,21 @@ class KeyServiceApiProps:
     authorizer: AuthorizerProps | None = None
     """Token authorizer supplying the caller's API key (API key source AUTHORIZER). Default: none, callers
     send their key in `x-api-key` (API key source HEADER)."""
+    method_settings: MethodSettingsProps | None = None
+    """Stage-wide execution logging, metrics and default throttle. Default: API Gateway's (none)."""
+    tracing: bool = False
+    """X-Ray tracing on the stage."""
+    disable_execute_api_endpoint: bool = False
+    """Only a custom domain serves the API."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodSettingsProps:
+    logging_level: str
+    """INFO, ERROR or OFF."""
+    metrics_enabled: bool
+    throttling_rate_limit: float
+    throttling_burst_limit: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +110,9 @@ class KeyServiceApi(Construct):
             description="Creates KMS keys and aliases on request (kms-key-generator)",
             api_key_source="AUTHORIZER" if props.authorizer else "HEADER",
             endpoint_configuration=ApiGatewayRestApiEndpointConfiguration(types=["REGIONAL"]),
+            disable_execute_api_endpoint=props.disable_execute_api_endpoint or None,
+            # A replacement API must exist before the old one goes, so a custom domain never points nowhere.
+            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
         )
         rest_api_id = self.rest_api.id
         resource_policy = ApiGatewayRestApiPolicy(
@@ -204,8 +227,29 @@ class KeyServiceApi(Construct):
             )
             if props.access_log_group_arn
             else None,
+            xray_tracing_enabled=props.tracing or None,
             depends_on=list(props.stage_depends_on) or None,
         )
+        if props.method_settings:
+            settings = props.method_settings
+            ApiGatewayMethodSettings(
+                self,
+                "method-settings",
+                rest_api_id=rest_api_id,
+                stage_name=self.stage.stage_name,
+                method_path="*/*",
+                settings=ApiGatewayMethodSettingsSettings(
+                    logging_level=settings.logging_level,
+                    metrics_enabled=settings.metrics_enabled,
+                    # Full request/response logging would write API keys and key requests to the logs.
+                    data_trace_enabled=False,
+                    throttling_rate_limit=settings.throttling_rate_limit,
+                    throttling_burst_limit=settings.throttling_burst_limit,
+                    # A POST that creates a key must never be answered from a cache.
+                    caching_enabled=False,
+                ),
+                depends_on=list(props.stage_depends_on) or None,
+            )
         LambdaPermission(
             self,
             "invoke-permission",

@@ -15,7 +15,7 @@ from constructs import Construct
 from . import policy
 from .dynamodb import encrypted_table
 from .kms import ServiceKeyProps, service_key
-from .lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps
+from .lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps, LambdaHardening
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,6 +24,7 @@ class TokenAuthorizerProps:
     function_name: str
     code: LambdaCode
     runtime: str
+    hardening: LambdaHardening | None = None
     kms_alias: str
     account_id: str
     partition: str
@@ -59,6 +60,7 @@ class TokenAuthorizer(Construct):
                 code=props.code,
                 runtime=props.runtime,
                 timeout=5,
+                hardening=props.hardening,
                 environment={"TOKENS_TABLE": self.table.name},
                 policy_statements=(
                     policy.statement("LookUpTokenHashes", ["dynamodb:GetItem"], self.table.arn),

@@ -21,6 +21,9 @@ class LogGroupProps:
     """Full log group name, e.g. `/aws/lambda/<function>`."""
     retention_in_days: int = NEVER_EXPIRE
     """Days to keep events. Default: never expire."""
+    kms_key_arn: str | None = None
+    """Customer-managed key encrypting the events (its policy must let CloudWatch Logs use it). Default: AWS
+    owned encryption."""
 
 
 class LogGroup(Construct):
@@ -29,5 +32,5 @@ class LogGroup(Construct):
     def __init__(self, scope: Construct, id: str, props: LogGroupProps) -> None:
         super().__init__(scope, id)
         self.log_group = CloudwatchLogGroup(
-            self, "log-group", name=props.name, retention_in_days=props.retention_in_days
+            self, "log-group", name=props.name, retention_in_days=props.retention_in_days, kms_key_id=props.kms_key_arn
         )

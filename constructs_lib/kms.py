@@ -1,4 +1,5 @@
-"""Customer-managed KMS keys for one AWS service's data (SSM parameters, Secrets Manager secrets).
+"""Customer-managed KMS keys: per-service data keys (SSM parameters, Secrets Manager secrets, tables), the
+operations key (logs, alarm topic, dead-letter queue, Lambda environments) and the state key.
 
 A function, not a construct: it adds `kms-key` and `kms-alias` to the caller's scope, so the resources keep
 the addresses they had when each construct declared them itself.
@@ -28,18 +29,36 @@ class ServiceKeyProps:
     region: str
 
 
-def service_key(scope: Construct, props: ServiceKeyProps) -> KmsKey:
-    """A rotating key the account administers and only `props.service` in this region may use."""
+def customer_key(
+    scope: Construct, *, description: str, alias: str, account_id: str, partition: str, statements: tuple[dict, ...] = ()
+) -> KmsKey:
+    """A rotating key the account administers (so IAM policies grant its use), plus `statements`."""
     key = KmsKey(
         scope,
         "kms-key",
-        description=props.description,
+        description=description,
         enable_key_rotation=True,
         deletion_window_in_days=30,
         policy=policy.document(
             policy.statement(
-                "AccountAdministers", ["kms:*"], "*", principal={"AWS": f"arn:{props.partition}:iam::{props.account_id}:root"}
+                "AccountAdministers", ["kms:*"], "*", principal={"AWS": f"arn:{partition}:iam::{account_id}:root"}
             ),
+            *statements,
+        ),
+    )
+    KmsAlias(scope, "kms-alias", name=alias, target_key_id=key.key_id)
+    return key
+
+
+def service_key(scope: Construct, props: ServiceKeyProps) -> KmsKey:
+    """A rotating key the account administers and only `props.service` in this region may use."""
+    return customer_key(
+        scope,
+        description=props.description,
+        alias=props.alias,
+        account_id=props.account_id,
+        partition=props.partition,
+        statements=(
             policy.statement(
                 f"{props.sid_prefix}UsesKeyForAccount",
                 ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
@@ -54,5 +73,35 @@ def service_key(scope: Construct, props: ServiceKeyProps) -> KmsKey:
             ),
         ),
     )
-    KmsAlias(scope, "kms-alias", name=props.alias, target_key_id=key.key_id)
-    return key
+
+
+def operations_key(scope: Construct, *, alias: str, account_id: str, partition: str, region: str) -> KmsKey:
+    """Key for the service's operational data: CloudWatch Logs encrypts this account's log groups with it and
+    CloudWatch alarms publish to the encrypted alarm topic; functions use it through their IAM roles."""
+    return customer_key(
+        scope,
+        description="Encrypts the service's logs, alarm topic, dead-letter queue and Lambda environments",
+        alias=alias,
+        account_id=account_id,
+        partition=partition,
+        statements=(
+            policy.statement(
+                "CloudWatchLogsEncryptsOwnLogGroups",
+                ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                "*",
+                principal={"Service": f"logs.{region}.amazonaws.com"},
+                condition={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"
+                    }
+                },
+            ),
+            policy.statement(
+                "CloudWatchAlarmsPublishToTopic",
+                ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "*",
+                principal={"Service": "cloudwatch.amazonaws.com"},
+                condition={"StringEquals": {"aws:SourceAccount": account_id}},
+            ),
+        ),
+    )

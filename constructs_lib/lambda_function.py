@@ -2,7 +2,9 @@
 
 Resources: the function's log group (`cloudwatch.LogGroup`, never expires), IAM execution role and
 inline policy (write to that log group only, plus the statements the caller grants), the code asset
-(`TerraformAsset`, zipped by cdktf) and the `aws_lambda_function`.
+(`TerraformAsset`, zipped by cdktf) and the `aws_lambda_function`. With `LambdaHardening`: the log group
+and environment encrypted with a customer key, a dead-letter queue for failed asynchronous invocations,
+reserved concurrency and X-Ray tracing, each with the IAM rights it needs.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from typing import Any
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction as AwsLambdaFunction
-from cdktf_cdktf_provider_aws.lambda_function import LambdaFunctionEnvironment
+from cdktf_cdktf_provider_aws.lambda_function import (
+    LambdaFunctionDeadLetterConfig,
+    LambdaFunctionEnvironment,
+    LambdaFunctionTracingConfig,
+)
 from constructs import Construct
 
 from . import policy
@@ -40,6 +46,20 @@ class LambdaCode:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LambdaHardening:
+    """Production settings every function of the service shares."""
+
+    kms_key_arn: str
+    """Encrypts the environment variables, the log group and (the caller's) dead-letter queue."""
+    dead_letter_queue_arn: str
+    """SQS queue receiving events of asynchronous invocations that failed every retry."""
+    reserved_concurrency: int
+    """Executions reserved for, and capping, the function; -1: none reserved."""
+    tracing: bool
+    """X-Ray active tracing."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class LambdaFunctionProps:
     function_name: str
     role_name: str
@@ -52,6 +72,8 @@ class LambdaFunctionProps:
     """Environment variables. Default: none. Never put secrets here."""
     policy_statements: tuple[dict[str, Any], ...] = ()
     """Extra IAM statements for the execution role. Default: logging only."""
+    hardening: LambdaHardening | None = None
+    """Default: AWS-owned encryption, no dead-letter queue, no reserved concurrency, no tracing."""
 
 
 def stage_sources(staging_dir: Path, *source_dirs: Path) -> Path:
@@ -74,7 +96,14 @@ class LambdaFunction(Construct):
 
     def __init__(self, scope: Construct, id: str, props: LambdaFunctionProps) -> None:
         super().__init__(scope, id)
-        self.log_group = LogGroup(self, "logs", LogGroupProps(name=f"/aws/lambda/{props.function_name}")).log_group
+        hardening = props.hardening
+        self.log_group = LogGroup(
+            self,
+            "logs",
+            LogGroupProps(
+                name=f"/aws/lambda/{props.function_name}", kms_key_arn=hardening.kms_key_arn if hardening else None
+            ),
+        ).log_group
 
         self.role = IamRole(
             self, "execution-role", name=props.role_name, assume_role_policy=policy.assume_role("lambda.amazonaws.com")
@@ -91,6 +120,7 @@ class LambdaFunction(Construct):
                     [f"{self.log_group.arn}:*"],
                 ),
                 *props.policy_statements,
+                *(_hardening_statements(hardening) if hardening else ()),
             ),
         )
 
@@ -109,7 +139,29 @@ class LambdaFunction(Construct):
             # The asset path embeds its content hash, so new code is a new filename and Terraform updates it.
             filename=asset.path,
             environment=LambdaFunctionEnvironment(variables=props.environment) if props.environment else None,
+            kms_key_arn=hardening.kms_key_arn if hardening and props.environment else None,
+            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=hardening.dead_letter_queue_arn)
+            if hardening
+            else None,
+            reserved_concurrent_executions=hardening.reserved_concurrency if hardening else None,
+            tracing_config=LambdaFunctionTracingConfig(mode="Active") if hardening and hardening.tracing else None,
             # Lambda creates its log group on first write if missing; depending on ours wins that race, so
             # the group always has our retention.
             depends_on=[self.log_group],
         )
+
+
+def _hardening_statements(hardening: LambdaHardening) -> tuple[dict[str, Any], ...]:
+    """What the execution role needs for its encrypted environment, dead-letter queue and traces."""
+    statements = [
+        policy.statement(
+            "UseOperationsKey", ["kms:Decrypt", "kms:GenerateDataKey"], hardening.kms_key_arn
+        ),
+        policy.statement("SendToDeadLetterQueue", ["sqs:SendMessage"], hardening.dead_letter_queue_arn),
+    ]
+    if hardening.tracing:
+        # X-Ray has no resource-level permissions for writing traces.
+        statements.append(
+            policy.statement("WriteTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*")
+        )
+    return tuple(statements)

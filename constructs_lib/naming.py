@@ -89,6 +89,41 @@ class Names:
         return f"{self.service}-apigateway-cloudwatch"
 
     @property
+    def ops_kms_alias(self) -> str:
+        """Key for operational data: log groups, the alarm topic, the dead-letter queue, Lambda environments."""
+        return f"alias/{self.service}-ops"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.service}-lambda-dlq"
+
+    @property
+    def alarm_topic(self) -> str:
+        return f"{self.service}-{self.stage}-alarms"
+
+    @property
+    def alarm_prefix(self) -> str:
+        return f"{self.service}-{self.stage}"
+
+    @property
+    def dashboard(self) -> str:
+        return f"{self.service}-{self.stage}"
+
+    @property
+    def metric_namespace(self) -> str:
+        """Namespace of the metrics the service's log filters publish (keys created, rejections)."""
+        return f"KmsKeyGenerator/{self.service}"
+
+    @property
+    def web_acl(self) -> str:
+        return f"{self.service}-{self.stage}"
+
+    @property
+    def waf_log_group(self) -> str:
+        """WAF only logs to groups whose name starts with `aws-waf-logs-`."""
+        return f"aws-waf-logs-{self.service}-{self.stage}"
+
+    @property
     def remote_state_stack(self) -> str:
         return f"{self.service}-remote-state"
 

@@ -1,9 +1,9 @@
 """Access logging for the API: who called, as which tenant/key, with what result.
 
-Resources (`ApiAccessLogs`): the access log group (`cloudwatch.LogGroup`, never expires) and, optionally,
-the account-level API Gateway CloudWatch role (`aws_api_gateway_account` + IAM role) that API Gateway
-needs before any stage may log. That setting is one per account and region: turn it off when another
-stack already owns it.
+Resources (`ApiAccessLogs`): the access log group (`cloudwatch.LogGroup`, never expires, optionally under a
+customer key) and, optionally, the account-level API Gateway CloudWatch role (`aws_api_gateway_account` +
+IAM role) that API Gateway needs before any stage may write access or execution logs. That setting is one
+per account and region: turn it off when another stack already owns it.
 """
 
 from __future__ import annotations
@@ -43,17 +43,23 @@ ACCESS_LOG_FORMAT = json.dumps(
 
 @dataclass(frozen=True, kw_only=True)
 class ApiAccessLogsProps:
-    log_group_name: str
+    log_group_name: str | None
+    """None: no access logs (the account role alone, for execution logs)."""
+    kms_key_arn: str | None = None
     account_role_name: str | None
     """Name of the account-level CloudWatch role to create. None: another stack owns it."""
 
 
 class ApiAccessLogs(Construct):
-    """Exposes `log_group` and `account` (the account setting, or None) for the stage to depend on."""
+    """Exposes `log_group` (or None) and `account` (the account setting, or None) for the stage to depend on."""
 
     def __init__(self, scope: Construct, id: str, props: ApiAccessLogsProps) -> None:
         super().__init__(scope, id)
-        self.log_group = LogGroup(self, "logs", LogGroupProps(name=props.log_group_name)).log_group
+        self.log_group = (
+            LogGroup(self, "logs", LogGroupProps(name=props.log_group_name, kms_key_arn=props.kms_key_arn)).log_group
+            if props.log_group_name
+            else None
+        )
         self.account = None
         if props.account_role_name:
             role = IamRole(

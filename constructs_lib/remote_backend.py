@@ -1,6 +1,7 @@
 """Remote Terraform state: a hardened S3 bucket and a DynamoDB lock table.
 
-Resources: KMS key + alias (state encryption, rotation on), S3 bucket with versioning, SSE-KMS default
+Resources: KMS key + alias (state encryption, rotation on, key policy), S3 bucket with versioning (old
+versions expire after 90 days, incomplete uploads after 7), SSE-KMS default
 encryption, all four public-access blocks, `BucketOwnerEnforced` ownership and a TLS-only bucket policy;
 DynamoDB lock table (`LockID`, on-demand, point-in-time recovery, encrypted with the same key).
 """
@@ -9,9 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
-from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
+    S3BucketLifecycleConfiguration,
+    S3BucketLifecycleConfigurationRule,
+    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleFilter,
+    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
+)
 from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
     S3BucketOwnershipControls,
     S3BucketOwnershipControlsRule,
@@ -31,6 +37,7 @@ from constructs import Construct
 
 from . import policy
 from .dynamodb import encrypted_table
+from .kms import customer_key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +48,10 @@ class RemoteBackendProps:
     """Name of the DynamoDB table Terraform locks state with (`LockID` hash key)."""
     kms_alias: str
     """Alias of the key that encrypts state objects and the lock table."""
+    account_id: str
+    partition: str
+    noncurrent_version_days: int = 90
+    """Days a superseded state version is kept (to roll back a bad apply) before S3 expires it."""
 
 
 class RemoteBackend(Construct):
@@ -48,17 +59,16 @@ class RemoteBackend(Construct):
 
     def __init__(self, scope: Construct, id: str, props: RemoteBackendProps) -> None:
         super().__init__(scope, id)
-        self.kms_key = KmsKey(
+        self.kms_key = customer_key(
             self,
-            "kms-key",
             description=f"Encrypts Terraform state in {props.bucket_name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
+            alias=props.kms_alias,
+            account_id=props.account_id,
+            partition=props.partition,
         )
-        KmsAlias(self, "kms-alias", name=props.kms_alias, target_key_id=self.kms_key.key_id)
 
         self.bucket = S3Bucket(self, "bucket", bucket=props.bucket_name)
-        S3BucketVersioningA(
+        versioning = S3BucketVersioningA(
             self,
             "versioning",
             bucket=self.bucket.id,
@@ -78,6 +88,28 @@ class RemoteBackend(Construct):
                     bucket_key_enabled=True,
                 )
             ],
+        )
+        S3BucketLifecycleConfiguration(
+            self,
+            "lifecycle",
+            bucket=self.bucket.id,
+            rule=[
+                S3BucketLifecycleConfigurationRule(
+                    id="expire-old-state-versions",
+                    status="Enabled",
+                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+                    noncurrent_version_expiration=[
+                        S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                            noncurrent_days=props.noncurrent_version_days
+                        )
+                    ],
+                    abort_incomplete_multipart_upload=[
+                        S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=7)
+                    ],
+                )
+            ],
+            # Versioning must be on before a noncurrent-version rule makes sense.
+            depends_on=[versioning],
         )
         S3BucketPublicAccessBlock(
             self,

@@ -28,7 +28,7 @@ from constructs import Construct
 from . import policy
 from .cdk import Fn
 from .kms import ServiceKeyProps, service_key
-from .lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps
+from .lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps, LambdaHardening
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +46,7 @@ class ApiKeyRotationProps:
     role_name: str
     code: LambdaCode
     runtime: str
+    hardening: LambdaHardening | None = None
     kms_alias: str
     project: str
     cost_category: str
@@ -95,6 +96,7 @@ class ApiKeyRotation(Construct):
                 code=props.code,
                 runtime=props.runtime,
                 timeout=60,
+                hardening=props.hardening,
                 environment={
                     "SSM_PARAMETER_NAME": props.ssm_parameter_name,
                     "SSM_KMS_KEY_ID": props.ssm_kms_key_arn,

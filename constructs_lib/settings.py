@@ -95,6 +95,12 @@ _APIGW_ID = _matches(
 )
 _LOG_GROUP = _matches(r"[\w./#-]{1,512}", "a CloudWatch log group name such as /aws/lambda/<function>")
 _SSM_PATH = _matches(r"/[\w./-]{1,1010}", "an SSM parameter name starting with '/'")
+_EMAIL = _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")
+_DOMAIN = _matches(
+    r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", "a lowercase DNS name such as keys.example.com"
+)
+_ZONE_ID = _matches(r"Z[A-Z0-9]{1,31}", "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
+_BASE_PATH = _matches(r"[A-Za-z0-9._-]{1,128}", "a single path segment (letters, digits, . _ -)")
 _FUNCTION = _matches(r"[A-Za-z0-9_-]{1,64}", "a Lambda function name (1-64 of letters, digits, - and _), not an ARN")
 
 
@@ -162,7 +168,11 @@ class ApiSettings:
     """Seconds API Gateway caches an authorizer decision (also how long a revoked token keeps working)."""
     access_logs: bool = True
     manage_account_cloudwatch_role: bool = True
-    """Create the account-level API Gateway CloudWatch role access logs need (one per account and region)."""
+    """Create the account-level API Gateway CloudWatch role that access and execution logs need (one per
+    account and region)."""
+    throttle_rate_limit: float = _rule(_positive, 100.0)
+    """Stage-wide default method throttle (all callers together); usage plans throttle each key within it."""
+    throttle_burst_limit: int = _rule(_positive, 200)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +185,56 @@ class LambdaSettings:
     cross_account_role_name: str = _rule(_ROLE, "kms-key-generator-cross-account")
     allowed_accounts: list[str] = _rule(_each(_ACCOUNT), default_factory=list)
     allowed_regions: list[str] = _rule(_each(_REGION), default_factory=list)
+    reserved_concurrency: int = _rule(
+        lambda value: None if value == -1 or 1 <= value <= 1000 else "must be -1 (unreserved) or between 1 and 1000",
+        10,
+    )
+    """Concurrent executions reserved for (and capping) the key generator and the token authorizer; the
+    rotation function always gets 2. -1: no reservation (for accounts whose concurrency quota is only 10)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObservabilitySettings:
+    """Execution logs, metrics, X-Ray, alarms and the dashboard (access logs are `api.access_logs`)."""
+
+    execution_logging: str = _rule(_one_of("ERROR", "INFO", "OFF"), "ERROR")
+    """API Gateway execution log level. Full request/response data tracing stays off: bodies carry keys."""
+    metrics: bool = True
+    """Per-method CloudWatch metrics for the stage."""
+    tracing: bool = True
+    """X-Ray tracing on the stage and on every Lambda."""
+    alarms: bool = True
+    alarm_emails: list[str] = _rule(_each(_EMAIL), default_factory=list)
+    """Addresses subscribed to the alarm topic (each must confirm by e-mail). Default: none."""
+    anomaly_band_width: float = _rule(_between(1, 10), 2.0)
+    """Standard deviations of the 5XX anomaly-detection band; lower alarms sooner."""
+    client_error_threshold: int = _rule(_positive, 100)
+    """4XX responses in 5 minutes that count as a spike."""
+    dashboard: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class DomainSettings:
+    """A custom domain in front of the stage (ACM certificate, TLS 1.2). Default: none."""
+
+    name: str = _rule(lambda value: value and _DOMAIN(value), "")
+    """e.g. keys.example.com. Empty: the API is reached on its execute-api hostname only."""
+    hosted_zone_id: str = _rule(lambda value: value and _ZONE_ID(value), "")
+    """Route 53 zone of `name`: gets the certificate's validation records and an alias record. Empty: create
+    the validation CNAME yourself while the apply waits (see README)."""
+    base_path: str = _rule(lambda value: value and _BASE_PATH(value), "")
+    """Path segment the stage is mapped under. Empty: the domain's root."""
+    disable_execute_api_endpoint: bool = False
+    """Serve only through the custom domain."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WafSettings:
+    """A WAFv2 web ACL on the stage: AWS managed rules plus a per-IP rate limit."""
+
+    enabled: bool = True
+    rate_limit: int = _rule(_between(10, 2_000_000_000), 1000)
+    """Requests one IP may send in 5 minutes before it is blocked."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -270,6 +330,9 @@ class Settings:
     )
     function: LambdaSettings = field(default_factory=LambdaSettings, metadata={"toml": "lambda"})
     rotation: RotationSettings = field(default_factory=RotationSettings)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
+    domain: DomainSettings = field(default_factory=DomainSettings)
+    waf: WafSettings = field(default_factory=WafSettings)
     tenants: list[TenantSettings] = field(default_factory=list)
     state: StateSettings = field(default_factory=StateSettings)
     tags: dict[str, str] = _rule(_tag_keys, default_factory=dict)
@@ -294,6 +357,10 @@ class Settings:
                 ("tenants", f"{len(self.tenants)} tenants + {self.service_api_keys} service key(s) exceed the "
                  f"{MAX_API_KEYS} API keys a region allows")
             )
+        if (self.domain.hosted_zone_id or self.domain.base_path or self.domain.disable_execute_api_endpoint) and not (
+            self.domain.name
+        ):
+            problems.append(("domain.name", "is required when any other domain key is set"))
         problems.extend(self.adopt.problems(self))
         if problems:
             raise _CrossFieldError(problems)

@@ -10,12 +10,14 @@ from tests.support.synth import SERVICE_STACK, Synth, start_synth
 
 VARIANT_CONFIG = Path(__file__).parent / "fixtures" / "variant.toml"
 ADOPT_SECTION = Path(__file__).parent / "fixtures" / "adopt.toml"
+HARDENED_CONFIG = Path(__file__).parent / "fixtures" / "hardened.toml"
 
 
 @pytest.fixture(scope="session")
 def synths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
-    """`default` and `default_again` (same commit, for determinism), `variant` (tests/fixtures/variant.toml) and
-    `adopt` (variant plus the `[adopt]` section of tests/fixtures/adopt.toml)."""
+    """`default` and `default_again` (same commit, for determinism), `variant` (tests/fixtures/variant.toml),
+    `adopt` (variant plus the `[adopt]` section of tests/fixtures/adopt.toml) and `hardened` (every production
+    feature on, tests/fixtures/hardened.toml)."""
     adopt_config = tmp_path_factory.mktemp("adopt-config") / "adopt.toml"
     adopt_config.write_text(VARIANT_CONFIG.read_text() + "\n" + ADOPT_SECTION.read_text())
     runs = {
@@ -23,6 +25,7 @@ def synths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
         "default_again": (tmp_path_factory.mktemp("synth-default-again"), None, SERVICE_STACK),
         "variant": (tmp_path_factory.mktemp("synth-variant"), VARIANT_CONFIG, "keys-variant"),
         "adopt": (tmp_path_factory.mktemp("synth-adopt"), adopt_config, "keys-variant"),
+        "hardened": (tmp_path_factory.mktemp("synth-hardened"), HARDENED_CONFIG, "keys-hardened"),
     }
     processes = {name: start_synth(outdir, config) for name, (outdir, config, _) in runs.items()}
     for name, process in processes.items():
@@ -49,3 +52,8 @@ def state(synth: Synth) -> dict:
 @pytest.fixture(scope="session")
 def variant(synths: dict[str, Synth]) -> Synth:
     return synths["variant"]
+
+
+@pytest.fixture(scope="session")
+def hardened(synths: dict[str, Synth]) -> Synth:
+    return synths["hardened"]

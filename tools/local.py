@@ -107,8 +107,9 @@ class LocalTarget:
         terraform("init", "-reconfigure", "-input=false", "-no-color", *self.backend_config(stack), cwd=workdir, env=self.env())
         return workdir
 
-    def apply(self, stack: Stack) -> None:
-        terraform("apply", "-auto-approve", "-input=false", "-no-color", cwd=self.init(stack), env=self.env())
+    def apply(self, stack: Stack) -> subprocess.CompletedProcess[str]:
+        """Returns Terraform's run, whose printed output callers may inspect (e.g. for leaked secrets)."""
+        return terraform("apply", "-auto-approve", "-input=false", "-no-color", cwd=self.init(stack), env=self.env())
 
     def plan(self, stack: Stack) -> subprocess.CompletedProcess[str]:
         """`terraform plan -detailed-exitcode`: returncode 0 = no changes, 2 = changes, 1 = error."""

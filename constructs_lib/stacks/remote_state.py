@@ -6,6 +6,8 @@ is the same on every machine.
 
 from __future__ import annotations
 
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from constructs import Construct
 
 from ..cdk import LocalBackend, TerraformStack
@@ -32,6 +34,8 @@ class RemoteStateStack(TerraformStack):
                 bucket_name=settings.state.bucket,
                 lock_table_name=settings.state.lock_table,
                 kms_alias=names.state_kms_alias,
+                account_id=DataAwsCallerIdentity(self, "current").account_id,
+                partition=DataAwsPartition(self, "partition").partition,
             ),
         )
         adopt_remote_state(settings, backend)

@@ -6,31 +6,41 @@ from pathlib import Path
 
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
+from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
-from .. import policy
+from .. import api_contract, policy
 from ..api_gateway import (
     ApiKey,
     ApiKeyProps,
     AuthorizerProps,
     KeyServiceApi,
     KeyServiceApiProps,
+    MethodSettingsProps,
     UsagePlan,
     UsagePlanProps,
 )
 from ..authorizer import TokenAuthorizer, TokenAuthorizerProps
 from ..cdk import S3Backend, TerraformStack
-from ..lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps
+from ..domain import CustomDomain, CustomDomainProps
+from ..kms import operations_key
+from ..lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps, LambdaHardening
+from ..monitoring import MonitoredFunction, ServiceMonitoring, ServiceMonitoringProps
 from ..naming import Names
 from ..observability import ApiAccessLogs, ApiAccessLogsProps
 from ..rotation import ApiKeyRotation, ApiKeyRotationProps
 from ..settings import Settings
 from ..ssm import SecureParameter, SecureParameterProps
 from ..tenants import Tenant, TenantKeys, TenantKeysProps
+from ..waf import WebAcl, WebAclProps
 from .adoption import adopt_service
 from .base import aws_provider, outputs
 
 LAMBDA_SOURCES = Path(__file__).resolve().parents[2] / "lambda"
+ROTATION_CONCURRENCY = 2
+"""Rotation runs one step at a time; 2 leaves room for the destroy-time cleanup during a scheduled run."""
+DEAD_LETTER_RETENTION = 14 * 24 * 3600
+"""SQS's maximum: two weeks to look at a failed asynchronous invocation."""
 # Not a secret: what the SSM parameter holds until the first rotation, run by the same apply, replaces it.
 PENDING_FIRST_ROTATION = "pending: the first API-key rotation writes the live key here"
 
@@ -55,6 +65,30 @@ class ServiceStack(TerraformStack):
         aws_provider(self, settings)
         account_id = DataAwsCallerIdentity(self, "current").account_id
         partition = DataAwsPartition(self, "partition").partition
+
+        ops_key = operations_key(
+            Construct(self, "operations-key"),
+            alias=names.ops_kms_alias,
+            account_id=account_id,
+            partition=partition,
+            region=service.region,
+        )
+        dead_letter_queue = SqsQueue(
+            self,
+            "dead-letter-queue",
+            name=names.dead_letter_queue,
+            kms_master_key_id=ops_key.arn,
+            message_retention_seconds=DEAD_LETTER_RETENTION,
+        )
+        observability = settings.observability
+
+        def hardening(reserved_concurrency: int) -> LambdaHardening:
+            return LambdaHardening(
+                kms_key_arn=ops_key.arn,
+                dead_letter_queue_arn=dead_letter_queue.arn,
+                reserved_concurrency=reserved_concurrency,
+                tracing=observability.tracing,
+            )
 
         def code(function: str) -> LambdaCode:
             """Sources of `lambda/<function>/` plus the shared modules, staged under this synth's output."""
@@ -81,6 +115,7 @@ class ServiceStack(TerraformStack):
                     "ALLOWED_REGIONS": ",".join(settings.function.allowed_regions),
                 },
                 policy_statements=self._key_factory_statements(settings, partition, account_id),
+                hardening=hardening(settings.function.reserved_concurrency),
             ),
         )
         token_authorizer = None
@@ -93,24 +128,27 @@ class ServiceStack(TerraformStack):
                     function_name=names.token_authorizer,
                     code=code("token_authorizer"),
                     runtime=settings.function.runtime,
+                    hardening=hardening(settings.function.reserved_concurrency),
                     kms_alias=names.tokens_kms_alias,
                     account_id=account_id,
                     partition=partition,
                     region=service.region,
                 ),
             )
+        execution_logging = observability.execution_logging != "OFF"
         access_logs = (
             ApiAccessLogs(
                 self,
                 "access-logs",
                 ApiAccessLogsProps(
-                    log_group_name=names.access_log_group,
+                    log_group_name=names.access_log_group if settings.api.access_logs else None,
+                    kms_key_arn=ops_key.arn,
                     account_role_name=names.apigateway_cloudwatch_role
                     if settings.api.manage_account_cloudwatch_role
                     else None,
                 ),
             )
-            if settings.api.access_logs
+            if settings.api.access_logs or execution_logging
             else None
         )
         api = KeyServiceApi(
@@ -124,7 +162,7 @@ class ServiceStack(TerraformStack):
                 allowed_source_cidrs=tuple(settings.api.allowed_source_cidrs),
                 allowed_vpc_endpoint_ids=tuple(settings.api.allowed_vpc_endpoint_ids),
                 client_certificate_description=f"Client certificate of {names.client_certificate}",
-                access_log_group_arn=access_logs.log_group.arn if access_logs else None,
+                access_log_group_arn=access_logs.log_group.arn if access_logs and access_logs.log_group else None,
                 stage_depends_on=(access_logs.account,) if access_logs and access_logs.account else (),
                 authorizer=AuthorizerProps(
                     invoke_arn=token_authorizer.function.function.invoke_arn,
@@ -133,6 +171,14 @@ class ServiceStack(TerraformStack):
                 )
                 if token_authorizer
                 else None,
+                method_settings=MethodSettingsProps(
+                    logging_level=observability.execution_logging,
+                    metrics_enabled=observability.metrics,
+                    throttling_rate_limit=settings.api.throttle_rate_limit,
+                    throttling_burst_limit=settings.api.throttle_burst_limit,
+                ),
+                tracing=observability.tracing,
+                disable_execute_api_endpoint=settings.domain.disable_execute_api_endpoint,
             ),
         )
         plans = {
@@ -207,7 +253,7 @@ class ServiceStack(TerraformStack):
             }
         else:
             described_tenants = {}
-        log_groups = [function.log_group, *([access_logs.log_group] if access_logs else [])]
+        log_groups = [function.log_group, *([access_logs.log_group] if access_logs and access_logs.log_group else [])]
         if token_authorizer:
             log_groups.append(token_authorizer.function.log_group)
             described_tenants |= {
@@ -223,7 +269,8 @@ class ServiceStack(TerraformStack):
                 "api_key_id": (api_key.id, "ID of the service's API key"),
                 "api_key_value": (api_key.value, "The service's API key (sensitive; also in the SSM parameter)"),
             }
-        else:
+        rotator = None
+        if api_key is None:
             rotator = ApiKeyRotation(
                 self,
                 "api-key-rotation",
@@ -239,6 +286,7 @@ class ServiceStack(TerraformStack):
                     role_name=names.rotation_function,
                     code=code("api_key_rotation"),
                     runtime=settings.function.runtime,
+                    hardening=hardening(ROTATION_CONCURRENCY),
                     kms_alias=names.secret_kms_alias,
                     project=settings.tags.get("Project", service.name),
                     cost_category=settings.tags.get("CostCategory", "unassigned"),
@@ -255,6 +303,10 @@ class ServiceStack(TerraformStack):
                 "rotation_function_arn": (rotator.function.function.arn, "ARN of the API-key rotation Lambda"),
                 "rotation_days": (rotation.days, "Days between API-key rotations"),
             }
+        operations = self._operations(settings, names, api, function, token_authorizer, rotator, ops_key,
+                                      dead_letter_queue)
+        log_groups.extend(operations.pop("log_groups"))
+        described |= operations
         adopt_service(
             settings, api=api, usage_plan=service_plan, api_key=api_key, function=function,
             log_groups=log_groups, parameter=parameter.parameter,
@@ -284,11 +336,100 @@ class ServiceStack(TerraformStack):
                 "log_group_arns": ([g.arn for g in log_groups], "ARNs of the service's log groups"),
                 "state_bucket": (settings.state.bucket, "S3 bucket holding this stack's state"),
                 "state_lock_table": (settings.state.lock_table, "DynamoDB table locking this stack's state"),
+                "operations_kms_key_arn": (ops_key.arn, "KMS key encrypting logs, the alarm topic, the DLQ and Lambda environments"),
+                "dead_letter_queue_url": (dead_letter_queue.url, "SQS queue holding failed asynchronous Lambda invocations"),
                 **described,
                 **described_tenants,
             },
             sensitive=frozenset({"api_key_value", "tenant_api_keys"}),
         )
+
+    def _operations(self, settings, names, api, function, token_authorizer, rotator, ops_key, dead_letter_queue):
+        """WAF, custom domain, alarms and dashboard; returns their outputs plus `log_groups` they add."""
+        service, observability = settings.service, settings.observability
+        described: dict = {"log_groups": []}
+        if settings.waf.enabled:
+            acl = WebAcl(
+                self,
+                "waf",
+                WebAclProps(
+                    name=names.web_acl,
+                    stage_arn=api.stage.arn,
+                    rate_limit=settings.waf.rate_limit,
+                    log_group_name=names.waf_log_group,
+                    log_kms_key_arn=ops_key.arn,
+                ),
+            )
+            described["log_groups"].append(acl.log_group)
+            described["web_acl_arn"] = (acl.web_acl.arn, "WAFv2 web ACL protecting the stage")
+        if settings.domain.name:
+            domain = CustomDomain(
+                self,
+                "custom-domain",
+                CustomDomainProps(
+                    domain_name=settings.domain.name,
+                    rest_api_id=api.rest_api.id,
+                    stage_name=api.stage.stage_name,
+                    hosted_zone_id=settings.domain.hosted_zone_id,
+                    base_path=settings.domain.base_path,
+                ),
+            )
+            described |= {
+                "custom_domain_name": (domain.domain.domain_name, "Custom domain serving the API (TLS 1.2)"),
+                "custom_domain_target": (
+                    domain.domain.regional_domain_name,
+                    "Regional hostname the custom domain's DNS record must alias or CNAME to",
+                ),
+                "custom_domain_target_zone_id": (
+                    domain.domain.regional_zone_id,
+                    "Route 53 zone id of the target, for an alias record",
+                ),
+                "custom_domain_key_endpoint_url": (
+                    f"{domain.url}/{api_contract.RESOURCE_PATH}",
+                    "URL to POST key requests to through the custom domain",
+                ),
+                "certificate_arn": (domain.certificate.arn, "ACM certificate of the custom domain"),
+            }
+        functions = [MonitoredFunction(label="key-generator", function_name=function.function.function_name)]
+        if rotator:
+            functions.append(MonitoredFunction(label="rotation", function_name=rotator.function.function.function_name))
+        if token_authorizer:
+            functions.append(
+                MonitoredFunction(label="authorizer", function_name=token_authorizer.function.function.function_name)
+            )
+        if observability.alarms or observability.dashboard:
+            monitoring = ServiceMonitoring(
+                self,
+                "monitoring",
+                ServiceMonitoringProps(
+                    region=service.region,
+                    api_name=api.rest_api.name,
+                    stage_name=api.stage.stage_name,
+                    key_generator_log_group=function.log_group.name,
+                    metric_namespace=names.metric_namespace,
+                    functions=tuple(functions),
+                    dead_letter_queue_name=dead_letter_queue.name,
+                    kms_key_arn=ops_key.arn,
+                    alarm_prefix=names.alarm_prefix,
+                    topic_name=names.alarm_topic,
+                    alarm_emails=tuple(observability.alarm_emails),
+                    anomaly_band_width=observability.anomaly_band_width,
+                    client_error_threshold=observability.client_error_threshold,
+                    alarms=observability.alarms,
+                    dashboard_name=names.dashboard if observability.dashboard else None,
+                ),
+            )
+            if monitoring.topic:
+                described |= {
+                    "alarm_topic_arn": (monitoring.topic.arn, "SNS topic every alarm notifies (subscribe to it)"),
+                    "alarm_names": (
+                        [alarm.alarm_name for alarm in monitoring.alarms.values()],
+                        "CloudWatch alarms on the API, the functions and the dead-letter queue",
+                    ),
+                }
+            if monitoring.dashboard:
+                described["dashboard_name"] = (monitoring.dashboard.dashboard_name, "CloudWatch dashboard of the service")
+        return described
 
     @staticmethod
     def _key_factory_statements(settings: Settings, partition: str, account_id: str) -> tuple[dict, ...]:

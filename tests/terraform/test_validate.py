@@ -1,7 +1,7 @@
 """`terraform validate` on every synthesized stack, offline, through the provider mirror.
 
-Both the default configuration and the variant (static key, tenants, token authorizer, VPC endpoints)
-are validated. A missing terraform binary or mirror raises `ToolError` and fails: it never skips.
+The default configuration, the variant (static key, tenants, token authorizer, VPC endpoints, features off)
+and the hardened one (custom domain, every feature on) are validated. A missing terraform binary or mirror raises `ToolError` and fails: it never skips.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.terraform
 
 
 @pytest.mark.parametrize("stack", ["remote-state", "service"])
-@pytest.mark.parametrize("config", ["default", "variant"])
+@pytest.mark.parametrize("config", ["default", "variant", "hardened"])
 def test_stack_validates(synths, tmp_path, config, stack):
     synth = synths[config]
     name = synth.service_name if stack == "service" else f"{synth.service_name}-remote-state"

@@ -29,6 +29,16 @@ BAD_SETTINGS = [
     ("lockfile_not_bool", "[state]\nuse_lockfile = 'yes'\n", "state.use_lockfile: must be true or false, got str 'yes'"),
     ("bad_bucket", "[state]\nbucket = 'Not_A_Bucket'\n", "state.bucket: must be a valid S3 bucket name"),
     ("not_toml", "[service\n", "not valid TOML"),
+    ("bad_log_level", "[observability]\nexecution_logging = 'DEBUG'\n", "observability.execution_logging: must be one of ERROR, INFO, OFF, got 'DEBUG'"),
+    ("bad_alarm_email", "[observability]\nalarm_emails = ['oncall']\n", "observability.alarm_emails: item 0 ('oncall') must be an e-mail address"),
+    ("narrow_band", "[observability]\nanomaly_band_width = 0.5\n", "observability.anomaly_band_width: must be between 1 and 10, got 0.5"),
+    ("zero_concurrency", "[lambda]\nreserved_concurrency = 0\n", "lambda.reserved_concurrency: must be -1 (unreserved) or between 1 and 1000, got 0"),
+    ("waf_rate_too_low", "[waf]\nrate_limit = 5\n", "waf.rate_limit: must be between 10 and 2000000000, got 5"),
+    ("bad_domain", "[domain]\nname = 'Keys.Example'\n", "domain.name: must be a lowercase DNS name such as keys.example.com, got 'Keys.Example'"),
+    ("bad_zone", "[domain]\nname = 'keys.example.com'\nhosted_zone_id = 'example.com'\n", "domain.hosted_zone_id: must be a Route 53 hosted zone id"),
+    ("zone_without_domain", "[domain]\nhosted_zone_id = 'Z0123456789ABC'\n", "domain.name: is required when any other domain key is set"),
+    ("bad_base_path", "[domain]\nname = 'keys.example.com'\nbase_path = 'a/b'\n", "domain.base_path: must be a single path segment"),
+    ("stage_throttle_zero", "[api]\nthrottle_burst_limit = 0\n", "api.throttle_burst_limit: must be > 0, got 0"),
 ]
 
 
