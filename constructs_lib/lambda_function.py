@@ -108,7 +108,7 @@ class LambdaFunction(Construct):
         self.role = IamRole(
             self, "execution-role", name=props.role_name, assume_role_policy=policy.assume_role("lambda.amazonaws.com")
         )
-        IamRolePolicy(
+        execution_policy = IamRolePolicy(
             self,
             "execution-policy",
             name=f"{props.role_name}-policy",
@@ -146,8 +146,9 @@ class LambdaFunction(Construct):
             reserved_concurrent_executions=hardening.reserved_concurrency if hardening else None,
             tracing_config=LambdaFunctionTracingConfig(mode="Active") if hardening and hardening.tracing else None,
             # Lambda creates its log group on first write if missing; depending on ours wins that race, so
-            # the group always has our retention.
-            depends_on=[self.log_group],
+            # the group always has our retention. Lambda also checks at creation that the role may send to
+            # the dead-letter queue, so the role's policy must exist first.
+            depends_on=[self.log_group, execution_policy],
         )
 
 

@@ -14,10 +14,17 @@ The picture is grouped by concern, not one box per Terraform resource:
 * edges come from references between resources of different nodes: `type.name` tokens in any `${...}`
   expression (also inside `${jsonencode(...)}`, where they appear bare) and `depends_on`, checked against
   the stack's resources (data sources are look-ups, not architecture, and are left out), de-duplicated per
-  node pair and labelled by the resource types involved ("invokes", "reads/writes key", ...);
-* nodes sit in one cluster per concern (API, Lambda, secrets & rotation, state, other) inside one cluster
-  per stack; an external "Clients (x-api-key)" node calls the node holding the REST API, and a stack whose
-  S3 backend bucket is created by another stack gets a "Terraform state" edge to that bucket's node.
+  node pair and labelled by the resource types involved ("invokes", "filters requests to", "dead letters to",
+  "alarms on", ...). One deliberate omission: a node holding nothing but KMS keys (the operations key, used by
+  nearly every other node) gets no edges; its label says what it encrypts instead ("encrypts 4 log groups,
+  2 Lambda environments", ...). Edges that observe ("alarms on", "metrics from logs", "on dashboard") are
+  drawn dotted, and they and other side relations do not push nodes along the left-to-right flow;
+* nodes sit in one cluster per concern (edge & protection, API, Lambda, secrets & rotation, operations &
+  observability, state, other) inside one cluster per stack; the edge and operations concerns are drawn as
+  one column each. An external "Clients (x-api-key)" node calls the node holding the REST API, through the
+  custom domain's node when there is one (and directly too unless the execute-api endpoint is disabled),
+  and a stack whose S3 backend bucket is created by another stack gets a "Terraform state" edge to that
+  bucket's node.
 
 The DOT text is deterministic (everything sorted, no timestamps); the PNG is `dot -Tpng` of it. `--dot-only`
 prints the DOT to stdout and needs no Graphviz.
@@ -33,7 +40,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,12 +94,15 @@ class Group:
     label: str
     fill: str
     border: str
+    column: bool = False  # its nodes are drawn in one column (Graphviz `rank=same`), not spread along the flow
 
 
 GROUPS = (
+    Group("edge", "Edge & protection", "#e8f1fb", "#3b78c2", column=True),
     Group("api", "API (API Gateway)", "#f4ecfb", "#8e5cc4"),
     Group("lambda", "Lambda", "#fff4e5", "#e08a00"),
     Group("rotation", "Secrets & rotation", "#fdecec", "#c94a4a"),
+    Group("operations", "Operations & observability", "#e9f5f4", "#2b8a80", column=True),
     Group("state", "Terraform state", "#eaf6ec", "#3f9a52"),
     Group("other", "Other", "#f2f2f2", "#888888"),
 )
@@ -104,12 +114,16 @@ def group_of(stack: str, construct: str) -> str:
     """The concern a top-level construct belongs to."""
     if construct == "remote-backend" or stack.endswith("-remote-state"):
         return "state"
-    if construct in ("api", "service-api-key", "tenants", "access-logs") or construct.startswith("usage-plan-"):
+    if construct in ("waf", "custom-domain"):
+        return "edge"
+    if construct in ("api", "service-api-key", "tenants") or construct.startswith("usage-plan-"):
         return "api"
     if construct in ("key-generator", "token-authorizer"):
         return "lambda"
     if construct in ("api-key-rotation", "api-key-parameter"):
         return "rotation"
+    if construct in ("monitoring", "access-logs", "dead-letter-queue", "operations-key"):
+        return "operations"
     return "other"
 
 
@@ -123,6 +137,11 @@ _TITLES = {
     "api-key-rotation": "API-key rotation",
     "api-key-parameter": "SSM parameter (live API key)",
     "remote-backend": "Remote state backend",
+    "waf": "Web application firewall",
+    "custom-domain": "Custom domain",
+    "monitoring": "Monitoring",
+    "dead-letter-queue": "Dead-letter queue",
+    "operations-key": "Operations key",
 }
 
 
@@ -301,9 +320,23 @@ def _api_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
         phrases.append("responses " + "/".join(statuses))
     if "aws_api_gateway_model" in bodies or "aws_api_gateway_request_validator" in bodies:
         phrases.append("request model + validator")
+    for authorizer in bodies.get("aws_api_gateway_authorizer", []):
+        ttl = authorizer.get("authorizer_result_ttl_in_seconds")
+        kind = str(authorizer.get("type", "TOKEN")).lower()
+        phrases.append(f"Lambda {kind} authorizer" + (f" (cached {ttl} s)" if ttl else ""))
     for stage in bodies.get("aws_api_gateway_stage", []):
         cert = " + client certificate" if stage.get("client_certificate_id") else ""
         phrases.append(f"stage {stage.get('stage_name', '?')}{cert}")
+    for method_settings in bodies.get("aws_api_gateway_method_settings", []):
+        settings = method_settings.get("settings", {})
+        parts = []
+        if settings.get("logging_level") not in (None, "OFF"):
+            parts.append(f"{settings['logging_level']} logs")
+        if settings.get("metrics_enabled"):
+            parts.append("metrics")
+        if settings.get("throttling_rate_limit") is not None:
+            parts.append(f"{settings['throttling_rate_limit']} req/s (burst {settings.get('throttling_burst_limit')})")
+        phrases.append("stage method settings" + (f": {', '.join(parts)}" if parts else ""))
     extras = [
         phrase
         for rtype, phrase in (
@@ -331,7 +364,14 @@ def _usage_plan_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
 
 
 def _api_key_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
-    phrases = [f"key {key.get('name', '')}".strip() for key in bodies.get("aws_api_gateway_api_key", [])]
+    phrases = []
+    for key in bodies.get("aws_api_gateway_api_key", []):
+        each = key.get("for_each")
+        if isinstance(each, Mapping):  # one key per entry (tenants): name them, not the `${each...}` template
+            names = (str(item.get("name", name)) if isinstance(item, Mapping) else name for name, item in each.items())
+            phrases.extend(f"key {name}" for name in sorted(names))
+        else:
+            phrases.append(f"key {key.get('name', '')}".strip())
     if "aws_api_gateway_usage_plan_key" in bodies:
         phrases.append("joined to its usage plan")
     return phrases
@@ -347,7 +387,8 @@ def _lambda_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
             phrases.append(details)
     roles = bodies.get("aws_iam_role", [])
     if roles:
-        phrases.append(_count("execution role", roles) + (" + policy" if "aws_iam_role_policy" in bodies else ""))
+        noun = "execution role" if "aws_lambda_function" in bodies else "IAM role"
+        phrases.append(_count(noun, roles) + (" + policy" if "aws_iam_role_policy" in bodies else ""))
     groups = bodies.get("aws_cloudwatch_log_group", [])
     if groups:
         never = all(group.get("retention_in_days", 0) == 0 for group in groups)
@@ -389,6 +430,7 @@ _BUCKET_FEATURES = (
     ("aws_s3_bucket_public_access_block", "public access blocked"),
     ("aws_s3_bucket_ownership_controls", "owner enforced"),
     ("aws_s3_bucket_policy", "bucket policy"),
+    ("aws_s3_bucket_lifecycle_configuration", "old versions expire"),
 )
 
 
@@ -403,6 +445,100 @@ def _bucket_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
         kind = "lock table" if table.get("hash_key") == "LockID" else "table"
         phrases.append(f"DynamoDB {kind} {table.get('name', '?')}")
     return phrases
+
+
+def _waf_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
+    phrases = []
+    for acl in bodies.get("aws_wafv2_web_acl", []):
+        rules = [rule.get("statement", {}) for rule in acl.get("rule", []) or []]
+        managed = [rule for rule in rules if "managed_rule_group_statement" in rule]
+        limits = [rule["rate_based_statement"] for rule in rules if "rate_based_statement" in rule]
+        kinds = [kind for kind, present in (("managed rules", managed), ("rate limit", limits)) if present]
+        phrases.append("WAFv2 web ACL" + (f" ({' + '.join(kinds)})" if kinds else ""))
+        details = [_count("managed rule group", managed)] if managed else []
+        for limit in limits:
+            window = int(limit.get("evaluation_window_sec", 300))
+            per = str(limit.get("aggregate_key_type", "IP"))
+            details.append(f"{limit.get('limit')} req/{window // 60} min per {per}")
+        if details:
+            phrases.append(" · ".join(details))
+    if "aws_wafv2_web_acl_association" in bodies:
+        phrases.append("attached to the stage")
+    for logging in bodies.get("aws_wafv2_web_acl_logging_configuration", []):
+        redacted = [
+            field["single_header"].get("name", "?")
+            for field in logging.get("redacted_fields", []) or []
+            if isinstance(field, Mapping) and "single_header" in field
+        ]
+        phrases.append("request logging" + (f" ({', '.join(redacted)} redacted)" if redacted else ""))
+    return phrases
+
+
+def _domain_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
+    phrases = []
+    for domain in bodies.get("aws_api_gateway_domain_name", []):
+        types = "/".join(domain.get("endpoint_configuration", {}).get("types", []))
+        phrases.append(f"{domain.get('domain_name', '?')}" + (f" ({types.lower()})" if types else ""))
+        policy = str(domain.get("security_policy", "")).removeprefix("TLS_").replace("_", ".")
+        certificate = " + ACM certificate" if "aws_acm_certificate" in bodies else ""
+        phrases.append((f"TLS {policy} " if policy else "") + f"custom domain{certificate}")
+    if "aws_api_gateway_domain_name" not in bodies and "aws_acm_certificate" in bodies:
+        phrases.append(_count("ACM certificate", bodies["aws_acm_certificate"]))
+    certificates = bodies.get("aws_acm_certificate", [])
+    methods = "/".join(sorted({str(cert.get("validation_method", "")).upper() for cert in certificates} - {""}))
+    if "aws_acm_certificate_validation" in bodies:
+        phrases.append("certificate validated" + (f" ({methods})" if methods else ""))
+    for mapping in bodies.get("aws_api_gateway_base_path_mapping", []):
+        phrases.append(f"base path /{mapping.get('base_path') or ''} \u2192 stage")
+    records = bodies.get("aws_route53_record", [])
+    if records:
+        aliases = [record for record in records if "alias" in record]
+        kinds = ([_count("alias record", aliases)] if aliases else []) + (
+            [_count("validation record", records[len(aliases) :])] if len(records) > len(aliases) else []
+        )
+        phrases.append("Route 53 " + " + ".join(kinds))
+    return phrases
+
+
+def _monitoring_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
+    phrases = []
+    alarms, topics = bodies.get("aws_cloudwatch_metric_alarm", []), bodies.get("aws_sns_topic", [])
+    encrypted = bool(topics) and all(topic.get("kms_master_key_id") for topic in topics)
+    topic = (_count("SNS topic", topics) + (" (encrypted)" if encrypted else "")) if topics else ""
+    if alarms:
+        phrases.append(_count("alarm", alarms) + (f" \u2192 {topic}" if topic else ""))
+    elif topic:
+        phrases.append(topic)
+    protocols: dict[str, list[Any]] = defaultdict(list)
+    for subscription in bodies.get("aws_sns_topic_subscription", []):
+        protocol = str(subscription.get("protocol", "?"))
+        protocols["e-mail" if protocol == "email" else protocol].append(subscription)
+    for protocol, subscriptions in sorted(protocols.items()):
+        count = len(subscriptions)
+        phrases.append(f"{protocol} to {count} subscriber" + ("s" if count > 1 else ""))
+    if "aws_cloudwatch_log_metric_filter" in bodies:
+        phrases.append(_count("log metric filter", bodies["aws_cloudwatch_log_metric_filter"]))
+    if "aws_cloudwatch_dashboard" in bodies:
+        phrases.append(_count("dashboard", bodies["aws_cloudwatch_dashboard"]))
+    return phrases
+
+
+def _queue_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
+    phrases = []
+    for queue in sorted((r for r in node if r.rtype == "aws_sqs_queue"), key=lambda r: r.name):
+        body = queue.body
+        dead_letter = "dead-letter" in queue.path or str(body.get("name", "")).endswith("dlq")
+        encryption = "KMS" if body.get("kms_master_key_id") else "SSE" if body.get("sqs_managed_sse_enabled") else ""
+        kind = "dead-letter queue" if dead_letter else "queue"
+        phrases.append(f"{kind} (SQS" + (f", {encryption})" if encryption else ")"))
+        retention = body.get("message_retention_seconds")
+        days = f", kept {int(retention) // 86400} days" if isinstance(retention, int) and retention >= 86400 else ""
+        phrases.append(f"{body.get('name', '?')}{days}")
+    return phrases
+
+
+def _account_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
+    return ["API Gateway account (CloudWatch role)" for _ in bodies.get("aws_api_gateway_account", [])]
 
 
 # Each describer names the resource types it describes; a type no describer names is listed by type name.
@@ -421,11 +557,43 @@ _DESCRIBERS: tuple[tuple[tuple[str, ...], Callable[[list[Resource], Bodies], lis
             "aws_api_gateway_client_certificate",
             "aws_api_gateway_rest_api_policy",
             "aws_api_gateway_deployment",
+            "aws_api_gateway_authorizer",
+            "aws_api_gateway_method_settings",
         ),
         _api_phrases,
     ),
     (("aws_api_gateway_usage_plan",), _usage_plan_phrases),
     (("aws_api_gateway_api_key", "aws_api_gateway_usage_plan_key"), _api_key_phrases),
+    (
+        (
+            "aws_wafv2_web_acl",
+            "aws_wafv2_web_acl_association",
+            "aws_wafv2_web_acl_logging_configuration",
+        ),
+        _waf_phrases,
+    ),
+    (
+        (
+            "aws_api_gateway_domain_name",
+            "aws_api_gateway_base_path_mapping",
+            "aws_acm_certificate",
+            "aws_acm_certificate_validation",
+            "aws_route53_record",
+        ),
+        _domain_phrases,
+    ),
+    (
+        (
+            "aws_cloudwatch_metric_alarm",
+            "aws_sns_topic",
+            "aws_sns_topic_subscription",
+            "aws_cloudwatch_log_metric_filter",
+            "aws_cloudwatch_dashboard",
+        ),
+        _monitoring_phrases,
+    ),
+    (("aws_sqs_queue",), _queue_phrases),
+    (("aws_api_gateway_account",), _account_phrases),
     (("aws_secretsmanager_secret", "aws_secretsmanager_secret_rotation"), _secret_phrases),
     (("aws_ssm_parameter",), _ssm_phrases),
     (
@@ -464,10 +632,12 @@ def describe(node: list[Resource]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(line for line in lines if line))
 
 
-# Edge labels, by (referring type, referred type); the first rule that matches a node pair names its edge.
-# Edges labelled as in _NON_RANKING hang a node off another rather than continuing the request flow, so they
-# do not add a column to the left-to-right layout.
-_NON_RANKING = frozenset({"throttles / quotas"})
+# Edge labels, by (referring type, referred type); the first rule that matches a node pair names its edge. ANY
+# stands for every type. Edges labelled as in _NON_RANKING hang a node off another rather than continuing the
+# request flow, so they do not add a column to the left-to-right layout.
+ANY = "*"
+_WATCHING = frozenset({"alarms on", "metrics from logs", "on dashboard"})  # drawn dotted: observes, not flow
+_NON_RANKING = frozenset({"throttles / quotas", "attaches keys to", *_WATCHING})
 _EDGE_LABELS = (
     (("aws_api_gateway_integration", "aws_lambda_function"), "invokes"),
     (("aws_secretsmanager_secret", "aws_api_gateway_usage_plan"), "attaches keys to"),
@@ -479,11 +649,53 @@ _EDGE_LABELS = (
     (("aws_api_gateway_usage_plan", "aws_api_gateway_stage"), "throttles / quotas"),
     (("aws_api_gateway_stage", "aws_cloudwatch_log_group"), "access logs"),
     (("aws_api_gateway_authorizer", "aws_lambda_function"), "authorizes via"),
+    (("aws_wafv2_web_acl_association", "aws_api_gateway_stage"), "filters requests to"),
+    (("aws_api_gateway_base_path_mapping", "aws_api_gateway_stage"), "routes to stage"),
+    (("aws_api_gateway_base_path_mapping", "aws_api_gateway_rest_api"), "routes to"),
+    (("aws_lambda_function", "aws_sqs_queue"), "dead letters to"),
+    (("aws_iam_role_policy", "aws_sqs_queue"), "dead letters to"),
+    (("aws_cloudwatch_metric_alarm", ANY), "alarms on"),
+    (("aws_cloudwatch_log_metric_filter", "aws_cloudwatch_log_group"), "metrics from logs"),
+    (("aws_cloudwatch_dashboard", ANY), "on dashboard"),
+    ((ANY, "aws_kms_key"), "encrypts with"),  # a key in a node with more than keys (key-only nodes: _KEY_TYPES)
 )
 
 
 def edge_label(pairs: set[tuple[str, str]]) -> str:
-    return next((label for pair, label in _EDGE_LABELS if pair in pairs), "")
+    def matches(rule: tuple[str, str], pair: tuple[str, str]) -> bool:
+        return all(wanted in (ANY, found) for wanted, found in zip(rule, pair))
+
+    return next((label for rule, label in _EDGE_LABELS if any(matches(rule, pair) for pair in pairs)), "")
+
+
+# A node holding nothing but KMS keys (and their aliases) is a shared key, like the operations key that encrypts
+# the service's logs, alarm topic, dead-letter queue and Lambda environments. The references to it are not drawn
+# as edges (one from nearly every node would cross the whole picture): the key's node lists what it encrypts
+# instead, counted by type from the referring resources ("encrypts 4 log groups, 2 Lambda environments", ...).
+# IAM policies that merely grant use of the key are not counted.
+_KEY_TYPES = frozenset({"aws_kms_key", "aws_kms_alias"})
+_GRANTS = frozenset({"aws_iam_role_policy", "aws_iam_policy", "aws_iam_role", "aws_kms_grant"})
+_ENCRYPTED = (
+    ("aws_cloudwatch_log_group", "log group"),
+    ("aws_lambda_function", "Lambda environment"),
+    ("aws_sns_topic", "SNS topic"),
+    ("aws_sqs_queue", "SQS queue"),
+)
+
+
+def _encrypts_phrases(users: Iterable[Resource]) -> list[str]:
+    by_type: dict[str, set[str]] = defaultdict(set)
+    for resource in users:
+        if resource.rtype not in _GRANTS:
+            by_type[resource.rtype].add(resource.key)
+    nouns = dict(_ENCRYPTED)
+    order = [rtype for rtype, _ in _ENCRYPTED if rtype in by_type] + sorted(set(by_type) - set(nouns))
+    parts = [
+        _count(nouns.get(rtype) or rtype.removeprefix("aws_").replace("_", " "), sorted(by_type[rtype]))
+        for rtype in order
+    ]
+    lines = [", ".join(parts[index : index + 2]) for index in range(0, len(parts), 2)]
+    return [("encrypts " if index == 0 else "") + line for index, line in enumerate(lines)]
 
 
 # --- building the diagram ---------------------------------------------------------------------------------
@@ -519,6 +731,8 @@ def build_diagram(stacks: Mapping[str, Mapping[str, Any]]) -> Diagram:
             )
         )
 
+    key_nodes = {node_id for node_id, held in members.items() if all(r.rtype in _KEY_TYPES for r in held)}
+    key_users: dict[str, list[Resource]] = defaultdict(list)  # key node -> resources elsewhere that refer to it
     pairs: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
     by_stack: dict[str, list[Resource]] = defaultdict(list)
     for resource in all_resources:
@@ -526,11 +740,19 @@ def build_diagram(stacks: Mapping[str, Mapping[str, Any]]) -> Diagram:
     for stack, held in by_stack.items():
         addresses = {resource.address: resource for resource in held}
         for resource in held:
-            for address in references(resource.body, addresses):
+            for address in sorted(references(resource.body, addresses)):
                 target = addresses[address]
                 source_node, target_node = node_of[resource.key], node_of[target.key]
-                if source_node != target_node:
+                if source_node == target_node:
+                    continue
+                if target_node in key_nodes:
+                    key_users[target_node].append(resource)
+                else:
                     pairs[(source_node, target_node)].add((resource.rtype, target.rtype))
+    nodes = [
+        replace(node, lines=node.lines + tuple(_encrypts_phrases(key_users[node.id]))) if node.id in key_users else node
+        for node in nodes
+    ]
     edges = []
     for (source, target), types in pairs.items():
         label = edge_label(types)
@@ -540,7 +762,7 @@ def build_diagram(stacks: Mapping[str, Mapping[str, Any]]) -> Diagram:
     external = []
     if api_nodes:
         external.append(Node(CLIENTS, "", "", "Clients", ("HTTPS, header x-api-key",), ()))
-        edges.extend(Edge(CLIENTS, api_node, "\n".join(_routes(members[api_node]))) for api_node in api_nodes)
+        edges.extend(_client_edges(api_nodes, all_resources, node_of, members))
 
     for stack in sorted(stacks):
         backend = stacks[stack].get("terraform", {}).get("backend", {}).get("s3")
@@ -567,6 +789,40 @@ def build_diagram(stacks: Mapping[str, Mapping[str, Any]]) -> Diagram:
         clusters=_clusters(nodes),
         resources=tuple(sorted(resource.key for resource in all_resources)),
     )
+
+
+def _client_edges(
+    api_nodes: list[str],
+    all_resources: list[Resource],
+    node_of: Mapping[str, str],
+    members: Mapping[str, list[Resource]],
+) -> list[Edge]:
+    """Clients call each REST API, labelled with its routes; through a custom domain (base path mapping) when
+    there is one, and directly too unless the API's default execute-api endpoint is disabled."""
+    edges = []
+    for api_node in api_nodes:
+        routes = _routes(members[api_node])
+        apis = [r for r in members[api_node] if r.rtype == "aws_api_gateway_rest_api"]
+        mappings = [
+            mapping
+            for mapping in all_resources
+            if mapping.rtype == "aws_api_gateway_base_path_mapping"
+            and any(
+                mapping.stack == api.stack and _ref_name(mapping.body.get("api_id"), api.rtype) == api.name
+                for api in apis
+            )
+        ]
+        if not mappings or any(not api.body.get("disable_execute_api_endpoint") for api in apis):
+            edges.append(Edge(CLIENTS, api_node, "\n".join(routes)))
+        for mapping in mappings:
+            domain_name = _ref_name(mapping.body.get("domain_name"), "aws_api_gateway_domain_name")
+            domains = _by_name(r for r in members[node_of[mapping.key]] if r.rtype == "aws_api_gateway_domain_name")
+            host = str(domains.get(domain_name or "", {}).get("domain_name", "custom domain"))
+            base = str(mapping.body.get("base_path") or "").strip("/")
+            prefix = f"/{base}" if base else ""
+            paths = [route.replace(" /", f" {prefix}/", 1) for route in routes]
+            edges.append(Edge(CLIENTS, node_of[mapping.key], "\n".join([host, *paths])))
+    return edges
 
 
 def stack_cluster_id(stack: str) -> str:
@@ -657,6 +913,8 @@ def render_dot(diagram: Diagram) -> str:
             emit(diagram.cluster(child), indent + "  ")
         for node_id in cluster.nodes:
             lines.append(node_line(diagram.node(node_id), indent + "  "))
+        if group and group.column and len(cluster.nodes) > 1:
+            lines.append(f"{indent}  {{rank=same; {'; '.join(_quote(node_id) for node_id in cluster.nodes)};}}")
         lines.append(f"{indent}}}")
 
     nested = {child for cluster in diagram.clusters for child in cluster.children}
@@ -679,6 +937,8 @@ def render_dot(diagram: Diagram) -> str:
             attributes.append(f"{kind}={_quote(edge.label)}")
         if not edge.ranks:
             attributes.append("constraint=false")
+        if edge.label in _WATCHING:
+            attributes.append('style=dotted, color="#2b8a80", fontcolor="#1f6b63"')
         suffix = f" [{', '.join(attributes)}]" if attributes else ""
         lines.append(f"  {_quote(source)} -> {_quote(edge.target)}{suffix};")
     lines.append("}")
