@@ -30,6 +30,8 @@ HTTP response. The choices below are about doing that safely:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 
@@ -131,3 +133,29 @@ def status_for_error(message: str) -> str:
     if len(statuses) > 1:
         raise ValueError(f"Ambiguous selection patterns {statuses} for {message!r}")
     return statuses[0] if statuses else SUCCESS_STATUS
+
+
+def deployment_hash(
+    *,
+    allowed_source_cidrs: tuple[str, ...],
+    allowed_vpc_endpoint_ids: tuple[str, ...],
+    authorizer_ttl: int | None,
+    disable_execute_api_endpoint: bool,
+) -> str:
+    """SHA-256 of everything in the API's configuration that a deployment snapshots: this contract and
+    the access settings. Optional parts enter only when set, so deployments without them keep their hash."""
+    contract = {
+        "path": RESOURCE_PATH,
+        "method": HTTP_METHOD,
+        "request_template": REQUEST_TEMPLATE,
+        "request_model": REQUEST_MODEL_SCHEMA,
+        "success": [SUCCESS_STATUS, SUCCESS_RESPONSE_TEMPLATE],
+        "errors": [[e.status_code, e.selection_pattern, e.response_template] for e in ERROR_RESPONSES],
+        "allowed_source_cidrs": list(allowed_source_cidrs),
+        "allowed_vpc_endpoint_ids": list(allowed_vpc_endpoint_ids),
+    }
+    if authorizer_ttl is not None:
+        contract["authorizer_ttl"] = authorizer_ttl
+    if disable_execute_api_endpoint:  # the endpoint switch takes effect only with a new deployment
+        contract["disable_execute_api_endpoint"] = True
+    return hashlib.sha256(json.dumps(contract, sort_keys=True).encode()).hexdigest()

@@ -5,14 +5,14 @@ policy (allowed source CIDRs / VPC endpoints), `/keys` resource, request model +
 method (API key required), non-proxy Lambda integration with the injection-safe mapping template,
 method and integration responses (201/400/403/409/500), a deployment that is replaced whenever the API
 model changes, a client certificate, the stage using it (defect 6) with optional X-Ray tracing, stage-wide
-method settings (execution logging, metrics, default throttle; data tracing always off), and the Lambda
+method settings (execution logging into a log group created first, metrics, default throttle; data tracing
+always off), and the Lambda
 invoke permission scoped to this method. `UsagePlan` and `ApiKey` attach keys to plans (defect 1).
 The wire contract itself (template, model, status mapping) lives in `api_contract`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 
@@ -50,6 +50,7 @@ from constructs import Construct
 
 from . import api_contract, policy
 from .cdk import Fn, TerraformResourceLifecycle
+from .cloudwatch import LogGroup, LogGroupProps
 from .observability import ACCESS_LOG_FORMAT
 
 JSON = "application/json"
@@ -77,8 +78,10 @@ class KeyServiceApiProps:
     """Stage-wide execution logging, metrics and default throttle. Default: API Gateway's (none)."""
     tracing: bool = False
     """X-Ray tracing on the stage."""
-    disable_execute_api_endpoint: bool = False
-    """Only a custom domain serves the API."""
+    disable_execute_api_endpoint: bool | None = None
+    """True: only a custom domain serves the API. Default: not managed (AWS's default, enabled)."""
+    log_kms_key_arn: str | None = None
+    """Encrypts the execution log group. Default: AWS-owned encryption."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,7 +113,7 @@ class KeyServiceApi(Construct):
             description="Creates KMS keys and aliases on request (kms-key-generator)",
             api_key_source="AUTHORIZER" if props.authorizer else "HEADER",
             endpoint_configuration=ApiGatewayRestApiEndpointConfiguration(types=["REGIONAL"]),
-            disable_execute_api_endpoint=props.disable_execute_api_endpoint or None,
+            disable_execute_api_endpoint=props.disable_execute_api_endpoint,
             # A replacement API must exist before the old one goes, so a custom domain never points nowhere.
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
         )
@@ -199,7 +202,12 @@ class KeyServiceApi(Construct):
             # contract and access rules (hashed here from configuration, because AWS normalises the
             # JSON it stores and state values would drift) and the ids of the pieces it snapshots.
             triggers={
-                "contract": _contract_hash(props),
+                "contract": api_contract.deployment_hash(
+                    allowed_source_cidrs=props.allowed_source_cidrs,
+                    allowed_vpc_endpoint_ids=props.allowed_vpc_endpoint_ids,
+                    authorizer_ttl=props.authorizer.ttl_seconds if props.authorizer else None,
+                    disable_execute_api_endpoint=bool(props.disable_execute_api_endpoint),
+                ),
                 "resources": Fn.sha1(
                     Fn.jsonencode(
                         [resource.id, model.id, validator.id, self.method.id, integration.id, integration.uri]
@@ -230,8 +238,20 @@ class KeyServiceApi(Construct):
             xray_tracing_enabled=props.tracing or None,
             depends_on=list(props.stage_depends_on) or None,
         )
+        self.execution_log_group = None
         if props.method_settings:
             settings = props.method_settings
+            if settings.logging_level != "OFF":
+                # API Gateway writes execution logs to this group and creates it if missing (unencrypted,
+                # never deleted); creating it first keeps it ours.
+                self.execution_log_group = LogGroup(
+                    self,
+                    "execution-logs",
+                    LogGroupProps(
+                        name=f"API-Gateway-Execution-Logs_{rest_api_id}/{props.stage_name}",
+                        kms_key_arn=props.log_kms_key_arn,
+                    ),
+                ).log_group
             ApiGatewayMethodSettings(
                 self,
                 "method-settings",
@@ -248,7 +268,7 @@ class KeyServiceApi(Construct):
                     # A POST that creates a key must never be answered from a cache.
                     caching_enabled=False,
                 ),
-                depends_on=list(props.stage_depends_on) or None,
+                depends_on=[*props.stage_depends_on, *filter(None, [self.execution_log_group])] or None,
             )
         LambdaPermission(
             self,
@@ -312,23 +332,6 @@ class KeyServiceApi(Construct):
                 )
             )
         return policy.document(*statements)
-
-
-def _contract_hash(props: KeyServiceApiProps) -> str:
-    """SHA-256 of everything in the API's configuration that a deployment snapshots."""
-    contract = {
-        "path": api_contract.RESOURCE_PATH,
-        "method": api_contract.HTTP_METHOD,
-        "request_template": api_contract.REQUEST_TEMPLATE,
-        "request_model": api_contract.REQUEST_MODEL_SCHEMA,
-        "success": [api_contract.SUCCESS_STATUS, api_contract.SUCCESS_RESPONSE_TEMPLATE],
-        "errors": [[e.status_code, e.selection_pattern, e.response_template] for e in api_contract.ERROR_RESPONSES],
-        "allowed_source_cidrs": list(props.allowed_source_cidrs),
-        "allowed_vpc_endpoint_ids": list(props.allowed_vpc_endpoint_ids),
-    }
-    if props.authorizer:  # added only when set, so header-mode deployments keep their hash
-        contract["authorizer_ttl"] = props.authorizer.ttl_seconds
-    return hashlib.sha256(json.dumps(contract, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -69,7 +69,7 @@ class ApiAccessLogs(Construct):
                 assume_role_policy=policy.assume_role("apigateway.amazonaws.com"),
             )
             # The actions of AWS's AmazonAPIGatewayPushToCloudWatchLogs, inline so the grant is reviewable here.
-            IamRolePolicy(
+            role_policy = IamRolePolicy(
                 self,
                 "cloudwatch-policy",
                 name=props.account_role_name,
@@ -90,4 +90,7 @@ class ApiAccessLogs(Construct):
                     )
                 ),
             )
-            self.account = ApiGatewayAccount(self, "account", cloudwatch_role_arn=role.arn)
+            # Only once the role may write logs: a stage logging before that silently loses its logs.
+            self.account = ApiGatewayAccount(
+                self, "account", cloudwatch_role_arn=role.arn, depends_on=[role_policy]
+            )

@@ -170,9 +170,10 @@ class ApiSettings:
     manage_account_cloudwatch_role: bool = True
     """Create the account-level API Gateway CloudWatch role that access and execution logs need (one per
     account and region)."""
-    throttle_rate_limit: float = _rule(_positive, 100.0)
-    """Stage-wide default method throttle (all callers together); usage plans throttle each key within it."""
-    throttle_burst_limit: int = _rule(_positive, 200)
+    throttle_rate_limit: float = _rule(_positive, 5.0)
+    """Stage-wide default method throttle (all callers together); usage plans throttle each key within it.
+    5 matches KMS's default CreateKey quota per account and region: more would only turn into 5XX."""
+    throttle_burst_limit: int = _rule(_positive, 10)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,7 +191,13 @@ class LambdaSettings:
         10,
     )
     """Concurrent executions reserved for (and capping) the key generator and the token authorizer; the
-    rotation function always gets 2. -1: no reservation (for accounts whose concurrency quota is only 10)."""
+    rotation function gets 2. -1: no reservation for any function (accounts whose concurrency quota is 10)."""
+
+    @property
+    def rotation_concurrency(self) -> int:
+        """Rotation runs one step at a time; 2 leaves room for the destroy-time cleanup during a scheduled
+        run. None reserved when the account can reserve none."""
+        return -1 if self.reserved_concurrency == -1 else 2
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,7 +3,7 @@
 Resources (`WebAcl`): a regional web ACL with AWS's managed IP reputation and anonymous IP lists, common
 rule set and known bad inputs (Log4j included), then a per-IP rate limit; its association with the stage; its logging to a
 log group named `aws-waf-logs-...` (never expires, customer key), with the `x-api-key` and `Authorization`
-headers redacted so no credential reaches the logs.
+headers redacted so no credential reaches the logs. Sampled requests are off: they keep headers unredacted.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class WebAcl(Construct):
             default_action=Wafv2WebAclDefaultAction(allow=Wafv2WebAclDefaultActionAllow()),
             rule=rules,
             visibility_config=Wafv2WebAclVisibilityConfig(
-                cloudwatch_metrics_enabled=True, metric_name=props.name, sampled_requests_enabled=True
+                cloudwatch_metrics_enabled=True, metric_name=props.name, sampled_requests_enabled=False
             ),
         )
         Wafv2WebAclAssociation(self, "association", resource_arn=props.stage_arn, web_acl_arn=self.web_acl.arn)
@@ -121,6 +121,7 @@ def _managed_group(name: str) -> dict[str, Any]:
 
 
 def _visibility(metric_name: str) -> Any:
+    # Sampled requests keep every header (redaction applies to logs only): they would expose API keys.
     return Wafv2WebAclRuleVisibilityConfig(
-        cloudwatch_metrics_enabled=True, metric_name=metric_name, sampled_requests_enabled=True
+        cloudwatch_metrics_enabled=True, metric_name=metric_name, sampled_requests_enabled=False
     )

@@ -37,8 +37,6 @@ from .adoption import adopt_service
 from .base import aws_provider, outputs
 
 LAMBDA_SOURCES = Path(__file__).resolve().parents[2] / "lambda"
-ROTATION_CONCURRENCY = 2
-"""Rotation runs one step at a time; 2 leaves room for the destroy-time cleanup during a scheduled run."""
 DEAD_LETTER_RETENTION = 14 * 24 * 3600
 """SQS's maximum: two weeks to look at a failed asynchronous invocation."""
 # Not a secret: what the SSM parameter holds until the first rotation, run by the same apply, replaces it.
@@ -178,7 +176,8 @@ class ServiceStack(TerraformStack):
                     throttling_burst_limit=settings.api.throttle_burst_limit,
                 ),
                 tracing=observability.tracing,
-                disable_execute_api_endpoint=settings.domain.disable_execute_api_endpoint,
+                disable_execute_api_endpoint=settings.domain.disable_execute_api_endpoint if settings.domain.name else None,
+                log_kms_key_arn=ops_key.arn,
             ),
         )
         plans = {
@@ -253,7 +252,11 @@ class ServiceStack(TerraformStack):
             }
         else:
             described_tenants = {}
-        log_groups = [function.log_group, *([access_logs.log_group] if access_logs and access_logs.log_group else [])]
+        log_groups = [
+            function.log_group,
+            *([access_logs.log_group] if access_logs and access_logs.log_group else []),
+            *([api.execution_log_group] if api.execution_log_group else []),
+        ]
         if token_authorizer:
             log_groups.append(token_authorizer.function.log_group)
             described_tenants |= {
@@ -286,7 +289,7 @@ class ServiceStack(TerraformStack):
                     role_name=names.rotation_function,
                     code=code("api_key_rotation"),
                     runtime=settings.function.runtime,
-                    hardening=hardening(ROTATION_CONCURRENCY),
+                    hardening=hardening(settings.function.rotation_concurrency),
                     kms_alias=names.secret_kms_alias,
                     project=settings.tags.get("Project", service.name),
                     cost_category=settings.tags.get("CostCategory", "unassigned"),
@@ -321,7 +324,13 @@ class ServiceStack(TerraformStack):
                 "rest_api_execution_arn": (api.rest_api.execution_arn, "Execution ARN of the REST API"),
                 "stage_name": (api.stage.stage_name, "Stage serving the API"),
                 "stage_invoke_url": (api.stage.invoke_url, "Base URL of the stage"),
-                "key_endpoint_url": (api.invoke_url, "URL to POST key requests to (send the API key in x-api-key)"),
+                "key_endpoint_url": (
+                    # With execute-api disabled, the custom domain is the only way in.
+                    described["custom_domain_key_endpoint_url"][0]
+                    if settings.domain.name and settings.domain.disable_execute_api_endpoint
+                    else api.invoke_url,
+                    "URL to POST key requests to (send the API key in x-api-key)",
+                ),
                 "client_certificate_id": (api.client_certificate.id, "Client certificate the stage presents to backends"),
                 "usage_plan_ids": ({name: plan.id for name, plan in plans.items()}, "Usage plan IDs by plan name"),
                 "usage_plan_id": (service_plan.id, "Usage plan the service's API key belongs to"),

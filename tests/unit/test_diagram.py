@@ -116,7 +116,7 @@ def test_labels_summarize_what_a_node_holds(model):
     assert "S3 bucket kms-key-generator-tfstate" in model.node(BACKEND).lines
     assert "DynamoDB lock table kms-key-generator-tflock" in model.node(BACKEND).lines
     assert "owner enforced, bucket policy, old versions expire" in model.node(BACKEND).lines  # lifecycle rules
-    assert "stage method settings: ERROR logs, metrics, 100 req/s (burst 200)" in model.node(API).lines
+    assert "stage method settings: ERROR logs, metrics, 5 req/s (burst 10)" in model.node(API).lines
 
 
 def test_labels_of_the_edge_and_operations_concerns(model):
@@ -195,9 +195,9 @@ def test_operations_key_gets_no_edges_its_label_says_what_it_encrypts(model, sta
     addresses = {resource.address for resource in held}
     (key,) = [r.address for r in held if r.rtype == "aws_kms_key" and tool.construct_of(r) == "operations-key"]
     users = {tool.construct_of(r) for r in held if key in tool.references(r.body, addresses)} - {"operations-key"}
-    assert users == {"access-logs", "key-generator", "api-key-rotation", "waf", "monitoring", "dead-letter-queue"}
+    assert users == {"api", "access-logs", "key-generator", "api-key-rotation", "waf", "monitoring", "dead-letter-queue"}
     assert not [edge for edge in model.edges if OPS_KEY in (edge.source, edge.target)]
-    assert model.node(OPS_KEY).lines[1:] == ("encrypts 4 log groups, 2 Lambda environments", "SNS topic, SQS queue")
+    assert model.node(OPS_KEY).lines[1:] == ("encrypts 5 log groups, 2 Lambda environments", "SNS topic, SQS queue")
     # Keys sharing a node with what they protect are not folded: the rotation still reads/writes the parameter.
     assert (ROTATION, PARAMETER) in edges(model)
 
@@ -312,7 +312,7 @@ def test_hardened_custom_domain_sits_in_front_of_the_api(hardened):
     assert found[(f"{stack}/token-authorizer", f"{stack}/dead-letter-queue")] == "dead letters to"
     assert "e-mail to 1 subscriber" in model.node(f"{stack}/monitoring").lines
     assert model.node(f"{stack}/operations-key").lines[1:] == (
-        "encrypts 5 log groups, 3 Lambda environments",
+        "encrypts 6 log groups, 3 Lambda environments",
         "SNS topic, SQS queue",
     )
     assert "Lambda request authorizer (cached 60 s)" in model.node(api).lines

@@ -9,7 +9,9 @@ import re
 
 import pytest
 
+from constructs_lib import api_contract
 from constructs_lib.monitoring import LOG_METRICS
+from constructs_lib.settings import LambdaSettings
 from constructs_lib.waf import MANAGED_RULE_GROUPS, REDACTED_HEADERS
 from tests.support.synth import PROJECT_ROOT, only, ref, resources
 
@@ -33,11 +35,32 @@ def test_method_settings_log_errors_keep_data_tracing_off_and_throttle_the_stage
         "metrics_enabled": True,
         "data_trace_enabled": False,
         "caching_enabled": False,
-        "throttling_rate_limit": 100,
-        "throttling_burst_limit": 200,
+        "throttling_rate_limit": 5,
+        "throttling_burst_limit": 10,
     }
-    # Execution logs need the account's CloudWatch role first, like access logs.
-    assert method_settings["depends_on"] == [_address(ref(service, "aws_api_gateway_account", "id"))]
+    # Execution logs need the account's CloudWatch role and their own group first.
+    assert method_settings["depends_on"] == [
+        _address(ref(service, "aws_api_gateway_account", "id")),
+        _address(ref(service, "aws_cloudwatch_log_group", "id", "api_execution-logs")),
+    ]
+
+
+def test_execution_logs_go_to_a_group_terraform_creates_first(service, variant):
+    group = only(service, "aws_cloudwatch_log_group", "api_execution-logs")
+    rest_api_id = ref(service, "aws_api_gateway_rest_api", "id")
+    assert group["name"] == f"API-Gateway-Execution-Logs_{rest_api_id}/v1"
+    assert group["kms_key_id"] == ref(service, "aws_kms_key", "arn", "operations-key")
+    assert group["retention_in_days"] == 0
+    assert ref(service, "aws_cloudwatch_log_group", "name", "api_execution-logs")[2:-1] in json.dumps(
+        service["output"]["log_group_names"]
+    )
+    assert only(variant.service, "aws_cloudwatch_log_group", "api_execution-logs")["name"].endswith("/live")
+
+
+def test_account_setting_waits_for_its_role_policy(service):
+    """Else a stage could start logging before the role may write, and lose its logs."""
+    account = only(service, "aws_api_gateway_account")
+    assert account["depends_on"] == [_address(ref(service, "aws_iam_role_policy", "id", "access-logs"))]
 
 
 def test_method_settings_follow_settings(hardened, variant):
@@ -82,7 +105,13 @@ def test_reserved_concurrency_follows_settings(hardened, variant):
     assert {f["reserved_concurrent_executions"] for f in resources(variant.service, "aws_lambda_function").values()} == {-1}
 
 
-def test_execution_roles_may_use_exactly_what_hardening_added(service):
+@pytest.mark.parametrize(("reserved", "rotation"), [(10, 2), (1, 2), (-1, -1)])
+def test_rotation_reserves_nothing_when_the_account_cannot(reserved, rotation):
+    """An account with a concurrency quota of 10 can reserve nothing, for no function."""
+    assert LambdaSettings(reserved_concurrency=reserved).rotation_concurrency == rotation
+
+
+def test_execution_roles_may_use_what_hardening_added(service):
     queue = ref(service, "aws_sqs_queue", "arn")
     key = ref(service, "aws_kms_key", "arn", "operations-key")
     policies = resources(service, "aws_iam_role_policy")
@@ -247,6 +276,10 @@ def test_web_acl_runs_managed_rules_then_a_rate_limit_on_the_stage(service):
     assert acl["scope"] == "REGIONAL" and acl["default_action"] == {"allow": {}}
     rules = sorted(acl["rule"], key=lambda rule: rule["priority"])
     assert [rule["name"] for rule in rules] == [*MANAGED_RULE_GROUPS, "RateLimitPerIp"]
+    for rule in rules:
+        # Sampled requests would keep x-api-key and Authorization unredacted.
+        assert rule["visibility_config"]["sampled_requests_enabled"] is False
+    assert acl["visibility_config"]["sampled_requests_enabled"] is False
     for rule in rules[:-1]:
         assert rule["override_action"] == {"none": {}}
         assert rule["statement"]["managed_rule_group_statement"]["vendor_name"] == "AWS"
@@ -300,7 +333,11 @@ def test_custom_domain_has_a_dns_validated_certificate_in_the_zone(hardened):
     assert certificate["lifecycle"] == {"create_before_destroy": True}
     records = only(stack, "aws_route53_record", "custom-domain_validation-record")
     assert records["zone_id"] == "Z0EXAMPLETEST00000001"
-    assert "domain_validation_options" in json.dumps(records["for_each"])
+    options = ref(stack, "aws_acm_certificate", "domain_validation_options")[2:-1]
+    assert records["for_each"] == f"${{{{ for key, val in tolist({options}): val.domain_name => val }}}}"
+    assert (records["name"], records["type"], records["records"]) == (
+        "${each.value.resource_record_name}", "${each.value.resource_record_type}", ["${each.value.resource_record_value}"]
+    )
     validation = only(stack, "aws_acm_certificate_validation")
     assert validation["certificate_arn"] == ref(stack, "aws_acm_certificate", "arn")
     assert "record.fqdn" in validation["validation_record_fqdns"]
@@ -321,6 +358,15 @@ def test_custom_domain_is_regional_tls_1_2_and_maps_the_stage(hardened):
     assert alias["alias"]["name"] == ref(stack, "aws_api_gateway_domain_name", "regional_domain_name")
     assert alias["alias"]["zone_id"] == ref(stack, "aws_api_gateway_domain_name", "regional_zone_id")
     assert only(stack, "aws_api_gateway_rest_api")["disable_execute_api_endpoint"] is True
+    assert hardened.service["output"]["key_endpoint_url"]["value"] == "https://keys.example.test/v1/keys"
+
+
+def test_switching_the_execute_api_endpoint_redeploys_the_stage(hardened):
+    """AWS applies the endpoint switch only with a new deployment, so the flag is in the deployment hash."""
+    trigger = only(hardened.service, "aws_api_gateway_deployment")["triggers"]["contract"]
+    access = {"allowed_source_cidrs": ("0.0.0.0/0", "::/0"), "allowed_vpc_endpoint_ids": (), "authorizer_ttl": 60}
+    assert trigger == api_contract.deployment_hash(**access, disable_execute_api_endpoint=True)
+    assert trigger != api_contract.deployment_hash(**access, disable_execute_api_endpoint=False)
 
 
 def test_custom_domain_outputs_tell_users_where_to_point_dns(hardened):
