@@ -1,5 +1,5 @@
 """Customer-managed KMS keys: per-service data keys (SSM parameters, Secrets Manager secrets, tables), the
-operations key (logs, alarm topic, dead-letter queue, Lambda environments) and the state key.
+operations key (logs, alarm topic, Lambda environments) and the state key.
 
 A function, not a construct: it adds `kms-key` and `kms-alias` to the caller's scope, so the resources keep
 the addresses they had when each construct declared them itself.
@@ -80,7 +80,7 @@ def operations_key(scope: Construct, *, alias: str, account_id: str, partition: 
     CloudWatch alarms publish to the encrypted alarm topic; functions use it through their IAM roles."""
     return customer_key(
         scope,
-        description="Encrypts the service's logs, alarm topic, dead-letter queue and Lambda environments",
+        description="Encrypts the service's logs, alarm topic and Lambda environments",
         alias=alias,
         account_id=account_id,
         partition=partition,

@@ -3,8 +3,9 @@
 Resources: the function's log group (`cloudwatch.LogGroup`, never expires), IAM execution role and
 inline policy (write to that log group only, plus the statements the caller grants), the code asset
 (`TerraformAsset`, zipped by cdktf) and the `aws_lambda_function`. With `LambdaHardening`: the log group
-and environment encrypted with a customer key, a dead-letter queue for failed asynchronous invocations,
-reserved concurrency and X-Ray tracing, each with the IAM rights it needs.
+and environment encrypted with a customer key, reserved concurrency and X-Ray tracing, each with the IAM
+rights it needs. No dead-letter queue: every caller (API Gateway, the authorizer, Secrets Manager, the
+destroy-time cleanup) invokes synchronously and sees the error itself; a queue would never receive a message.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction as AwsLambdaFunction
 from cdktf_cdktf_provider_aws.lambda_function import (
-    LambdaFunctionDeadLetterConfig,
     LambdaFunctionEnvironment,
     LambdaFunctionTracingConfig,
 )
@@ -50,9 +50,7 @@ class LambdaHardening:
     """Production settings every function of the service shares."""
 
     kms_key_arn: str
-    """Encrypts the environment variables, the log group and (the caller's) dead-letter queue."""
-    dead_letter_queue_arn: str
-    """SQS queue receiving events of asynchronous invocations that failed every retry."""
+    """Encrypts the environment variables and the log group."""
     reserved_concurrency: int
     """Executions reserved for, and capping, the function; -1: none reserved."""
     tracing: bool
@@ -73,7 +71,7 @@ class LambdaFunctionProps:
     policy_statements: tuple[dict[str, Any], ...] = ()
     """Extra IAM statements for the execution role. Default: logging only."""
     hardening: LambdaHardening | None = None
-    """Default: AWS-owned encryption, no dead-letter queue, no reserved concurrency, no tracing."""
+    """Default: AWS-owned encryption, no reserved concurrency, no tracing."""
 
 
 def stage_sources(staging_dir: Path, *source_dirs: Path) -> Path:
@@ -140,26 +138,18 @@ class LambdaFunction(Construct):
             filename=asset.path,
             environment=LambdaFunctionEnvironment(variables=props.environment) if props.environment else None,
             kms_key_arn=hardening.kms_key_arn if hardening and props.environment else None,
-            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=hardening.dead_letter_queue_arn)
-            if hardening
-            else None,
             reserved_concurrent_executions=hardening.reserved_concurrency if hardening else None,
             tracing_config=LambdaFunctionTracingConfig(mode="Active") if hardening and hardening.tracing else None,
             # Lambda creates its log group on first write if missing; depending on ours wins that race, so
-            # the group always has our retention. Lambda also checks at creation that the role may send to
-            # the dead-letter queue, so the role's policy must exist first.
+            # the group always has our retention. The role's policy comes first too: the rotation function
+            # runs during the same apply and must find its rights (and its key's) in place.
             depends_on=[self.log_group, execution_policy],
         )
 
 
 def _hardening_statements(hardening: LambdaHardening) -> tuple[dict[str, Any], ...]:
-    """What the execution role needs for its encrypted environment, dead-letter queue and traces."""
-    statements = [
-        policy.statement(
-            "UseOperationsKey", ["kms:Decrypt", "kms:GenerateDataKey"], hardening.kms_key_arn
-        ),
-        policy.statement("SendToDeadLetterQueue", ["sqs:SendMessage"], hardening.dead_letter_queue_arn),
-    ]
+    """What the execution role needs for its encrypted environment and its traces."""
+    statements = [policy.statement("DecryptEnvironment", ["kms:Decrypt"], hardening.kms_key_arn)]
     if hardening.tracing:
         # X-Ray has no resource-level permissions for writing traces.
         statements.append(

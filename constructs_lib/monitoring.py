@@ -3,7 +3,7 @@
 Resources (`ServiceMonitoring`): log metric filters on the key generator's JSON logs (keys created, requests
 rejected, unexpected failures); an SNS topic encrypted with the operations key (plus e-mail subscriptions)
 that every alarm notifies on alarm and on recovery; alarms on the stage's 5XX count (anomaly detection),
-4XX spikes, each function's errors and throttles, and the dead-letter queue; a CloudWatch dashboard.
+4XX spikes, and each function's errors and throttles; a CloudWatch dashboard.
 
 The key generator reports a rejected request as a function error (the API maps the error prefix to a 4XX),
 so its error alarm subtracts rejections: it fires on failures only, not on callers' bad input.
@@ -54,7 +54,6 @@ class ServiceMonitoringProps:
     metric_namespace: str
     functions: tuple[MonitoredFunction, ...]
     """Functions alarmed on errors and throttles; the first is the key generator."""
-    dead_letter_queue_name: str
     kms_key_arn: str
     """Encrypts the alarm topic."""
     alarm_prefix: str
@@ -174,18 +173,6 @@ class ServiceMonitoring(Construct):
                 f"{function.function_name} was throttled (reserved concurrency reached)",
                 **_lambda_metric(function, "Throttles"),
             )
-        self._alarm(
-            "dead-letter-queue",
-            "Failed asynchronous invocations are waiting in the dead-letter queue",
-            comparison_operator="GreaterThanThreshold",
-            evaluation_periods=1,
-            threshold=0,
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": props.dead_letter_queue_name},
-            statistic="Maximum",
-            period=PERIOD,
-        )
 
     def _body(self) -> dict[str, Any]:
         """Requests, errors and latency of the API; errors, duration and throttles of every function; keys."""

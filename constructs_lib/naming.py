@@ -90,12 +90,8 @@ class Names:
 
     @property
     def ops_kms_alias(self) -> str:
-        """Key for operational data: log groups, the alarm topic, the dead-letter queue, Lambda environments."""
+        """Key for operational data: log groups, the alarm topic, Lambda environments."""
         return f"alias/{self.service}-ops"
-
-    @property
-    def dead_letter_queue(self) -> str:
-        return f"{self.service}-lambda-dlq"
 
     @property
     def alarm_topic(self) -> str:

@@ -16,7 +16,18 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import HEALTH_PATH, SERVICE_NAME, apigateway_gaps, dynamodb_gaps, lambda_runner, s3_gaps
+from . import (
+    HEALTH_PATH,
+    SERVICE_NAME,
+    acm_gaps,
+    apigateway_gaps,
+    dynamodb_gaps,
+    kms_gaps,
+    lambda_gaps,
+    lambda_runner,
+    route53_seed,
+    s3_gaps,
+)
 
 
 class _HealthRoute:
@@ -61,9 +72,13 @@ class LocalAws:
     def start(self) -> "LocalAws":
         if self._server is not None:
             raise RuntimeError(f"LocalAws already running on {self.endpoint}")
+        acm_gaps.install()
         apigateway_gaps.install()
         dynamodb_gaps.install()
+        kms_gaps.install()
+        lambda_gaps.install()
         s3_gaps.install()
+        route53_seed.seed_hosted_zones()
         app = _HealthRoute(DomainDispatcherApplication(create_backend_app))
         try:
             self._server = make_server(

@@ -14,7 +14,7 @@ The picture is grouped by concern, not one box per Terraform resource:
 * edges come from references between resources of different nodes: `type.name` tokens in any `${...}`
   expression (also inside `${jsonencode(...)}`, where they appear bare) and `depends_on`, checked against
   the stack's resources (data sources are look-ups, not architecture, and are left out), de-duplicated per
-  node pair and labelled by the resource types involved ("invokes", "filters requests to", "dead letters to",
+  node pair and labelled by the resource types involved ("invokes", "filters requests to",
   "alarms on", ...). One deliberate omission: a node holding nothing but KMS keys (the operations key, used by
   nearly every other node) gets no edges; its label says what it encrypts instead ("encrypts 4 log groups,
   2 Lambda environments", ...). Edges that observe ("alarms on", "metrics from logs", "on dashboard") are
@@ -122,7 +122,7 @@ def group_of(stack: str, construct: str) -> str:
         return "lambda"
     if construct in ("api-key-rotation", "api-key-parameter"):
         return "rotation"
-    if construct in ("monitoring", "access-logs", "dead-letter-queue", "operations-key"):
+    if construct in ("monitoring", "access-logs", "operations-key"):
         return "operations"
     return "other"
 
@@ -140,7 +140,6 @@ _TITLES = {
     "waf": "Web application firewall",
     "custom-domain": "Custom domain",
     "monitoring": "Monitoring",
-    "dead-letter-queue": "Dead-letter queue",
     "operations-key": "Operations key",
 }
 
@@ -523,20 +522,6 @@ def _monitoring_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
     return phrases
 
 
-def _queue_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
-    phrases = []
-    for queue in sorted((r for r in node if r.rtype == "aws_sqs_queue"), key=lambda r: r.name):
-        body = queue.body
-        dead_letter = "dead-letter" in queue.path or str(body.get("name", "")).endswith("dlq")
-        encryption = "KMS" if body.get("kms_master_key_id") else "SSE" if body.get("sqs_managed_sse_enabled") else ""
-        kind = "dead-letter queue" if dead_letter else "queue"
-        phrases.append(f"{kind} (SQS" + (f", {encryption})" if encryption else ")"))
-        retention = body.get("message_retention_seconds")
-        days = f", kept {int(retention) // 86400} days" if isinstance(retention, int) and retention >= 86400 else ""
-        phrases.append(f"{body.get('name', '?')}{days}")
-    return phrases
-
-
 def _account_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
     return ["API Gateway account (CloudWatch role)" for _ in bodies.get("aws_api_gateway_account", [])]
 
@@ -592,7 +577,6 @@ _DESCRIBERS: tuple[tuple[tuple[str, ...], Callable[[list[Resource], Bodies], lis
         ),
         _monitoring_phrases,
     ),
-    (("aws_sqs_queue",), _queue_phrases),
     (("aws_api_gateway_account",), _account_phrases),
     (("aws_secretsmanager_secret", "aws_secretsmanager_secret_rotation"), _secret_phrases),
     (("aws_ssm_parameter",), _ssm_phrases),
@@ -652,8 +636,6 @@ _EDGE_LABELS = (
     (("aws_wafv2_web_acl_association", "aws_api_gateway_stage"), "filters requests to"),
     (("aws_api_gateway_base_path_mapping", "aws_api_gateway_stage"), "routes to stage"),
     (("aws_api_gateway_base_path_mapping", "aws_api_gateway_rest_api"), "routes to"),
-    (("aws_lambda_function", "aws_sqs_queue"), "dead letters to"),
-    (("aws_iam_role_policy", "aws_sqs_queue"), "dead letters to"),
     (("aws_cloudwatch_metric_alarm", ANY), "alarms on"),
     (("aws_cloudwatch_log_metric_filter", "aws_cloudwatch_log_group"), "metrics from logs"),
     (("aws_cloudwatch_dashboard", ANY), "on dashboard"),
@@ -669,7 +651,7 @@ def edge_label(pairs: set[tuple[str, str]]) -> str:
 
 
 # A node holding nothing but KMS keys (and their aliases) is a shared key, like the operations key that encrypts
-# the service's logs, alarm topic, dead-letter queue and Lambda environments. The references to it are not drawn
+# the service's logs, alarm topic and Lambda environments. The references to it are not drawn
 # as edges (one from nearly every node would cross the whole picture): the key's node lists what it encrypts
 # instead, counted by type from the referring resources ("encrypts 4 log groups, 2 Lambda environments", ...).
 # IAM policies that merely grant use of the key are not counted.
@@ -679,7 +661,6 @@ _ENCRYPTED = (
     ("aws_cloudwatch_log_group", "log group"),
     ("aws_lambda_function", "Lambda environment"),
     ("aws_sns_topic", "SNS topic"),
-    ("aws_sqs_queue", "SQS queue"),
 )
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
-from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
 from .. import api_contract, policy
@@ -37,8 +36,6 @@ from .adoption import adopt_service
 from .base import aws_provider, outputs
 
 LAMBDA_SOURCES = Path(__file__).resolve().parents[2] / "lambda"
-DEAD_LETTER_RETENTION = 14 * 24 * 3600
-"""SQS's maximum: two weeks to look at a failed asynchronous invocation."""
 # Not a secret: what the SSM parameter holds until the first rotation, run by the same apply, replaces it.
 PENDING_FIRST_ROTATION = "pending: the first API-key rotation writes the live key here"
 
@@ -71,19 +68,11 @@ class ServiceStack(TerraformStack):
             partition=partition,
             region=service.region,
         )
-        dead_letter_queue = SqsQueue(
-            self,
-            "dead-letter-queue",
-            name=names.dead_letter_queue,
-            kms_master_key_id=ops_key.arn,
-            message_retention_seconds=DEAD_LETTER_RETENTION,
-        )
         observability = settings.observability
 
         def hardening(reserved_concurrency: int) -> LambdaHardening:
             return LambdaHardening(
                 kms_key_arn=ops_key.arn,
-                dead_letter_queue_arn=dead_letter_queue.arn,
                 reserved_concurrency=reserved_concurrency,
                 tracing=observability.tracing,
             )
@@ -306,8 +295,7 @@ class ServiceStack(TerraformStack):
                 "rotation_function_arn": (rotator.function.function.arn, "ARN of the API-key rotation Lambda"),
                 "rotation_days": (rotation.days, "Days between API-key rotations"),
             }
-        operations = self._operations(settings, names, api, function, token_authorizer, rotator, ops_key,
-                                      dead_letter_queue)
+        operations = self._operations(settings, names, api, function, token_authorizer, rotator, ops_key)
         log_groups.extend(operations.pop("log_groups"))
         described |= operations
         adopt_service(
@@ -345,15 +333,14 @@ class ServiceStack(TerraformStack):
                 "log_group_arns": ([g.arn for g in log_groups], "ARNs of the service's log groups"),
                 "state_bucket": (settings.state.bucket, "S3 bucket holding this stack's state"),
                 "state_lock_table": (settings.state.lock_table, "DynamoDB table locking this stack's state"),
-                "operations_kms_key_arn": (ops_key.arn, "KMS key encrypting logs, the alarm topic, the DLQ and Lambda environments"),
-                "dead_letter_queue_url": (dead_letter_queue.url, "SQS queue holding failed asynchronous Lambda invocations"),
+                "operations_kms_key_arn": (ops_key.arn, "KMS key encrypting logs, the alarm topic and Lambda environments"),
                 **described,
                 **described_tenants,
             },
             sensitive=frozenset({"api_key_value", "tenant_api_keys"}),
         )
 
-    def _operations(self, settings, names, api, function, token_authorizer, rotator, ops_key, dead_letter_queue):
+    def _operations(self, settings, names, api, function, token_authorizer, rotator, ops_key):
         """WAF, custom domain, alarms and dashboard; returns their outputs plus `log_groups` they add."""
         service, observability = settings.service, settings.observability
         described: dict = {"log_groups": []}
@@ -417,7 +404,6 @@ class ServiceStack(TerraformStack):
                     key_generator_log_group=function.log_group.name,
                     metric_namespace=names.metric_namespace,
                     functions=tuple(functions),
-                    dead_letter_queue_name=dead_letter_queue.name,
                     kms_key_arn=ops_key.arn,
                     alarm_prefix=names.alarm_prefix,
                     topic_name=names.alarm_topic,
@@ -433,7 +419,7 @@ class ServiceStack(TerraformStack):
                     "alarm_topic_arn": (monitoring.topic.arn, "SNS topic every alarm notifies (subscribe to it)"),
                     "alarm_names": (
                         [alarm.alarm_name for alarm in monitoring.alarms.values()],
-                        "CloudWatch alarms on the API, the functions and the dead-letter queue",
+                        "CloudWatch alarms on the API and the functions",
                     ),
                 }
             if monitoring.dashboard:

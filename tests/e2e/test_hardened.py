@@ -70,7 +70,10 @@ def test_zone_holds_the_validation_and_alias_records(target, outputs):
         by_type.setdefault(record["Type"], []).append(record)
     (alias,) = [r for r in by_type["A"] if r["Name"].rstrip(".") == "keys.example.test"]
     assert alias["AliasTarget"]["DNSName"].rstrip(".") == outputs["custom_domain_target"]
-    assert any("acm" in r["ResourceRecords"][0]["Value"] or r["Name"].startswith("_") for r in by_type["CNAME"])
+    certificate = client(target, "acm").describe_certificate(CertificateArn=outputs["certificate_arn"])["Certificate"]
+    (expected,) = [option["ResourceRecord"] for option in certificate["DomainValidationOptions"]]
+    cnames = {(r["Name"].rstrip("."), r["ResourceRecords"][0]["Value"]) for r in by_type["CNAME"]}
+    assert (expected["Name"].rstrip("."), expected["Value"]) in cnames
 
 
 def test_waf_protects_the_stage_and_logs_without_credentials(target, outputs):
@@ -97,13 +100,8 @@ def test_functions_are_hardened(target, outputs):
     lam = client(target, "lambda")
     functions = {f["FunctionName"]: f for f in lam.list_functions()["Functions"]}
     assert set(functions) == {SERVICE, f"{SERVICE}-api-key-rotation", f"{SERVICE}-token-authorizer"}
-    queue_arn = client(target, "sqs").get_queue_attributes(
-        QueueUrl=outputs["dead_letter_queue_url"], AttributeNames=["QueueArn", "KmsMasterKeyId"]
-    )["Attributes"]
-    assert queue_arn["KmsMasterKeyId"] == outputs["operations_kms_key_arn"]
     for name, function in functions.items():
         assert function["TracingConfig"]["Mode"] == "Active", name
-        assert function["DeadLetterConfig"]["TargetArn"] == queue_arn["QueueArn"], name
         assert function["KMSKeyArn"] == outputs["operations_kms_key_arn"], name
     concurrency = {name: lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] for name in functions}
     assert concurrency == {SERVICE: 5, f"{SERVICE}-token-authorizer": 5, f"{SERVICE}-api-key-rotation": 2}
@@ -161,8 +159,9 @@ def test_no_secret_in_synth_output_plain_outputs_terraform_output_or_logs(
         {"Account": "123456789012", "Region": "us-east-1", "KeyUsage": "ENCRYPT_DECRYPT", "KeyAlias": "guard",
          "KeyDescription": "secrets guard"}))
     secrets = {key["value"] for key in apigw.get_api_keys(includeValues=True)["items"]}
-    secrets |= {current["value"], token}
-    assert len(secrets) >= 3 and all(len(secret) >= 20 for secret in secrets)
+    assert current["value"] in secrets  # the secret string holds the live key's value
+    secrets.add(token)
+    assert len(secrets) >= 2 and all(len(secret) >= 20 for secret in secrets)
 
     def leaks(text: str) -> list[str]:
         return [secret[:4] + "…" for secret in secrets if secret in text]
@@ -173,10 +172,12 @@ def test_no_secret_in_synth_output_plain_outputs_terraform_output_or_logs(
     for path in hardened.outdir.rglob("*.json"):
         assert leaks(path.read_text()) == [], path
     logs = client(target, "logs")
+    groups = [g["logGroupName"] for page in logs.get_paginator("describe_log_groups").paginate() for g in page["logGroups"]]
     events = [
         event["message"]
-        for group in logs.describe_log_groups()["logGroups"]
-        for event in logs.filter_log_events(logGroupName=group["logGroupName"])["events"]
+        for group in groups
+        for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+        for event in page["events"]
     ]
     assert events, "the functions wrote no logs: the guard would check nothing"
     assert leaks("\n".join(events)) == []
@@ -197,7 +198,6 @@ def test_destroy_removes_domain_waf_alarms_and_dashboard(deployment, outputs):
     assert client(target, "cloudwatch").describe_alarms()["MetricAlarms"] == []
     assert client(target, "cloudwatch").list_dashboards()["DashboardEntries"] == []
     assert client(target, "sns").list_topics()["Topics"] == []
-    assert client(target, "sqs").list_queues().get("QueueUrls", []) == []
     assert client(target, "lambda").list_functions()["Functions"] == []
     target.empty_state_bucket(stacks[SERVICE])
     target.destroy(stacks[f"{SERVICE}-remote-state"])

@@ -22,7 +22,6 @@ PARAMETER = f"{SERVICE_STACK}/api-key-parameter"
 BACKEND = f"{STATE_STACK}/remote-backend"
 WAF = f"{SERVICE_STACK}/waf"
 MONITORING = f"{SERVICE_STACK}/monitoring"
-DLQ = f"{SERVICE_STACK}/dead-letter-queue"
 OPS_KEY = f"{SERVICE_STACK}/operations-key"
 SERVICE = tool.STACK_PREFIX + SERVICE_STACK
 
@@ -56,7 +55,7 @@ def edges(model: tool.Diagram) -> dict[tuple[str, str], str]:
 def test_one_node_per_concern_not_per_resource(model, dot, service, state):
     assert {node.id for node in model.nodes} == {
         tool.CLIENTS, API, USAGE_PLAN, ACCESS_LOGS, LAMBDA, ROTATION, PARAMETER, BACKEND,
-        WAF, MONITORING, DLQ, OPS_KEY,
+        WAF, MONITORING, OPS_KEY,
     }
     resource_count = sum(len(by_name) for stack in (service, state) for by_name in stack["resource"].values())
     assert resource_count > 60 and len(model.nodes) <= 14
@@ -83,7 +82,7 @@ def test_clusters_group_nodes_by_concern(model, dot):
         "api": {API, USAGE_PLAN},
         "lambda": {LAMBDA},
         "rotation": {ROTATION, PARAMETER},
-        "operations": {MONITORING, ACCESS_LOGS, DLQ, OPS_KEY},
+        "operations": {MONITORING, ACCESS_LOGS, OPS_KEY},
         "state": {BACKEND},
     }
     assert not [node for node in model.nodes if node.group == "other"]  # every construct has its concern
@@ -94,7 +93,7 @@ def test_clusters_group_nodes_by_concern(model, dot):
 
 
 def test_edge_and_operations_concerns_are_one_column_each(dot):
-    for concern, nodes in (("edge", [WAF]), ("operations", [ACCESS_LOGS, DLQ, MONITORING, OPS_KEY])):
+    for concern, nodes in (("edge", [WAF]), ("operations", [ACCESS_LOGS, MONITORING, OPS_KEY])):
         block = dot.split(f'subgraph "cluster_{SERVICE_STACK}_{concern}" {{', 1)[1].split("\n    }", 1)[0]
         if len(nodes) > 1:
             assert "{rank=same; " + "; ".join(f'"{node}"' for node in nodes) + ";}" in block
@@ -129,11 +128,10 @@ def test_labels_of_the_edge_and_operations_concerns(model):
         "log group (never expires)",
     )
     assert model.node(MONITORING).lines == (
-        "7 alarms \u2192 SNS topic (encrypted)",
+        "6 alarms \u2192 SNS topic (encrypted)",
         "3 log metric filters",
         "dashboard",
     )
-    assert model.node(DLQ).lines == ("dead-letter queue (SQS, KMS)", "kms-key-generator-lambda-dlq, kept 14 days")
     assert model.node(ACCESS_LOGS).lines == (
         "API Gateway account (CloudWatch role)",
         "IAM role + policy",  # not an "execution role": there is no function here
@@ -158,12 +156,9 @@ def test_edges_between_concerns(model, dot):
         (USAGE_PLAN, API): "throttles / quotas",
         (ROTATION, USAGE_PLAN): "attaches keys to",
         (ROTATION, PARAMETER): "reads/writes key",
-        (LAMBDA, DLQ): "dead letters to",
-        (ROTATION, DLQ): "dead letters to",
         (MONITORING, API): "alarms on",
         (MONITORING, LAMBDA): "alarms on",
         (MONITORING, ROTATION): "alarms on",
-        (MONITORING, DLQ): "alarms on",
         (SERVICE, BACKEND): "Terraform state\n(S3 backend, DynamoDB lock + lock file)",
     }
     drawn = set(_DOT_EDGE.findall(dot))
@@ -179,13 +174,11 @@ def test_side_relations_do_not_rank_and_watching_edges_are_dotted(model, dot):
         (API, LAMBDA),
         (API, ACCESS_LOGS),
         (ROTATION, PARAMETER),
-        (LAMBDA, DLQ),
-        (ROTATION, DLQ),
     }
-    for target in (API, LAMBDA, ROTATION, DLQ):
+    for target in (API, LAMBDA, ROTATION):
         (line,) = [line for line in dot.splitlines() if f'"{MONITORING}" -> "{target}"' in line]
         assert 'xlabel="alarms on"' in line and "constraint=false" in line and "style=dotted" in line
-    (line,) = [line for line in dot.splitlines() if f'"{LAMBDA}" -> "{DLQ}"' in line]
+    (line,) = [line for line in dot.splitlines() if f'"{API}" -> "{LAMBDA}"' in line]
     assert "style" not in line and "constraint" not in line
 
 
@@ -195,15 +188,15 @@ def test_operations_key_gets_no_edges_its_label_says_what_it_encrypts(model, sta
     addresses = {resource.address for resource in held}
     (key,) = [r.address for r in held if r.rtype == "aws_kms_key" and tool.construct_of(r) == "operations-key"]
     users = {tool.construct_of(r) for r in held if key in tool.references(r.body, addresses)} - {"operations-key"}
-    assert users == {"api", "access-logs", "key-generator", "api-key-rotation", "waf", "monitoring", "dead-letter-queue"}
+    assert users == {"api", "access-logs", "key-generator", "api-key-rotation", "waf", "monitoring"}
     assert not [edge for edge in model.edges if OPS_KEY in (edge.source, edge.target)]
-    assert model.node(OPS_KEY).lines[1:] == ("encrypts 5 log groups, 2 Lambda environments", "SNS topic, SQS queue")
+    assert model.node(OPS_KEY).lines[1:] == ("encrypts 5 log groups, 2 Lambda environments", "SNS topic")
     # Keys sharing a node with what they protect are not folded: the rotation still reads/writes the parameter.
     assert (ROTATION, PARAMETER) in edges(model)
 
 
 def test_edge_labels_match_rules_with_any_type():
-    assert tool.edge_label({("aws_cloudwatch_metric_alarm", "aws_sqs_queue")}) == "alarms on"
+    assert tool.edge_label({("aws_cloudwatch_metric_alarm", "aws_sns_topic")}) == "alarms on"
     assert tool.edge_label({("aws_cloudwatch_dashboard", "aws_lambda_function")}) == "on dashboard"
     assert tool.edge_label({("aws_sns_topic", "aws_kms_key")}) == "encrypts with"
     both = {("aws_cloudwatch_dashboard", "aws_lambda_function"), ("aws_cloudwatch_metric_alarm", "aws_lambda_function")}
@@ -272,7 +265,7 @@ def test_static_key_variant_is_drawn_in_the_api_cluster(variant):
     # No WAF in this config, so no edge concern; alarms are off, the dashboard and metric filters stay.
     assert f"cluster_{stack}_edge" not in {cluster.id for cluster in model.clusters}
     assert set(model.cluster(f"cluster_{stack}_operations").nodes) == {
-        f"{stack}/access-logs", f"{stack}/dead-letter-queue", f"{stack}/monitoring", f"{stack}/operations-key"
+        f"{stack}/access-logs", f"{stack}/monitoring", f"{stack}/operations-key"
     }
     assert model.node(f"{stack}/monitoring").lines == ("3 log metric filters", "dashboard")
     assert model.node(f"{stack}/tenants").lines[:3] == (
@@ -309,11 +302,10 @@ def test_hardened_custom_domain_sits_in_front_of_the_api(hardened):
     assert found[(domain, api)] == "routes to stage"
     assert found[(waf, api)] == "filters requests to"
     assert found[(f"{stack}/monitoring", f"{stack}/token-authorizer")] == "alarms on"
-    assert found[(f"{stack}/token-authorizer", f"{stack}/dead-letter-queue")] == "dead letters to"
     assert "e-mail to 1 subscriber" in model.node(f"{stack}/monitoring").lines
     assert model.node(f"{stack}/operations-key").lines[1:] == (
         "encrypts 6 log groups, 3 Lambda environments",
-        "SNS topic, SQS queue",
+        "SNS topic",
     )
     assert "Lambda request authorizer (cached 60 s)" in model.node(api).lines
     assert not [edge for edge in model.edges if f"{stack}/operations-key" in (edge.source, edge.target)]

@@ -87,15 +87,16 @@ def test_stage_and_every_function_are_traced(service, variant):
 # --- Lambda hardening -------------------------------------------------------------------------------------
 
 
-def test_functions_have_reserved_concurrency_dead_letter_queue_and_encrypted_environment(service):
-    queue = ref(service, "aws_sqs_queue", "arn")
+def test_functions_have_reserved_concurrency_and_encrypted_environment_but_no_dead_letter_queue(service):
     key = ref(service, "aws_kms_key", "arn", "operations-key")
     reserved = {}
     for name, function in resources(service, "aws_lambda_function").items():
         reserved[function["function_name"]] = function["reserved_concurrent_executions"]
-        assert function["dead_letter_config"] == {"target_arn": queue}, name
         assert function["kms_key_arn"] == key, name
+        # Every caller invokes synchronously and sees the error: a dead-letter queue would stay empty.
+        assert "dead_letter_config" not in function, name
     assert reserved == {"kms-key-generator": 10, "kms-key-generator-api-key-rotation": 2}
+    assert resources(service, "aws_sqs_queue") == {}
 
 
 def test_reserved_concurrency_follows_settings(hardened, variant):
@@ -112,22 +113,14 @@ def test_rotation_reserves_nothing_when_the_account_cannot(reserved, rotation):
 
 
 def test_execution_roles_may_use_what_hardening_added(service):
-    queue = ref(service, "aws_sqs_queue", "arn")
     key = ref(service, "aws_kms_key", "arn", "operations-key")
     policies = resources(service, "aws_iam_role_policy")
     execution = [p["policy"] for name, p in policies.items() if "execution-policy" in name]
     assert len(execution) == 2
     for document in execution:
-        assert f'"Sid" = "SendToDeadLetterQueue", "Effect" = "Allow", "Action" = ["sqs:SendMessage"], "Resource" = {queue[2:-1]}' in document
-        assert f'"Sid" = "UseOperationsKey", "Effect" = "Allow", "Action" = ["kms:Decrypt", "kms:GenerateDataKey"], "Resource" = {key[2:-1]}' in document
+        assert f'"Sid" = "DecryptEnvironment", "Effect" = "Allow", "Action" = ["kms:Decrypt"], "Resource" = {key[2:-1]}' in document
         assert '"Action" = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource" = "*"' in document
-
-
-def test_dead_letter_queue_is_encrypted_and_keeps_messages_two_weeks(service):
-    queue = only(service, "aws_sqs_queue")
-    assert queue["name"] == "kms-key-generator-lambda-dlq"
-    assert queue["kms_master_key_id"] == ref(service, "aws_kms_key", "arn", "operations-key")
-    assert queue["message_retention_seconds"] == 14 * 24 * 3600
+        assert "sqs:" not in document
 
 
 # --- the operations key and encrypted, never-expiring logs --------------------------------------------------
@@ -178,12 +171,12 @@ def _alarms(stack) -> dict[str, dict]:
     return {alarm["alarm_name"]: alarm for alarm in resources(stack, "aws_cloudwatch_metric_alarm").values()}
 
 
-def test_alarms_cover_api_functions_and_dead_letter_queue(service, hardened):
+def test_alarms_cover_the_api_and_every_function(service, hardened):
     assert sorted(_alarms(service)) == [
         f"kms-key-generator-v1-{what}"
         for what in sorted([
             "api-5xx-anomaly", "api-4xx-spike", "key-generator-errors", "key-generator-throttles",
-            "rotation-errors", "rotation-throttles", "dead-letter-queue",
+            "rotation-errors", "rotation-throttles",
         ])
     ]
     assert {"keys-hardened-prod-authorizer-errors", "keys-hardened-prod-authorizer-throttles"} <= set(_alarms(hardened.service))

@@ -18,7 +18,7 @@ def test_function_depends_on_its_log_group_and_role_policy(service):
     function = only(service, "aws_lambda_function", "key-generator")
     group = ref(service, "aws_cloudwatch_log_group", "id", "key-generator").removeprefix("${").removesuffix(".id}")
     role_policy = ref(service, "aws_iam_role_policy", "id", "key-generator").removeprefix("${").removesuffix(".id}")
-    # The policy first: Lambda refuses a dead-letter queue the role may not send to.
+    # The policy first: the rotation runs during the same apply and needs its rights in place.
     assert function["depends_on"] == [group, role_policy]
     assert only(service, "aws_cloudwatch_log_group", "key-generator")["name"] == "/aws/lambda/kms-key-generator"
 

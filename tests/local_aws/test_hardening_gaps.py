@@ -1,0 +1,167 @@
+"""The gaps the production-hardening resources hit: the seeded hosted zone, ACM issuing at once, Lambda
+KMS/tracing updates and AWS-managed KMS keys; and one non-gap pinned, the S3 lifecycle read-back.
+
+Everything goes over HTTP with boto3, as Terraform's Go SDK would, against an emulator on a free port.
+"""
+
+import io
+import json
+import urllib.request
+import zipfile
+
+import boto3
+import pytest
+
+from local_aws import LocalAws
+from local_aws.route53_seed import SEEDED_HOSTED_ZONES
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with LocalAws() as aws:
+        yield aws
+
+
+def _client(emulator, service: str):
+    return boto3.client(
+        service, endpoint_url=emulator.endpoint, region_name=REGION, aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+# --- S3 lifecycle configuration -------------------------------------------------
+
+# Exactly what aws_s3_bucket_lifecycle_configuration (provider 5.100.0) PUTs for the state bucket's rule.
+STATE_BUCKET_PUT = (
+    '<LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><AbortIncompleteMultipartUpload>'
+    "<DaysAfterInitiation>7</DaysAfterInitiation></AbortIncompleteMultipartUpload><Filter><Prefix></Prefix></Filter>"
+    "<ID>expire-old-state-versions</ID><NoncurrentVersionExpiration><NoncurrentDays>90</NoncurrentDays>"
+    "</NoncurrentVersionExpiration><Status>Enabled</Status></Rule></LifecycleConfiguration>"
+)
+
+
+def test_state_bucket_lifecycle_rule_reads_back_as_the_provider_put_it(emulator):
+    """No gap: moto answers our rule as put; apply's 55 s on it is the provider's fixed wait (10 equal reads)."""
+    s3 = _client(emulator, "s3")
+    s3.create_bucket(Bucket="lifecycle-state")
+    # The provider's own request bytes, sent with a signature-shaped header so the emulator routes it to S3.
+    request = urllib.request.Request(
+        f"{emulator.endpoint}/lifecycle-state?lifecycle=",
+        data=STATE_BUCKET_PUT.encode(),
+        method="PUT",
+        headers={
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/s3/aws4_request",
+            "Content-Type": "application/xml",
+            "x-amz-transition-default-minimum-object-size": "all_storage_classes_128K",
+        },
+    )
+    with urllib.request.urlopen(request) as answer:
+        assert answer.status == 200
+    read = s3.get_bucket_lifecycle_configuration(Bucket="lifecycle-state")
+    assert read["TransitionDefaultMinimumObjectSize"] == "all_storage_classes_128K"
+    assert read["Rules"] == [
+        {
+            "ID": "expire-old-state-versions",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},  # the empty prefix the provider sent, not a missing one
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+        }
+    ]
+
+
+# --- Route 53 seeded zone -----------------------------------------------------------
+
+
+def test_seeded_hosted_zone_exists_with_its_fixed_id(emulator):
+    route53 = _client(emulator, "route53")
+    assert SEEDED_HOSTED_ZONES == {"example.test.": "Z0EXAMPLETEST00000001"}
+    zone = route53.get_hosted_zone(Id="Z0EXAMPLETEST00000001")["HostedZone"]
+    assert (zone["Name"], zone["Config"]["PrivateZone"]) == ("example.test.", False)
+    listed = route53.list_hosted_zones_by_name(DNSName="example.test.")["HostedZones"]
+    assert [z["Id"] for z in listed if z["Name"] == "example.test."] == ["/hostedzone/Z0EXAMPLETEST00000001"]
+
+    record = {"Name": "api.example.test", "Type": "CNAME", "TTL": 300, "ResourceRecords": [{"Value": "target.test."}]}
+    route53.change_resource_record_sets(
+        HostedZoneId="Z0EXAMPLETEST00000001",
+        ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]},
+    )
+    records = route53.list_resource_record_sets(HostedZoneId="Z0EXAMPLETEST00000001")["ResourceRecordSets"]
+    assert ("api.example.test.", "CNAME") in {(r["Name"], r["Type"]) for r in records}
+
+
+def test_seeding_again_keeps_the_one_zone():
+    with LocalAws():  # a second emulator in the same process shares moto's state
+        pass
+    with LocalAws() as aws:
+        zones = _client(aws, "route53").list_hosted_zones()["HostedZones"]
+    assert [z["Id"] for z in zones if z["Name"] == "example.test."] == ["/hostedzone/Z0EXAMPLETEST00000001"]
+
+
+# --- ACM --------------------------------------------------------------------------
+
+
+def test_dns_validated_certificate_is_issued_without_waiting(emulator):
+    acm = _client(emulator, "acm")
+    arn = acm.request_certificate(DomainName="keys.example.test", ValidationMethod="DNS")["CertificateArn"]
+    certificate = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    assert certificate["Status"] == "ISSUED"  # moto: PENDING_VALIDATION for 60 s
+    (option,) = certificate["DomainValidationOptions"]
+    assert option["ResourceRecord"]["Type"] == "CNAME"
+    assert option["ResourceRecord"]["Name"].endswith(".keys.example.test.")
+
+
+# --- Lambda configuration -------------------------------------------------------------
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def function_args(emulator):
+    iam, kms = _client(emulator, "iam"), _client(emulator, "kms")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="hardened-fn", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    keys = [kms.create_key(Description=f"env key {n}")["KeyMetadata"]["Arn"] for n in (1, 2)]
+    return {"role": role, "keys": keys}
+
+
+def test_update_function_configuration_applies_kms_key_and_tracing(emulator, function_args):
+    """Turning `observability.tracing` on or off, or changing the environment key, updates in place."""
+    lam = _client(emulator, "lambda")
+    first_key, second_key = function_args["keys"]
+    lam.create_function(
+        FunctionName="updated", Runtime="python3.12", Role=function_args["role"], Handler="handler.handler",
+        Code={"ZipFile": _zip()}, KMSKeyArn=first_key, TracingConfig={"Mode": "PassThrough"},
+    )
+    lam.update_function_configuration(FunctionName="updated", KMSKeyArn=second_key, TracingConfig={"Mode": "Active"})
+    config = lam.get_function(FunctionName="updated")["Configuration"]
+    assert (config["KMSKeyArn"], config["TracingConfig"]["Mode"]) == (second_key, "Active")
+
+    # An empty key removes it, as the provider does when `kms_key_arn` goes away.
+    lam.update_function_configuration(FunctionName="updated", KMSKeyArn="")
+    assert not lam.get_function(FunctionName="updated")["Configuration"].get("KMSKeyArn")
+
+
+# --- KMS ----------------------------------------------------------------------------------
+
+
+def test_aws_managed_default_key_is_managed_by_aws(emulator):
+    kms = _client(emulator, "kms")
+    described = kms.describe_key(KeyId="alias/aws/dynamodb")["KeyMetadata"]  # created on first use
+    assert described["KeyManager"] == "AWS"
+    own = kms.create_key(Description="ours")["KeyMetadata"]
+    assert own["KeyManager"] == "CUSTOMER"
+    customer_keys = [
+        key["KeyId"] for key in kms.list_keys()["Keys"]
+        if kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyManager"] == "CUSTOMER"
+    ]
+    assert described["KeyId"] not in customer_keys and own["KeyId"] in customer_keys
