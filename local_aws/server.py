@@ -25,6 +25,7 @@ from . import (
     kms_gaps,
     lambda_gaps,
     lambda_runner,
+    logs_gaps,
     route53_seed,
     s3_gaps,
 )
@@ -77,6 +78,7 @@ class LocalAws:
         dynamodb_gaps.install()
         kms_gaps.install()
         lambda_gaps.install()
+        logs_gaps.install()
         s3_gaps.install()
         route53_seed.seed_hosted_zones()
         app = _HealthRoute(DomainDispatcherApplication(create_backend_app))

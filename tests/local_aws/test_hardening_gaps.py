@@ -1,5 +1,5 @@
 """The gaps the production-hardening resources hit: the seeded hosted zone, ACM issuing at once, Lambda
-KMS/tracing updates and AWS-managed KMS keys; and one non-gap pinned, the S3 lifecycle read-back.
+KMS/tracing updates, log-group key association and AWS-managed KMS keys; and one non-gap pinned, the S3 lifecycle read-back.
 
 Everything goes over HTTP with boto3, as Terraform's Go SDK would, against an emulator on a free port.
 """
@@ -149,6 +149,27 @@ def test_update_function_configuration_applies_kms_key_and_tracing(emulator, fun
     # An empty key removes it, as the provider does when `kms_key_arn` goes away.
     lam.update_function_configuration(FunctionName="updated", KMSKeyArn="")
     assert not lam.get_function(FunctionName="updated")["Configuration"].get("KMSKeyArn")
+
+
+# --- CloudWatch Logs key association ------------------------------------------------------
+
+
+def test_log_group_key_can_be_associated_and_removed(emulator):
+    """An adopted group of the original modules (no key) takes the operations key in place."""
+    logs, kms = _client(emulator, "logs"), _client(emulator, "kms")
+    key = kms.create_key(Description="ops")["KeyMetadata"]["Arn"]
+    logs.create_log_group(logGroupName="/aws/lambda/adopted")
+
+    def group_key():
+        (group,) = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/adopted")["logGroups"]
+        return group.get("kmsKeyId")
+
+    logs.associate_kms_key(logGroupName="/aws/lambda/adopted", kmsKeyId=key)
+    assert group_key() == key
+    logs.disassociate_kms_key(logGroupName="/aws/lambda/adopted")
+    assert group_key() is None
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.associate_kms_key(logGroupName="/aws/lambda/missing", kmsKeyId=key)
 
 
 # --- KMS ----------------------------------------------------------------------------------
