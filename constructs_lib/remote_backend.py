@@ -1,7 +1,7 @@
 """Remote Terraform state: a hardened S3 bucket and a DynamoDB lock table.
 
-Resources: KMS key + alias (state encryption, rotation on, key policy), S3 bucket with versioning (old
-versions expire after 90 days, incomplete uploads after 7), SSE-KMS default
+Resources: KMS key + alias (state encryption, rotation on, key policy), S3 bucket with versioning (every
+state version kept: each is a rollback point and an audit record), SSE-KMS default
 encryption, all four public-access blocks, `BucketOwnerEnforced` ownership and a TLS-only bucket policy;
 DynamoDB lock table (`LockID`, on-demand, point-in-time recovery, encrypted with the same key).
 """
@@ -11,13 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
-from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
-    S3BucketLifecycleConfiguration,
-    S3BucketLifecycleConfigurationRule,
-    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
-    S3BucketLifecycleConfigurationRuleFilter,
-    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
-)
 from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
     S3BucketOwnershipControls,
     S3BucketOwnershipControlsRule,
@@ -50,8 +43,6 @@ class RemoteBackendProps:
     """Alias of the key that encrypts state objects and the lock table."""
     account_id: str
     partition: str
-    noncurrent_version_days: int = 90
-    """Days a superseded state version is kept (to roll back a bad apply) before S3 expires it."""
 
 
 class RemoteBackend(Construct):
@@ -68,7 +59,7 @@ class RemoteBackend(Construct):
         )
 
         self.bucket = S3Bucket(self, "bucket", bucket=props.bucket_name)
-        versioning = S3BucketVersioningA(
+        S3BucketVersioningA(
             self,
             "versioning",
             bucket=self.bucket.id,
@@ -88,28 +79,6 @@ class RemoteBackend(Construct):
                     bucket_key_enabled=True,
                 )
             ],
-        )
-        S3BucketLifecycleConfiguration(
-            self,
-            "lifecycle",
-            bucket=self.bucket.id,
-            rule=[
-                S3BucketLifecycleConfigurationRule(
-                    id="expire-old-state-versions",
-                    status="Enabled",
-                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
-                    noncurrent_version_expiration=[
-                        S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
-                            noncurrent_days=props.noncurrent_version_days
-                        )
-                    ],
-                    abort_incomplete_multipart_upload=[
-                        S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=7)
-                    ],
-                )
-            ],
-            # Versioning must be on before a noncurrent-version rule makes sense.
-            depends_on=[versioning],
         )
         S3BucketPublicAccessBlock(
             self,

@@ -429,7 +429,6 @@ _BUCKET_FEATURES = (
     ("aws_s3_bucket_public_access_block", "public access blocked"),
     ("aws_s3_bucket_ownership_controls", "owner enforced"),
     ("aws_s3_bucket_policy", "bucket policy"),
-    ("aws_s3_bucket_lifecycle_configuration", "old versions expire"),
 )
 
 

@@ -1,12 +1,11 @@
 """The gaps the production-hardening resources hit: the seeded hosted zone, ACM issuing at once, Lambda
-KMS/tracing updates, log-group key association and AWS-managed KMS keys; and one non-gap pinned, the S3 lifecycle read-back.
+KMS/tracing updates, log-group key association and AWS-managed KMS keys.
 
 Everything goes over HTTP with boto3, as Terraform's Go SDK would, against an emulator on a free port.
 """
 
 import io
 import json
-import urllib.request
 import zipfile
 
 import boto3
@@ -30,47 +29,6 @@ def _client(emulator, service: str):
         service, endpoint_url=emulator.endpoint, region_name=REGION, aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-
-
-# --- S3 lifecycle configuration -------------------------------------------------
-
-# Exactly what aws_s3_bucket_lifecycle_configuration (provider 5.100.0) PUTs for the state bucket's rule.
-STATE_BUCKET_PUT = (
-    '<LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><AbortIncompleteMultipartUpload>'
-    "<DaysAfterInitiation>7</DaysAfterInitiation></AbortIncompleteMultipartUpload><Filter><Prefix></Prefix></Filter>"
-    "<ID>expire-old-state-versions</ID><NoncurrentVersionExpiration><NoncurrentDays>90</NoncurrentDays>"
-    "</NoncurrentVersionExpiration><Status>Enabled</Status></Rule></LifecycleConfiguration>"
-)
-
-
-def test_state_bucket_lifecycle_rule_reads_back_as_the_provider_put_it(emulator):
-    """No gap: moto answers our rule as put; apply's 55 s on it is the provider's fixed wait (10 equal reads)."""
-    s3 = _client(emulator, "s3")
-    s3.create_bucket(Bucket="lifecycle-state")
-    # The provider's own request bytes, sent with a signature-shaped header so the emulator routes it to S3.
-    request = urllib.request.Request(
-        f"{emulator.endpoint}/lifecycle-state?lifecycle=",
-        data=STATE_BUCKET_PUT.encode(),
-        method="PUT",
-        headers={
-            "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/s3/aws4_request",
-            "Content-Type": "application/xml",
-            "x-amz-transition-default-minimum-object-size": "all_storage_classes_128K",
-        },
-    )
-    with urllib.request.urlopen(request) as answer:
-        assert answer.status == 200
-    read = s3.get_bucket_lifecycle_configuration(Bucket="lifecycle-state")
-    assert read["TransitionDefaultMinimumObjectSize"] == "all_storage_classes_128K"
-    assert read["Rules"] == [
-        {
-            "ID": "expire-old-state-versions",
-            "Status": "Enabled",
-            "Filter": {"Prefix": ""},  # the empty prefix the provider sent, not a missing one
-            "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
-            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
-        }
-    ]
 
 
 # --- Route 53 seeded zone -----------------------------------------------------------

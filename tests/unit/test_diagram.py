@@ -114,7 +114,7 @@ def test_labels_summarize_what_a_node_holds(model):
     assert "SecureString /APIGateway/APIKeys/kms-key-generator" in model.node(PARAMETER).lines
     assert "S3 bucket kms-key-generator-tfstate" in model.node(BACKEND).lines
     assert "DynamoDB lock table kms-key-generator-tflock" in model.node(BACKEND).lines
-    assert "owner enforced, bucket policy, old versions expire" in model.node(BACKEND).lines  # lifecycle rules
+    assert "owner enforced, bucket policy" in model.node(BACKEND).lines
     assert "stage method settings: ERROR logs, metrics, 5 req/s (burst 10)" in model.node(API).lines
 
 

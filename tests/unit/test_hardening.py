@@ -154,16 +154,6 @@ def test_every_kms_key_has_a_policy_and_rotates(service, state):
             assert key["enable_key_rotation"] is True, name
 
 
-def test_state_bucket_expires_old_versions_and_stale_uploads(state):
-    lifecycle = only(state, "aws_s3_bucket_lifecycle_configuration")
-    assert lifecycle["bucket"] == ref(state, "aws_s3_bucket", "id")
-    (rule,) = lifecycle["rule"]
-    assert rule["status"] == "Enabled"
-    assert rule["noncurrent_version_expiration"] == [{"noncurrent_days": 90}]
-    assert rule["abort_incomplete_multipart_upload"] == [{"days_after_initiation": 7}]
-    assert lifecycle["depends_on"] == [_address(ref(state, "aws_s3_bucket_versioning", "id"))]
-
-
 # --- alarms and dashboard ---------------------------------------------------------------------------------
 
 
