@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
 from .. import api_contract, policy
@@ -295,8 +297,10 @@ class ServiceStack(TerraformStack):
                 "rotation_function_arn": (rotator.function.function.arn, "ARN of the API-key rotation Lambda"),
                 "rotation_days": (rotation.days, "Days between API-key rotations"),
             }
-        operations = self._operations(settings, names, api, function, token_authorizer, rotator, ops_key)
-        log_groups.extend(operations.pop("log_groups"))
+        operations, operations_log_groups = self._operations(
+            settings, names, api, function, token_authorizer, rotator, ops_key
+        )
+        log_groups.extend(operations_log_groups)
         described |= operations
         adopt_service(
             settings, api=api, usage_plan=service_plan, api_key=api_key, function=function,
@@ -340,10 +344,21 @@ class ServiceStack(TerraformStack):
             sensitive=frozenset({"api_key_value", "tenant_api_keys"}),
         )
 
-    def _operations(self, settings, names, api, function, token_authorizer, rotator, ops_key):
-        """WAF, custom domain, alarms and dashboard; returns their outputs plus `log_groups` they add."""
+    def _operations(
+        self,
+        settings: Settings,
+        names: Names,
+        api: KeyServiceApi,
+        function: LambdaFunction,
+        token_authorizer: TokenAuthorizer | None,
+        rotator: ApiKeyRotation | None,
+        ops_key: KmsKey,
+    ) -> tuple[dict[str, tuple[object, str]], list[CloudwatchLogGroup]]:
+        """WAF, custom domain, alarms and dashboard; returns their described outputs and the log groups
+        they add."""
         service, observability = settings.service, settings.observability
-        described: dict = {"log_groups": []}
+        described: dict[str, tuple[object, str]] = {}
+        log_groups: list[CloudwatchLogGroup] = []
         if settings.waf.enabled:
             acl = WebAcl(
                 self,
@@ -356,7 +371,7 @@ class ServiceStack(TerraformStack):
                     log_kms_key_arn=ops_key.arn,
                 ),
             )
-            described["log_groups"].append(acl.log_group)
+            log_groups.append(acl.log_group)
             described["web_acl_arn"] = (acl.web_acl.arn, "WAFv2 web ACL protecting the stage")
         if settings.domain.name:
             domain = CustomDomain(
@@ -424,7 +439,7 @@ class ServiceStack(TerraformStack):
                 }
             if monitoring.dashboard:
                 described["dashboard_name"] = (monitoring.dashboard.dashboard_name, "CloudWatch dashboard of the service")
-        return described
+        return described, log_groups
 
     @staticmethod
     def _key_factory_statements(settings: Settings, partition: str, account_id: str) -> tuple[dict, ...]:
