@@ -295,11 +295,16 @@ def _routes(node: list[Resource]) -> list[str]:
     return routes
 
 
+def _with_endpoint_types(name: str, body: Mapping[str, Any]) -> str:
+    """`name (regional)`: an API or domain name with its endpoint types, when it has any."""
+    types = "/".join(body.get("endpoint_configuration", {}).get("types", []))
+    return f"{name}" + (f" ({types.lower()})" if types else "")
+
+
 def _api_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
     phrases = []
     for api in bodies.get("aws_api_gateway_rest_api", []):
-        types = "/".join(api.get("endpoint_configuration", {}).get("types", []))
-        phrases.append(f"{api.get('name', 'REST API')}" + (f" ({types.lower()})" if types else ""))
+        phrases.append(_with_endpoint_types(api.get("name", "REST API"), api))
     methods = sorted((r for r in node if r.rtype == "aws_api_gateway_method"), key=lambda r: r.name)
     for route, method in zip(_routes(node), methods):
         phrases.append(route + (" (API key required)" if method.body.get("api_key_required") else ""))
@@ -475,8 +480,7 @@ def _waf_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
 def _domain_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
     phrases = []
     for domain in bodies.get("aws_api_gateway_domain_name", []):
-        types = "/".join(domain.get("endpoint_configuration", {}).get("types", []))
-        phrases.append(f"{domain.get('domain_name', '?')}" + (f" ({types.lower()})" if types else ""))
+        phrases.append(_with_endpoint_types(domain.get("domain_name", "?"), domain))
         policy = str(domain.get("security_policy", "")).removeprefix("TLS_").replace("_", ".")
         certificate = " + ACM certificate" if "aws_acm_certificate" in bodies else ""
         phrases.append((f"TLS {policy} " if policy else "") + f"custom domain{certificate}")
