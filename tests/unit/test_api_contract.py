@@ -1,8 +1,8 @@
 """Tests for the POST /keys API contract: injection-safe request mapping, error
 selection that maps every Lambda error to exactly one status, and the request model.
 
-Mapping templates are rendered with tests.support.apigw_vtl, a local emulation
-of API Gateway's Velocity variables.
+Mapping templates are rendered with local_aws.apigw.vtl, the local emulation of
+API Gateway's Velocity variables that the emulator's API Gateway data plane uses too.
 """
 
 import json
@@ -22,7 +22,7 @@ from constructs_lib.api_contract import (
     ErrorResponse,
     status_for_error,
 )
-from tests.support.apigw_vtl import render
+from local_aws.apigw.vtl import render
 
 # The template this contract replaces; kept to prove the replacement matters.
 ORIGINAL_TEMPLATE = """#set($inputRoot = $input.path('$'))

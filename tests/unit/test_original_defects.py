@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from constructs_lib import api_contract
-from tests.support.apigw_vtl import render
+from local_aws.apigw.vtl import render
 from tests.support.synth import only, ref, resources
 
 # The original's outputs table (outputs.tf): seven terse outputs.
