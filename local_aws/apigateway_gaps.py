@@ -23,6 +23,8 @@ the client.  The gaps, each confirmed against a plain ``moto_server``:
 * ``UpdateUsagePlan`` stored patched quota and throttle values as the strings patch operations
   carry (``"1000"``), so ``GetUsagePlan`` answered ``"limit": "1000"`` and the Go SDK failed to
   decode it, and a fractional rate (``"12.5"``) was a 500. Numbers are stored as numbers here.
+* ``GetUsage`` (``/usageplans/{id}/usage``) has no route: 404 HTML. It answers here from the
+  ``UsageLedger`` that the data plane records each keyed request in (``usage_ledger(backend)``).
 * A REST API's ``policy`` comes back as plain JSON.  The real API returns it
   with its quotes backslash-escaped, and the provider (``aws_api_gateway_rest_api``
   and ``aws_api_gateway_rest_api_policy`` reads) unescapes it, failing on plain JSON.
@@ -51,6 +53,9 @@ from moto.apigateway.models import APIGatewayBackend, Deployment, RestAPI, Stage
 from moto.apigateway.responses import APIGatewayResponse
 from moto.core.responses import TYPE_RESPONSE
 from moto.moto_api._internal import mock_random as random
+
+from .apigw import dataplane
+from .apigw.limits import UsageLedger
 
 # API Gateway issues client certificates valid for one year.
 CERTIFICATE_LIFETIME = datetime.timedelta(days=365)
@@ -109,6 +114,29 @@ def _certificates(backend: APIGatewayBackend) -> dict[str, ClientCertificate]:
     return backend.__dict__.setdefault("local_aws_client_certificates", {})
 
 
+def usage_ledger(backend: APIGatewayBackend) -> UsageLedger:
+    """The account/region's request counts per usage plan and API key, which the data plane records into.
+
+    Kept on the backend, like the certificates, so ``/moto-api/reset`` clears them too.
+    """
+    return backend.__dict__.setdefault("local_aws_usage", UsageLedger())
+
+
+def _usage_date(value: str | None, name: str) -> datetime.date:
+    """A ``GetUsage`` date parameter (``YYYY-MM-DD``), or the ``BadRequestException`` API Gateway answers."""
+    if not value:
+        raise BadRequestException(
+            f"1 validation error detected: Value null at '{name}' failed to satisfy constraint: "
+            "Member must not be null"
+        )
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise BadRequestException(f"Invalid {name} specified: '{value}'. Expected format: YYYY-MM-DD") from None
+
+
 def _get_certificate(backend: APIGatewayBackend, certificate_id: str) -> ClientCertificate:
     certificate = _certificates(backend).get(certificate_id)
     if certificate is None:
@@ -138,6 +166,21 @@ class LocalAPIGatewayResponse(APIGatewayResponse):
     moto's ``dispatch`` picks the method named after the operation that the
     botocore model matches for the request's method and path.
     """
+
+    def _get_action(self) -> str:
+        """The operation; also ``GetUsage`` without its dates, which moto's router can't match.
+
+        moto's router treats required query arguments as part of the route, so a ``GetUsage``
+        lacking ``startDate``/``endDate`` matched nothing (an empty 404) instead of API
+        Gateway's 400 ``BadRequestException``, which ``get_usage`` raises.
+        """
+        action = super()._get_action()
+        if action is None and self.method == "GET":
+            match self.path.partition("?")[0].strip("/").split("/"):
+                case ["usageplans", plan_id, "usage"]:
+                    self.uri_match = {"usageplanId": plan_id}
+                    return "GetUsage"
+        return action
 
     # Path parameters, by the botocore model's names, already percent-decoded.
     def _certificate_id(self) -> str:
@@ -226,6 +269,30 @@ class LocalAPIGatewayResponse(APIGatewayResponse):
     def update_resource(self) -> str:
         return self._patched(self.backend.get_resource(self.uri_match["restapi_id"], self.uri_match["resource_id"]))
 
+    def get_usage(self) -> str:
+        """Daily ``[used, remaining]`` per API key: the plan's current keys (zeros if idle) and any key counted.
+
+        One page holds everything, so ``position`` is never returned and ``limit`` is ignored.
+        """
+        plan_id = self.uri_match["usageplanId"]
+        start = _usage_date(self._get_param("startDate"), "startDate")
+        end = _usage_date(self._get_param("endDate"), "endDate")
+        if end < start:
+            raise BadRequestException("The end date must not be before the start date")
+        plan = self.backend.get_usage_plan(plan_id)  # UsagePlanNotFoundException for an unknown plan
+        ledger = usage_ledger(self.backend)
+        key_ids = set(self.backend.usage_plan_keys.get(plan_id, {})) | ledger.keys(plan_id)
+        wanted = self._get_param("keyId")
+        if wanted:
+            key_ids &= {wanted}
+        values: dict[str, list[list[int]]] = {}
+        for key_id in sorted(key_ids):
+            values.update(ledger.usage(plan_id, plan.quota, start, end, key_id=key_id))
+        # The wire name is "values"; botocore and the Go SDK map it to the output's ``items``.
+        return json.dumps(
+            {"usagePlanId": plan_id, "startDate": start.isoformat(), "endDate": end.isoformat(), "values": values}
+        )
+
 
 # Usage-plan patch paths whose values API Gateway stores as numbers: (block, key, type).
 _USAGE_PLAN_NUMBERS = {
@@ -285,6 +352,7 @@ def _patch_routes() -> None:
             "{0}/clientcertificates$": LocalAPIGatewayResponse.dispatch,
             "{0}/clientcertificates/(?P<clientcertificate_id>[^/]+)/?$": LocalAPIGatewayResponse.dispatch,
             "{0}/tags/(?P<resource_arn>.+)$": LocalAPIGatewayResponse.dispatch,
+            "{0}/usageplans/(?P<usage_plan_id>[^/]+)/usage$": LocalAPIGatewayResponse.dispatch,
         }
     )
 
@@ -308,6 +376,7 @@ def _patch_models() -> None:
         # An existing stage is repointed at the new deployment, not replaced.
         existing = self.stages.get(name) if name else None
         deployment = moto_rest_api_create_deployment(self, name, description, stage_variables)
+        dataplane.remember_snapshot(self, deployment)  # what the stage serves until its next deployment
         if existing is not None:
             existing.deployment_id = deployment.id
             existing.variables.update(stage_variables or {})

@@ -4,9 +4,11 @@ moto keeps its state in module-level backends, so every emulator in one
 process shares the same resources.
 """
 
+import ipaddress
 import json
 import os
 import threading
+from http import HTTPStatus
 from typing import Any
 
 from moto.moto_server.werkzeug_app import (
@@ -29,20 +31,49 @@ from . import (
     route53_seed,
     s3_gaps,
 )
+from .apigw import dataplane
 
 
-class _HealthRoute:
-    """WSGI wrapper answering ``HEALTH_PATH`` with our name and pid; everything else goes to moto."""
+class _LocalRoutes:
+    """WSGI wrapper for what moto does not serve: ``HEALTH_PATH`` (our name and pid) and API Gateway's data
+    plane (``/restapis/<id>/<stage>/_user_request_/...`` and custom domains); everything else goes to moto."""
 
     def __init__(self, app: Any):
         self.app = app
+        self.dataplane = dataplane.DataPlane()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("PATH_INFO") != HEALTH_PATH:
-            return self.app(environ, start_response)
-        body = json.dumps({"service": SERVICE_NAME, "pid": os.getpid()}).encode()
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
+        path = environ.get("PATH_INFO", "")
+        if path == HEALTH_PATH:
+            health = json.dumps({"service": SERVICE_NAME, "pid": os.getpid()}).encode()
+            return _respond(start_response, 200, health, {"Content-Type": "application/json"})
+        user_request = dataplane.USER_REQUEST.match(path)
+        if user_request is not None:
+            request = dataplane.parse_wsgi(environ, user_request["path"] or "/")
+            response = self.dataplane.handle_user_request(user_request["api"], user_request["stage"], request)
+            return _respond(start_response, response.status, response.body, response.headers)
+        host = (environ.get("HTTP_HOST") or "").rsplit(":", 1)[0].lower()
+        if _maybe_custom_domain(host):
+            response = self.dataplane.handle_domain_request(host, dataplane.parse_wsgi(environ, path))
+            if response is not None:
+                return _respond(start_response, response.status, response.body, response.headers)
+        return self.app(environ, start_response)
+
+
+def _maybe_custom_domain(host: str) -> bool:
+    """Whether a Host could name a custom domain: not an address, not localhost, not an AWS service host."""
+    if not host or host == "localhost" or host.endswith(".amazonaws.com") or host.startswith("["):
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
+
+
+def _respond(start_response: Any, status: int, body: bytes, headers: dict[str, str]) -> list[bytes]:
+    start_response(f"{status} {HTTPStatus(status).phrase}", [*headers.items(), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 class LocalAws:
@@ -81,7 +112,7 @@ class LocalAws:
         logs_gaps.install()
         s3_gaps.install()
         route53_seed.seed_hosted_zones()
-        app = _HealthRoute(DomainDispatcherApplication(create_backend_app))
+        app = _LocalRoutes(DomainDispatcherApplication(create_backend_app))
         try:
             self._server = make_server(
                 self.host, self._requested_port, app, threaded=True, request_handler=MotoRequestHandler
