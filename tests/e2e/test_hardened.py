@@ -10,16 +10,20 @@ outputs, Terraform's printed output and every log group; a second plan shows no 
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
 
 from tests.support.emulator import client, emulator
+from tests.support.http import send, user_request_url
 from tools import tokens
 from tools.local import LocalTarget, synthesized_stacks
 
 pytestmark = pytest.mark.e2e
 SERVICE = "keys-hardened"
+DOMAIN = "keys.example.test"
+AUTHORIZER_TTL = 3  # tests/fixtures/hardened.toml
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +142,86 @@ def test_dashboard_and_key_metrics_exist(target, outputs):
     assert len(body["widgets"]) == 7
     filters = client(target, "logs").describe_metric_filters(logGroupName=f"/aws/lambda/{SERVICE}")["metricFilters"]
     assert {f["filterName"] for f in filters} == {"KeysCreated", "KeyRequestsRejected", "KeyCreationFailures"}
+
+
+@pytest.fixture(scope="module")
+def domain_url(target) -> str:
+    """The custom domain's `v1` base path, reached with `Host: keys.example.test` (the emulator routes by Host)."""
+    return f"{target.endpoint}/v1/keys"
+
+
+@pytest.fixture
+def issue_token(target, outputs, monkeypatch):
+    """Issue a bearer token for a tenant, metered on the service's live API key (the table the authorizer reads)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", target.endpoint)
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    current = json.loads(
+        client(target, "secretsmanager").get_secret_value(SecretId=outputs["api_key_secret_arn"])["SecretString"]
+    )
+
+    def issue(tenant: str) -> str:
+        return tokens.issue(session, outputs["tokens_table_name"], tenant, current["id"])[0]
+
+    issue.session = session
+    return issue
+
+
+def key_request(alias: str) -> dict:
+    return {"account": "123456789012", "region": "us-east-1", "key_usage": "ENCRYPT_DECRYPT", "key_alias": alias,
+            "key_description": "over the custom domain"}
+
+
+def test_the_disabled_execute_api_endpoint_refuses_requests(target, outputs, issue_token):
+    url = user_request_url(target.endpoint, outputs["rest_api_id"], "prod")
+    answer = send(url, key_request("http/execute-api"), headers={"Authorization": f"Bearer {issue_token('acme')}"})
+    assert (answer.status, answer.json) == (403, {"message": "Forbidden"})
+
+
+def test_an_issued_token_creates_a_key_through_the_custom_domain(target, outputs, domain_url, issue_token):
+    token = issue_token("acme")
+    answer = send(domain_url, key_request("http/token"), headers={"Host": DOMAIN, "Authorization": f"Bearer {token}"})
+    assert answer.status == 201, answer
+    kms = client(target, "kms")
+    assert [a["AliasName"] for a in kms.list_aliases(KeyId=answer.json["KeyId"])["Aliases"]] == ["alias/http/token"]
+    # The access log names the tenant the authorizer resolved, never the token.
+    stage = client(target, "apigateway").get_stage(restApiId=outputs["rest_api_id"], stageName="prod")
+    group = stage["accessLogSettings"]["destinationArn"].split(":")[6]
+    events = client(target, "logs").filter_log_events(logGroupName=group)["events"]
+    lines = {line["requestId"]: line for line in (json.loads(event["message"]) for event in events)}
+    assert lines[answer.headers["x-amzn-requestid"]]["tenant"] == "acme"
+    assert not any(token in event["message"] for event in events)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer short"}, {"Authorization": "Basic dXNlcjpwYXNz"}],
+    ids=["missing", "malformed-token", "not-bearer"],
+)
+def test_a_missing_or_malformed_authorization_header_is_401(target, domain_url, headers):
+    before = len(client(target, "kms").list_keys()["Keys"])
+    answer = send(domain_url, key_request("http/unauthorized"), headers={"Host": DOMAIN, **headers})
+    assert (answer.status, answer.json) == (401, {"message": "Unauthorized"})
+    assert answer.headers["x-amzn-errortype"] == "UnauthorizedException"
+    assert len(client(target, "kms").list_keys()["Keys"]) == before
+
+
+def test_an_api_key_header_admits_nothing_when_the_authorizer_supplies_keys(target, domain_url):
+    live = client(target, "apigateway").get_api_keys(includeValues=True)["items"][0]["value"]
+    answer = send(domain_url, key_request("http/header-key"), headers={"Host": DOMAIN, "x-api-key": live})
+    assert (answer.status, answer.json) == (401, {"message": "Unauthorized"})
+
+
+def test_a_revoked_token_is_refused_once_its_cached_decision_expires(outputs, domain_url, issue_token):
+    token = issue_token("initech")
+    headers = {"Host": DOMAIN, "Authorization": f"Bearer {token}"}
+    assert send(domain_url, key_request("http/before-revoke"), headers=headers).status == 201
+    tokens.revoke(issue_token.session, outputs["tokens_table_name"], tokens.token_hash(token))
+    time.sleep(AUTHORIZER_TTL + 0.5)  # the cached Allow has expired: the authorizer runs again
+    answer = send(domain_url, key_request("http/after-revoke"), headers=headers)
+    assert (answer.status, answer.json) == (
+        403, {"message": "User is not authorized to access this resource with an explicit deny"})
+    never_issued = send(domain_url, key_request("http/unknown"), headers={**headers, "Authorization": "Bearer " + "x" * 43})
+    assert never_issued.status == 403
 
 
 def test_no_secret_in_synth_output_plain_outputs_terraform_output_or_logs(

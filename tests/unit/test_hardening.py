@@ -347,7 +347,7 @@ def test_custom_domain_is_regional_tls_1_2_and_maps_the_stage(hardened):
 def test_switching_the_execute_api_endpoint_redeploys_the_stage(hardened):
     """AWS applies the endpoint switch only with a new deployment, so the flag is in the deployment hash."""
     trigger = only(hardened.service, "aws_api_gateway_deployment")["triggers"]["contract"]
-    access = {"allowed_source_cidrs": ("0.0.0.0/0", "::/0"), "allowed_vpc_endpoint_ids": (), "authorizer_ttl": 60}
+    access = {"allowed_source_cidrs": ("0.0.0.0/0", "::/0"), "allowed_vpc_endpoint_ids": (), "authorizer_ttl": 3}
     assert trigger == api_contract.deployment_hash(**access, disable_execute_api_endpoint=True)
     assert trigger != api_contract.deployment_hash(**access, disable_execute_api_endpoint=False)
 
