@@ -4,7 +4,10 @@ Every comparison is a ratio measured in one run, with the two sides alternated (
 machine noise hits both alike, and the median of the pairs reported. Numbers from timed tests are not
 trusted here; this is the only place performance claims come from.
 
-    python -m tools.bench [--pairs 3] [--only synth,cli,handler,local]
+    python -m tools.bench [--pairs 3] [--only synth,cli,handler,tenants,local,dataplane] [--requests-per-client 250]
+
+A full run rewrites `bench/results.md`; an `--only` run replaces just its sections (matched by their `###` title)
+and stamps them with its own date and machine, so the other sections keep the numbers of the run that made them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -20,6 +24,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from tools import bench_dataplane
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_ROOT / "bench" / "results.md"
@@ -50,7 +56,8 @@ class Comparison:
         def fmt(times: list[float]) -> str:
             return f"{statistics.median(times):.3f} s (runs: {', '.join(f'{t:.3f}' for t in times)})"
 
-        verdict = "" if self.target is None else f" (target <= {self.target}: {'met' if self.ratio <= self.target else 'MISSED'})"
+        met = "met" if self.target is not None and self.ratio <= self.target else "MISSED"
+        verdict = "" if self.target is None else f" (target <= {self.target}: {met})"
         return (
             f"### {self.title}\n\n| | median wall time |\n|---|---|\n"
             f"| {self.subject} | {fmt(self.subject_times)} |\n| {self.baseline} | {fmt(self.baseline_times)} |\n\n"
@@ -58,7 +65,9 @@ class Comparison:
         )
 
 
-def alternate(pairs: int, subject: Callable[[], float], baseline: Callable[[], float]) -> tuple[list[float], list[float]]:
+def alternate(
+    pairs: int, subject: Callable[[], float], baseline: Callable[[], float]
+) -> tuple[list[float], list[float]]:
     subject_times, baseline_times = [], []
     for _ in range(pairs):
         baseline_times.append(baseline())
@@ -74,7 +83,12 @@ def bench_synth(pairs: int) -> str:
         app = [sys.executable, "main.py"]
         s, b = alternate(pairs, lambda: timed(app, env=env), lambda: timed(floor))
     return Comparison(
-        "Synth: full app vs. import floor", "`python main.py` (both stacks)", "`import cdktf, cdktf_cdktf_provider_aws`", s, b, 1.15
+        "Synth: full app vs. import floor",
+        "`python main.py` (both stacks)",
+        "`import cdktf, cdktf_cdktf_provider_aws`",
+        s,
+        b,
+        1.15,
     ).markdown()
 
 
@@ -85,7 +99,8 @@ def bench_cli(pairs: int) -> str:
         npx = ["npx", "--no-install", "cdktf", "synth", "--output", out]
         app = [sys.executable, "main.py"]
         s, b = alternate(pairs, lambda: timed(npx), lambda: timed(app, env=env))
-    return Comparison("Synth: cdktf CLI vs. the app alone", "`npx cdktf synth`", "`python main.py`", s, b, None).markdown()
+    title = "Synth: cdktf CLI vs. the app alone"
+    return Comparison(title, "`npx cdktf synth`", "`python main.py`", s, b, None).markdown()
 
 
 def bench_handler(pairs: int) -> str:
@@ -94,7 +109,8 @@ def bench_handler(pairs: int) -> str:
     handler = [sys.executable, "-c", f"import sys; sys.path[:0] = {paths!r}; import handler"]
     boto3 = [sys.executable, "-c", "import boto3"]
     s, b = alternate(max(pairs, 10), lambda: timed(handler), lambda: timed(boto3))
-    return Comparison("Lambda cold import: handler vs. boto3", "`import handler`", "`import boto3`", s, b, 1.1).markdown()
+    title = "Lambda cold import: handler vs. boto3"
+    return Comparison(title, "`import handler`", "`import boto3`", s, b, 1.1).markdown()
 
 
 def bench_local(_: int) -> str:
@@ -143,14 +159,16 @@ def bench_tenants(pairs: int) -> str:
                     + "".join(f'[[tenants]]\nid = "tenant-{i}"\nplan = "general"\n' for i in range(count))
                 )
                 out = Path(scratch) / f"out-{count}"
-                times[count].append(timed([sys.executable, "main.py"], env=dict(ENV, CDKTF_OUTDIR=str(out), KMSKG_CONFIG=str(config))))
+                env = dict(ENV, CDKTF_OUTDIR=str(out), KMSKG_CONFIG=str(config))
+                times[count].append(timed([sys.executable, "main.py"], env=env))
                 sizes[count] = (out / "stacks" / "kms-key-generator" / "cdk.tf.json").stat().st_size
     rows = []
     for count in counts:
         ratio = statistics.median(t / one for t, one in zip(times[count], times[1]))
         verdict = "" if count == 1 else f"{'met' if ratio <= 1.5 else 'MISSED'} (<= 1.5)"
         runs = ", ".join(f"{t:.2f}" for t in times[count])
-        rows.append(f"| {count:,} | {statistics.median(times[count]):.2f} s ({runs}) | **{ratio:.3f}** {verdict} | {sizes[count] / 1e6:.2f} MB |")
+        median, size = statistics.median(times[count]), sizes[count] / 1e6
+        rows.append(f"| {count:,} | {median:.2f} s ({runs}) | **{ratio:.3f}** {verdict} | {size:.2f} MB |")
     return "\n".join(
         [
             "### Synth with tenants (ratio to the 1-tenant synth, alternated in this run)\n",
@@ -168,25 +186,59 @@ BENCHES = {
     "handler": bench_handler,
     "tenants": bench_tenants,
     "local": bench_local,
+    "dataplane": bench_dataplane.bench,
 }
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def sections_of(markdown: str) -> tuple[str, dict[str, str]]:
+    """(the text before the first section, sections by their `### ` title line), in file order."""
+    header, *sections = re.split(r"(?m)^(?=### )", markdown)
+    return header, {section.splitlines()[0]: section.rstrip("\n") + "\n" for section in sections}
+
+
+def merged(existing: str, new_sections: list[str]) -> str:
+    """`existing` with each new section replacing the one of the same title in place (or appended)."""
+    header, sections = sections_of(existing)
+    for section in new_sections:
+        sections[section.splitlines()[0]] = section.rstrip("\n") + "\n"
+    return header.rstrip("\n") + "\n\n" + "\n".join(sections.values())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=3, help="alternated pairs per comparison (default 3)")
     parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated subset of " + ", ".join(BENCHES))
+    parser.add_argument("--clients", type=int, default=8, help="dataplane: concurrent clients (default 8)")
+    parser.add_argument(
+        "--requests-per-client", type=int, default=250, help="dataplane: key requests per client (default 250)"
+    )
     args = parser.parse_args(argv)
+    names = args.only.split(",")
+    if unknown := [name for name in names if name not in BENCHES]:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+    partial = set(names) != set(BENCHES) and RESULTS.is_file()
+    command = "python -m tools.bench" + (f" --only {args.only}" if partial else "")
     sections = []
-    for name in args.only.split(","):
+    for name in names:
         print(f"bench: {name} ...", flush=True)
-        sections.append(BENCHES[name](args.pairs))
+        if name == "dataplane":
+            section = bench_dataplane.bench(args.clients, args.requests_per_client, command)
+        else:
+            section = BENCHES[name](args.pairs)
+            if partial:  # the file's header describes another run: say which one made this section
+                section += f"\nMeasured by `{command}` on {time.strftime('%Y-%m-%d')} ({machine()}).\n"
+        sections.append(section)
     header = (
         "# Benchmarks\n\n"
-        f"Written by `make bench` on {time.strftime('%Y-%m-%d')} ({platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}). Ratios are medians of alternated pairs measured in this one run.\n\n"
+        f"Written by `make bench` on {time.strftime('%Y-%m-%d')} ({machine()}). "
+        "Ratios are medians of alternated pairs measured in this one run.\n\n"
     )
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(header + "\n".join(sections))
+    RESULTS.write_text(merged(RESULTS.read_text(), sections) if partial else header + "\n".join(sections))
     print(RESULTS.read_text())
     return 0
 
