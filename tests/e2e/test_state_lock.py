@@ -1,6 +1,8 @@
 """State locking: while one apply holds the lock, a second fails with Terraform's lock error.
 
-The state afterwards is intact: same lineage, serial advanced once, no resource lost.
+The state afterwards is intact: same lineage, serial advanced, no resource lost, lock released. Not "advanced
+by one": Terraform persists intermediate snapshots during an apply that runs long (a busy machine), each a
+serial of its own.
 """
 
 from __future__ import annotations
@@ -80,6 +82,6 @@ def test_concurrent_apply_fails_on_the_lock_and_state_stays_intact(synth, retagg
 
         after = _state(first, backend)
         assert after["lineage"] == before["lineage"]
-        assert after["serial"] == before["serial"] + 1
+        assert after["serial"] > before["serial"]
         assert _addresses(after) == _addresses(before)
         assert not _lock_held(first, backend)
