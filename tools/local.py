@@ -6,6 +6,7 @@ the environment differs: `AWS_ENDPOINT_URL`, dummy credentials, and backend sett
 `terraform init` with `-backend-config` (the local state path; the S3 backend's endpoints).
 
     python -m tools.local deploy|plan|destroy [--port 4566] [--synth-dir cdktf.out]
+    python -m tools.local api-key [--port 4566]    # the deployed API's live key, for `curl -H "x-api-key: $(...)"`
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
+import shlex
 import shutil
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +28,65 @@ from typing import Any
 from tools.terraform import ToolError, terraform, terraform_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WORKDIR = PROJECT_ROOT / ".local-aws"
+# What `python -m tools.request_key --local` reads by default (relative, like its other default).
+LOCAL_SERVICE_STACK_DIR = ".local-aws/stacks/kms-key-generator"
+LOCAL_HOST = "127.0.0.1"
+DEFAULT_PORT = 4566
+PARAMETER_OUTPUT = "ssm_parameter_name"  # the service stack's output naming the SSM SecureString with its API key
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Variables that would send Terraform to a real account or a profile instead of the emulator.
 _REAL_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
+
+
+def emulator_env(endpoint: str) -> dict[str, str]:
+    """Terraform's environment for the emulator at `endpoint`: dummy credentials, no profile of the caller's."""
+    env = terraform_env(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            # An emulator gap answers 500 forever; fail in seconds instead of the SDK's 25 retries.
+            "AWS_MAX_ATTEMPTS": "3",
+            **DUMMY_CREDENTIALS,
+        }
+    )
+    for name in _REAL_AWS_VARIABLES:
+        env.pop(name, None)
+    return env
+
+
+def emulator_client(endpoint: str, service: str, region: str = "us-east-1") -> Any:
+    """A boto3 client for the emulator with dummy credentials.
+
+    The caller's profile, config and credentials files are never read: a real profile must not sign requests
+    to the emulator, and a missing one (`AWS_PROFILE=nope`) must not break them.
+    """
+    import boto3
+    import botocore.session
+
+    session = botocore.session.Session(
+        session_vars={
+            "profile": (None, None, None, None),
+            "config_file": (None, None, os.devnull, None),
+            "credentials_file": (None, None, os.devnull, None),
+        }
+    )
+    return boto3.session.Session(botocore_session=session).client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def local_endpoint(port: int) -> str:
+    return f"http://{LOCAL_HOST}:{port}"
+
+
+def user_request_url(endpoint: str, rest_api_id: str, stage: str, path: str = "/keys") -> str:
+    """Where the emulator serves a deployed stage (AWS's execute-api host does not resolve locally)."""
+    return f"{endpoint}/restapis/{rest_api_id}/{stage}/_user_request_{path}"
 
 
 @dataclass(frozen=True)
@@ -59,18 +120,7 @@ class LocalTarget:
     """Extra environment, e.g. `TF_VAR_tenant_api_key_values` (sensitive inputs never in the JSON)."""
 
     def env(self) -> dict[str, str]:
-        env = terraform_env(
-            {
-                "AWS_ENDPOINT_URL": self.endpoint,
-                "AWS_EC2_METADATA_DISABLED": "true",
-                # An emulator gap answers 500 forever; fail in seconds instead of the SDK's 25 retries.
-                "AWS_MAX_ATTEMPTS": "3",
-                **DUMMY_CREDENTIALS,
-            }
-        )
-        for name in _REAL_AWS_VARIABLES:
-            env.pop(name, None)
-        return env | dict(self.variables)
+        return emulator_env(self.endpoint) | dict(self.variables)
 
     def stack_dir(self, stack: Stack) -> Path:
         return self.workdir / "stacks" / stack.name
@@ -104,7 +154,8 @@ class LocalTarget:
 
     def init(self, stack: Stack) -> Path:
         workdir = self.prepare(stack)
-        terraform("init", "-reconfigure", "-input=false", "-no-color", *self.backend_config(stack), cwd=workdir, env=self.env())
+        backend = self.backend_config(stack)
+        terraform("init", "-reconfigure", "-input=false", "-no-color", *backend, cwd=workdir, env=self.env())
         return workdir
 
     def apply(self, stack: Stack) -> subprocess.CompletedProcess[str]:
@@ -126,10 +177,8 @@ class LocalTarget:
 
     def empty_state_bucket(self, stack: Stack) -> None:
         """Delete every object version in the state bucket, so destroying the (non-force) bucket succeeds."""
-        import boto3
-
         bucket = stack.config["terraform"]["backend"]["s3"]["bucket"]
-        s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1", **_boto_credentials())
+        s3 = emulator_client(self.endpoint, "s3")
         try:
             pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket)
             for page in pages:
@@ -152,10 +201,9 @@ class LocalTarget:
         """Whether the stack has state to destroy: a local state file, or a state bucket that exists."""
         if stack.backend == "local":
             return (self.workdir / "state" / f"{stack.name}.tfstate").is_file()
-        import boto3
         from botocore.exceptions import ClientError
 
-        s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1", **_boto_credentials())
+        s3 = emulator_client(self.endpoint, "s3")
         try:
             s3.head_bucket(Bucket=stack.config["terraform"]["backend"]["s3"]["bucket"])
         except ClientError:
@@ -175,10 +223,6 @@ class LocalTarget:
             print(f"## {stack.name}: destroyed")
 
 
-def _boto_credentials() -> dict[str, str]:
-    return {"aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
-
-
 def _emulator(command: str, port: int) -> int:
     """Run `python -m local_aws start|status|stop`; return its exit code (status: 0 = running)."""
     args = [] if command == "stop" else ["--port", str(port)]
@@ -188,36 +232,122 @@ def _emulator(command: str, port: int) -> int:
     return result.returncode
 
 
+def emulator_answers(endpoint: str) -> bool:
+    """Whether our emulator answers at `endpoint` (asked quietly: `api-key` prints nothing but the key)."""
+    from local_aws import HEALTH_PATH
+
+    try:
+        with urllib.request.urlopen(endpoint + HEALTH_PATH, timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def working_copies(workdir: Path) -> list[Stack]:
+    """The stacks as last applied from `workdir` (its copies), whatever `cdktf.out` holds now."""
+    stacks = []
+    for path in sorted((workdir / "stacks").glob("*/cdk.tf.json")):
+        config = json.loads(path.read_text())
+        (backend,) = config["terraform"]["backend"]
+        stacks.append(Stack(path.parent.name, backend, config))
+    return stacks
+
+
+def service_stack(stacks: list[Stack]) -> Stack | None:
+    """The stack serving the API: the one whose outputs name the SSM parameter holding its key."""
+    return next((stack for stack in stacks if PARAMETER_OUTPUT in stack.config.get("output", {})), None)
+
+
+def live_api_key(target: LocalTarget) -> str:
+    """The deployed service's API key, as the emulator's SSM holds it now (it rotates); ToolError if none."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    stack = service_stack(working_copies(target.workdir))
+    if stack is None or not (target.stack_dir(stack) / ".terraform").is_dir():
+        raise ToolError(f"nothing deployed from {target.workdir}: run `make deploy-local` first")
+    if not emulator_answers(target.endpoint):
+        raise ToolError(f"no emulator on {target.endpoint}: run `make deploy-local` first")
+    outputs = {name: output["value"] for name, output in target.outputs(stack).items()}
+    parameter = outputs.get(PARAMETER_OUTPUT)
+    if not parameter:
+        raise ToolError(f"stack {stack.name} has no {PARAMETER_OUTPUT} output: run `make deploy-local` first")
+    ssm = emulator_client(target.endpoint, "ssm", outputs.get("region") or "us-east-1")
+    try:
+        return ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+    except (BotoCoreError, ClientError) as error:
+        message = f"cannot read the API key from SSM parameter {parameter} on {target.endpoint}: {error}"
+        raise ToolError(message) from None
+
+
+def request_commands(target: LocalTarget, stack: Stack, outputs: dict[str, Any]) -> tuple[str, str]:
+    """A `curl` line and a `tools.request_key --local` line creating a key through the emulator's API Gateway.
+
+    Both work as printed from the project root. The API key is read when the command runs (`api-key`), so it
+    never lands in the deploy output; each call picks fresh aliases, so a pasted line never meets a 409.
+    """
+    port = urllib.parse.urlsplit(target.endpoint).port or DEFAULT_PORT
+    python = shlex.quote(sys.executable)
+    account, region = str(outputs.get("account_id") or "123456789012"), str(outputs.get("region") or "us-east-1")
+    workdir = [] if target.workdir.resolve() == DEFAULT_WORKDIR.resolve() else ["--workdir", str(target.workdir)]
+    api_key = shlex.join(["-m", "tools.local", "api-key", "--port", str(port), *workdir])
+    body = {
+        "account": account,
+        "region": region,
+        "key_usage": "ENCRYPT_DECRYPT",
+        "key_alias": f"demo-{secrets.token_hex(4)}",
+        "key_description": "demo key",
+    }
+    url = user_request_url(local_endpoint(port), outputs["rest_api_id"], outputs["stage_name"])
+    curl = (
+        f"curl -sS -w '\\nHTTP %{{http_code}}\\n' -X POST {shlex.quote(url)} -H 'Content-Type: application/json' "
+        f'-H "x-api-key: $({python} {api_key})" -d {shlex.quote(json.dumps(body))}'
+    )
+    stack_dir = target.stack_dir(stack)
+    default_stack_dir = (PROJECT_ROOT / LOCAL_SERVICE_STACK_DIR).resolve()
+    where = [] if stack_dir.resolve() == default_stack_dir else ["--stack-dir", str(stack_dir)]
+    request_key = shlex.join([
+        "-m", "tools.request_key", "--local", "--port", str(port), *where, "--account", account, "--region", region,
+        "--alias", f"demo-{secrets.token_hex(4)}", "--description", "demo key",
+    ])
+    return curl, f"{python} {request_key}"
+
+
 def _print_outputs(target: LocalTarget, stacks: list[Stack]) -> None:
+    """Every stack's outputs (sensitive ones hidden), then commands that create a key through the emulator."""
+    commands = None
     for stack in stacks:
         print(f"\n## {stack.name} outputs")
-        for name, output in sorted(target.outputs(stack).items()):
+        outputs = target.outputs(stack)
+        for name, output in sorted(outputs.items()):
             value = "(sensitive)" if output.get("sensitive") else json.dumps(output["value"])
             print(f"  {name} = {value}")
-    payload = {"Account": "123456789012", "Region": "us-east-1", "KeyUsage": "ENCRYPT_DECRYPT",
-               "KeyAlias": "demo", "KeyDescription": "demo key"}
-    invoke = (
-        "import boto3, json; print(boto3.client('lambda', region_name='us-east-1').invoke("
-        f"FunctionName='kms-key-generator', Payload=json.dumps({payload!r}))['Payload'].read().decode())"
-    )
+        if PARAMETER_OUTPUT in outputs and "rest_api_id" in outputs:
+            commands = request_commands(target, stack, {name: output["value"] for name, output in outputs.items()})
+    if commands:
+        curl, request_key = commands
+        print(
+            "\nCreate a key through the emulator's API Gateway (from the project root; the API key is read from "
+            f"the emulator's SSM when the command runs):\n  {curl}\nor with the client, as against AWS:\n"
+            f"  {request_key}"
+        )
     print(
-        "\nCreate a key through the emulator (it runs the Lambda; moto does not serve API Gateway traffic):\n"
-        f"  AWS_ENDPOINT_URL={target.endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
-        f'{sys.executable} -c "{invoke}"\n'
-        "Against a real deployment, through the API with its key from SSM:\n"
+        "\nAgainst a real deployment, through the API with its key from SSM:\n"
         "  python -m tools.request_key --account <account> --region <region> --alias demo --description 'demo key'"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.local", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["deploy", "plan", "destroy"])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", "4566")))
+    parser.add_argument("command", choices=["deploy", "plan", "destroy", "api-key"])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", str(DEFAULT_PORT))))
     parser.add_argument("--synth-dir", type=Path, default=PROJECT_ROOT / "cdktf.out")
-    parser.add_argument("--workdir", type=Path, default=PROJECT_ROOT / ".local-aws")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     args = parser.parse_args(argv)
-    target = LocalTarget(f"http://127.0.0.1:{args.port}", args.synth_dir.resolve(), args.workdir.resolve())
+    target = LocalTarget(local_endpoint(args.port), args.synth_dir.resolve(), args.workdir.resolve())
     try:
+        if args.command == "api-key":
+            print(live_api_key(target))
+            return 0
         if args.command == "deploy":
             _emulator("start", args.port)
             stacks = target.deploy_all()

@@ -3,8 +3,13 @@
 Replaces the original `api-request-sample-script.sh`. The endpoint and API key come from `--endpoint` and
 `--api-key` (or `$KMSKG_API_KEY`, which keeps the key out of the process list); whatever is missing is read
 from the service stack's Terraform outputs (`key_endpoint_url`, `ssm_parameter_name`) and the API key from
-that SSM SecureString. Prints the created key as JSON; on failure prints one line saying what went wrong and
-exits 1. The API key is never printed.
+that SSM SecureString (in the execute-api URL's region, else `$AWS_REGION`/`$AWS_DEFAULT_REGION`, else the
+stack's `region` output). Prints the created key as JSON; on failure prints one line saying what went wrong
+and exits 1. The API key is never printed.
+
+`--local` (or `KMSKG_LOCAL=1`) targets `make deploy-local` instead: outputs from `.local-aws/stacks/...`, the
+emulator's data-plane URL on `--port` (`$LOCAL_AWS_PORT`, 4566), the key from the emulator's SSM, and dummy
+credentials throughout, so the caller's AWS profile and keys are never used.
 """
 
 from __future__ import annotations
@@ -23,10 +28,25 @@ from collections.abc import Mapping
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tools.local import (
+    DEFAULT_PORT,
+    LOCAL_SERVICE_STACK_DIR,
+    emulator_answers,
+    emulator_client,
+    emulator_env,
+    local_endpoint,
+    user_request_url,
+)
+from tools.terraform import ToolError
+
 DEFAULT_STACK_DIR = "cdktf.out/stacks/kms-key-generator"
 API_KEY_ENV_VAR = "KMSKG_API_KEY"
 ENDPOINT_OUTPUT = "key_endpoint_url"
 PARAMETER_OUTPUT = "ssm_parameter_name"
+REGION_OUTPUT = "region"
+LOCAL_ENV_VAR = "KMSKG_LOCAL"
+PORT_ENV_VAR = "LOCAL_AWS_PORT"
+_TRUE = ("1", "true", "yes", "on")
 # https://<api id>.execute-api.<region>.amazonaws.com[.cn]/...: the API key parameter lives in that region.
 _EXECUTE_API_HOST = re.compile(r"https?://[^/.]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
 _BOX_DRAWING = re.compile(r"[│╷╵]")
@@ -37,7 +57,8 @@ class CliError(Exception):
     """A failure worth one line on stderr and exit status 1."""
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None, environ: Mapping[str, str] | None = None) -> argparse.Namespace:
+    """Flags, with `--local`, `--port` and `--stack-dir` completed from the environment (`environ`)."""
     parser = argparse.ArgumentParser(
         prog="python -m tools.request_key",
         description="Create a KMS key (and its alias) through the kms-key-generator API.",
@@ -59,10 +80,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"{PARAMETER_OUTPUT} output",
     )
     parser.add_argument(
-        "--stack-dir", default=DEFAULT_STACK_DIR, help=f"service stack directory (default: {DEFAULT_STACK_DIR})"
+        "--stack-dir",
+        help=f"service stack directory (default: {DEFAULT_STACK_DIR}; with --local: {LOCAL_SERVICE_STACK_DIR})",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds (default: 30)")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help=f"use the local emulator's deployment (`make deploy-local`); also ${LOCAL_ENV_VAR}=1",
+    )
+    parser.add_argument(
+        "--port", type=int, help=f"with --local: the emulator's port (default: ${PORT_ENV_VAR}, else {DEFAULT_PORT})"
+    )
+    args = parser.parse_args(argv)
+    environ = os.environ if environ is None else environ
+    args.local = args.local or environ.get(LOCAL_ENV_VAR, "").strip().lower() in _TRUE
+    if args.local and args.port is None:
+        try:
+            args.port = int(environ.get(PORT_ENV_VAR) or DEFAULT_PORT)
+        except ValueError:
+            parser.error(f"${PORT_ENV_VAR} is not a port number: {environ[PORT_ENV_VAR]!r}")
+    elif args.port is not None and not args.local:
+        parser.error(f"--port needs --local (or {LOCAL_ENV_VAR}=1)")
+    args.stack_dir = args.stack_dir or (LOCAL_SERVICE_STACK_DIR if args.local else DEFAULT_STACK_DIR)
+    return args
 
 
 def build_payload(args: argparse.Namespace) -> dict[str, str]:
@@ -79,8 +120,8 @@ def build_payload(args: argparse.Namespace) -> dict[str, str]:
     return payload
 
 
-def terraform_outputs(stack_dir: str) -> dict[str, object]:
-    """The stack's output values, by name, from `terraform output -json`."""
+def terraform_outputs(stack_dir: str, env: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The stack's output values, by name, from `terraform output -json` (run with `env` when given)."""
     if not os.path.isdir(stack_dir):
         raise CliError(f"stack directory {stack_dir} not found: deploy the stack, or pass --endpoint and --api-key")
     try:
@@ -89,6 +130,7 @@ def terraform_outputs(stack_dir: str) -> dict[str, object]:
             capture_output=True,
             text=True,
             check=False,
+            env=None if env is None else dict(env),
         )
     except FileNotFoundError:
         raise CliError("terraform not found on PATH: pass --endpoint and --api-key instead") from None
@@ -120,13 +162,44 @@ def region_of(endpoint: str) -> str | None:
     return match.group(1) if match else None
 
 
-def read_api_key(parameter_name: str, region: str | None) -> str:
-    """The API key from its SSM SecureString parameter."""
+def ssm_region(endpoint: str, outputs: Mapping[str, object], environ: Mapping[str, str]) -> str | None:
+    """Where the API key parameter is read: the execute-api URL's region, else the caller's `AWS_REGION` /
+    `AWS_DEFAULT_REGION` (a custom domain says nothing), else the stack's own region (so boto3 never stops at
+    "You must specify a region")."""
+    stack_region = outputs.get(REGION_OUTPUT)
+    return (
+        region_of(endpoint)
+        or environ.get("AWS_REGION")
+        or environ.get("AWS_DEFAULT_REGION")
+        or (stack_region if isinstance(stack_region, str) and stack_region else None)
+    )
+
+
+def read_api_key(parameter_name: str, region: str | None, emulator: str | None = None) -> str:
+    """The API key from its SSM SecureString parameter; from the emulator (dummy credentials) when given."""
     try:
-        ssm = boto3.client("ssm", region_name=region)
+        if emulator:
+            ssm = emulator_client(emulator, "ssm", region or "us-east-1")
+        else:
+            ssm = boto3.client("ssm", region_name=region)
         return ssm.get_parameter(Name=parameter_name, WithDecryption=True)["Parameter"]["Value"]
     except (BotoCoreError, ClientError) as error:
         raise CliError(f"cannot read the API key from SSM parameter {parameter_name}: {error}") from None
+
+
+def _local_outputs(args: argparse.Namespace) -> dict[str, object]:
+    """Outputs of the local deployment; its S3 backend lives in the emulator, so Terraform gets its environment."""
+    emulator = local_endpoint(args.port)
+    if not os.path.isdir(args.stack_dir):
+        hint = "run `make deploy-local` first, or pass --stack-dir"
+        raise CliError(f"stack directory {args.stack_dir} not found: {hint}")
+    if not emulator_answers(emulator):
+        raise CliError(f"no emulator on {emulator}: run `make deploy-local` first, or pass --port")
+    try:
+        env = emulator_env(emulator)
+    except ToolError as error:
+        raise CliError(str(error)) from None
+    return terraform_outputs(args.stack_dir, env)
 
 
 def resolve_target(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, str]:
@@ -135,9 +208,22 @@ def resolve_target(args: argparse.Namespace, environ: Mapping[str, str]) -> tupl
     api_key = args.api_key or environ.get(API_KEY_ENV_VAR)
     if endpoint and api_key:
         return endpoint, api_key
+    if args.local:
+        emulator = local_endpoint(args.port)
+        outputs = _local_outputs(args)
+        if not endpoint:
+            api_id, stage = (_output(outputs, name, args.stack_dir) for name in ("rest_api_id", "stage_name"))
+            endpoint = user_request_url(emulator, api_id, stage)
+        if not api_key:
+            region = outputs.get(REGION_OUTPUT)  # the emulator keeps SSM per region, like AWS
+            parameter = _output(outputs, PARAMETER_OUTPUT, args.stack_dir)
+            api_key = read_api_key(parameter, region if isinstance(region, str) else None, emulator)
+        return endpoint, api_key
     outputs = terraform_outputs(args.stack_dir)
     endpoint = endpoint or _output(outputs, ENDPOINT_OUTPUT, args.stack_dir)
-    api_key = api_key or read_api_key(_output(outputs, PARAMETER_OUTPUT, args.stack_dir), region_of(endpoint))
+    if not api_key:
+        parameter = _output(outputs, PARAMETER_OUTPUT, args.stack_dir)
+        api_key = read_api_key(parameter, ssm_region(endpoint, outputs, environ))
     return endpoint, api_key
 
 

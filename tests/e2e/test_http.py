@@ -13,14 +13,20 @@ Gateway checks the usage plan before it validates, so they count without creatin
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 import time
+import urllib.parse
 
 import pytest
 
 from tests.support.emulator import client, emulator
 from tests.support.http import Answer, send, user_request_url
 from tests.support.synth import PROJECT_ROOT, SERVICE_STACK, Synth, run_synth
-from tools.local import LocalTarget, synthesized_stacks
+from tools.local import LocalTarget, _print_outputs, synthesized_stacks
 
 pytestmark = pytest.mark.e2e
 
@@ -294,3 +300,85 @@ def test_every_request_leaves_an_access_log_line_in_the_stage_format(target, out
     assert line["tenant"] == "-"  # header mode: no authorizer context
     assert not any(tenant_keys["beta"] in e["message"] for e in events)
 
+
+
+# --- the command-line clients: `tools.request_key --local` and the curl line `make deploy-local` prints -------------
+
+
+def run_request_key(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """`python -m tools.request_key` as a user runs it, with a profile that does not exist (never needed locally)."""
+    env = {**os.environ, "AWS_PROFILE": "no-such-profile", **environment}
+    return subprocess.run(
+        [sys.executable, "-m", "tools.request_key", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
+    )
+
+
+def local_flags(target, *, account: str = ACCOUNT, region: str = "us-east-1", alias: str) -> list[str]:
+    port = str(urllib.parse.urlsplit(target.endpoint).port)
+    stack_dir = str(target.workdir / "stacks" / SERVICE_STACK)
+    return ["--local", "--port", port, "--stack-dir", stack_dir, "--account", account, "--region", region,
+            "--alias", alias]
+
+
+def test_request_key_local_creates_a_key_then_says_in_one_line_why_not(target, service_key):
+    wait_until_full(STAGE_RATE, STAGE_BURST)
+    created = run_request_key(*local_flags(target, alias="cli/ok"))
+    assert created.returncode == 0, created.stderr
+    assert service_key not in created.stdout + created.stderr
+    answer = json.loads(created.stdout)
+    described = client(target, "kms").describe_key(KeyId="alias/cli/ok")["KeyMetadata"]
+    assert (answer["AliasName"], answer["KeyId"]) == ("alias/cli/ok", described["KeyId"])
+    assert described["KeyState"] == "Enabled"
+
+    before = key_count(target)
+    port = str(urllib.parse.urlsplit(target.endpoint).port)
+    failures = [
+        (local_flags(target, region="xx-nowhere-1", alias="cli/bad-region"), {}, "error: bad request: Region: "),
+        # KMSKG_LOCAL=1 and $LOCAL_AWS_PORT instead of --local --port.
+        (local_flags(target, account="999999999999", alias="cli/other-account")[3:],
+         {"KMSKG_LOCAL": "1", "LOCAL_AWS_PORT": port},
+         "error: forbidden (wrong API key or account not allowed): Account: 999999999999 is not allowed"),
+        (local_flags(target, alias="cli/ok"), {}, "error: conflict: alias alias/cli/ok already exists"),
+    ]
+    for flags, environment, prefix in failures:
+        refused = run_request_key(*flags, **environment)
+        assert (refused.returncode, refused.stdout) == (1, ""), refused
+        assert refused.stderr.startswith(prefix) and refused.stderr.count("\n") == 1, refused.stderr
+        assert service_key not in refused.stderr
+    assert key_count(target) == before
+
+
+def printed_commands(target, capsys) -> tuple[str, str, str]:
+    """What `make deploy-local` prints after applying: (all of it, the curl line, the request_key line)."""
+    _print_outputs(target, synthesized_stacks(target.synth_dir))
+    out = capsys.readouterr().out
+    (curl,) = [line.strip() for line in out.splitlines() if line.startswith("  curl ")]
+    (request,) = [line.strip() for line in out.splitlines() if " -m tools.request_key --local " in line]
+    return out, curl, request
+
+
+def test_the_printed_curl_and_request_key_lines_create_keys_as_printed(target, service_key, capsys):
+    if shutil.which("curl") is None:
+        pytest.fail("curl is not on PATH: the command `make deploy-local` prints needs it; install curl")
+    out, curl, request = printed_commands(target, capsys)
+    assert service_key not in out
+    (alias,) = re.findall(r'"key_alias": "(demo-[0-9a-f]{8})"', curl)
+
+    ran = subprocess.run(["bash", "-c", curl], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert (ran.returncode, ran.stderr) == (0, ""), ran
+    body, _, status = ran.stdout.rstrip("\n").rpartition("\n")
+    assert status == "HTTP 201", ran.stdout
+    created = json.loads(body)
+    assert created["AliasName"] == f"alias/{alias}" and created["KeyId"]
+    assert client(target, "kms").describe_key(KeyId=f"alias/{alias}")["KeyMetadata"]["KeyId"] == created["KeyId"]
+
+    ran = subprocess.run(["bash", "-c", request], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran
+    assert json.loads(ran.stdout)["AliasName"].startswith("alias/demo-")
+    assert service_key not in ran.stdout + ran.stderr
+
+    # Printed again: fresh aliases, so pasting the new lines creates new keys instead of meeting a 409.
+    _, curl_again, request_again = printed_commands(target, capsys)
+    aliases = [re.search(r"demo-[0-9a-f]{8}", line).group(0) for line in (curl, request, curl_again, request_again)]
+    assert len(set(aliases)) == 4
