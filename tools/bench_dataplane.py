@@ -16,21 +16,17 @@ test, the usage plan's throttle and quota and the stage's method-settings thrott
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +34,7 @@ from typing import Any
 
 import boto3
 
-from local_aws import HEALTH_PATH
+from local_aws.private import private_emulator
 from tools.local import DUMMY_CREDENTIALS, LocalTarget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -51,45 +47,6 @@ THROTTLE_TOLERANCE = 0.10
 
 
 # --- the emulator and the deployment ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def emulator(log: Path, timeout: float = 60) -> Iterator[str]:
-    """A private `python -m local_aws serve` on a free port (own state, never the user's emulator); stopped after."""
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_aws", "serve", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"emulator exited early; see {log}")
-            with contextlib.suppress(OSError, ValueError):
-                with urllib.request.urlopen(endpoint + HEALTH_PATH, timeout=1) as answer:
-                    if json.load(answer)["pid"] == process.pid:
-                        break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"emulator did not answer within {timeout}s; see {log}")
-            time.sleep(0.2)
-        yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @dataclass(frozen=True)
@@ -466,7 +423,7 @@ def bench(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-dataplane-") as scratch:
         workdir = Path(scratch)
-        with emulator(workdir / "emulator.log") as endpoint:
+        with private_emulator(workdir / "emulator.log") as endpoint:
             deployment = timed_step(timings, "deploy (both stacks)", lambda: deploy(endpoint, workdir / "deploy"))
             raise_limits(deployment)
             latency = timed_step(

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from cryptography import x509
 
 from local_aws import HEALTH_PATH, LocalAws
+from local_aws.private import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -61,12 +62,6 @@ def rest_api(apigw):
 def assert_error(excinfo, code: str, status: int) -> None:
     error = excinfo.value.response
     assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == (code, status)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- client certificates ---------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.emulator import free_port
+from local_aws.private import free_port
 from tools import local, request_key
 from tools.local import LocalTarget, Stack
 
