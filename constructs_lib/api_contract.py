@@ -26,6 +26,14 @@ HTTP response. The choices below are about doing that safely:
   success into a 500.
 - The 500 body is fixed: Lambda and AWS error text may carry ARNs, account
   details or stack traces and must not reach clients (they stay in CloudWatch).
+- Caller identity: `Caller` is `{"ApiKeyId", "TenantId"}` from API Gateway's
+  `$context` (the API key that passed the usage plan; the tenant a token
+  authorizer vouched for), `""` when absent, never from the body: the model's
+  `additionalProperties: false` refuses a client `Caller` field before the
+  template runs, and the template copies only named fields anyway. The handler
+  resolves it to a tenant (or the operator) and refuses a request with none.
+  Both values come from API Gateway (key ids) or the authorizer (tenant ids are
+  settings-validated `[a-z0-9-]`), so they are quoted as they are.
 """
 
 from __future__ import annotations
@@ -67,7 +75,8 @@ REQUEST_TEMPLATE = """{
   "Region": $input.json('$.region'),
   "KeyUsage": $input.json('$.key_usage'),
   "KeyAlias": $input.json('$.key_alias'),
-  "KeyDescription": $input.json('$.key_description')
+  "KeyDescription": $input.json('$.key_description'),
+  "Caller": {"ApiKeyId": "$context.identity.apiKeyId", "TenantId": "$context.authorizer.tenant_id"}
 #if("$!input.path('$.key_spec')" != "")
   ,"KeySpec": $input.json('$.key_spec')
 #end

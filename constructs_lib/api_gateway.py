@@ -1,8 +1,9 @@
 """The public REST API: `POST /keys` with an API key, a Lambda integration, a stage and usage plans.
 
-Resources (`KeyServiceApi`): regional REST API (API key source HEADER, i.e. `x-api-key`), resource
-policy (allowed source CIDRs / VPC endpoints), `/keys` resource, request model + validator, `POST`
-method (API key required), non-proxy Lambda integration with the injection-safe mapping template,
+Resources (`KeyServiceApi`): regional REST API, or a private one when VPC endpoints are given (API key
+source HEADER, i.e. `x-api-key`), resource policy (allowed source CIDRs / VPC endpoints), `/keys` resource,
+request model + validator, `POST` method (API key required), non-proxy Lambda integration with the
+injection-safe mapping template,
 method and integration responses (201/400/403/409/500), a deployment that is replaced whenever the API
 model changes, a client certificate, the stage using it (defect 6) with optional X-Ray tracing, stage-wide
 method settings (execution logging into a log group created first, metrics, default throttle; data tracing
@@ -65,7 +66,8 @@ class KeyServiceApiProps:
     allowed_source_cidrs: tuple[str, ...] = ("0.0.0.0/0", "::/0")
     """Source addresses the resource policy lets in. Default: anywhere (the API key still applies)."""
     allowed_vpc_endpoint_ids: tuple[str, ...] = ()
-    """When non-empty, only requests through these VPC endpoints are let in. Default: no VPC restriction."""
+    """When non-empty, the API is PRIVATE, attached to these interface VPC endpoints, and its resource policy lets
+    in requests through them only. Default: a REGIONAL API, no VPC restriction."""
     client_certificate_description: str = ""
     access_log_group_arn: str | None = None
     """Log group for one JSON line per request (`observability.ACCESS_LOG_FORMAT`). Default: no access logs."""
@@ -112,7 +114,7 @@ class KeyServiceApi(Construct):
             name=props.name,
             description="Creates KMS keys and aliases on request (kms-key-generator)",
             api_key_source="AUTHORIZER" if props.authorizer else "HEADER",
-            endpoint_configuration=ApiGatewayRestApiEndpointConfiguration(types=["REGIONAL"]),
+            endpoint_configuration=self._endpoint_configuration(props),
             disable_execute_api_endpoint=props.disable_execute_api_endpoint,
             # A replacement API must exist before the old one goes, so a custom domain never points nowhere.
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
@@ -304,10 +306,24 @@ class KeyServiceApi(Construct):
         )
         return authorizer
 
+    @staticmethod
+    def _endpoint_configuration(props: KeyServiceApiProps) -> ApiGatewayRestApiEndpointConfiguration:
+        """PRIVATE with the allowed VPC endpoints, else REGIONAL.
+
+        `aws:SourceVpce` is only in the request context of a private API: a REGIONAL API whose policy denied
+        requests without the right endpoint would deny every request. Private, the API is reached through those
+        endpoints only (their execute-api hostnames), and the policy's endpoint check then holds.
+        """
+        if props.allowed_vpc_endpoint_ids:
+            return ApiGatewayRestApiEndpointConfiguration(
+                types=["PRIVATE"], vpc_endpoint_ids=list(props.allowed_vpc_endpoint_ids)
+            )
+        return ApiGatewayRestApiEndpointConfiguration(types=["REGIONAL"])
+
     def _resource_policy(self, props: KeyServiceApiProps) -> str:
         """Allow invocation, then deny sources outside the allowed CIDRs / VPC endpoints."""
         api = f"{self.rest_api.execution_arn}/*"
-        # Requests through a VPC endpoint carry a private aws:VpcSourceIp and no aws:SourceIp.
+        # Requests through a VPC endpoint (a private API) carry a private aws:VpcSourceIp and no aws:SourceIp.
         ip_key = "aws:VpcSourceIp" if props.allowed_vpc_endpoint_ids else "aws:SourceIp"
         statements = [
             policy.statement("AllowInvoke", ["execute-api:Invoke"], api, principal="*"),

@@ -1,9 +1,10 @@
 """Bearer-token authentication for tenants: the `Tokens` table and the token-authorizer Lambda.
 
 Resources: KMS key + alias for the table (`kms.service_key`), the DynamoDB table keyed by the SHA-256 hex
-of each token (on-demand, point-in-time recovery, encrypted with that key; it stores hashes, never
-tokens), and the authorizer function (`lambda_function.LambdaFunction`: own role allowed `GetItem` on
-this table only, own never-expiring log group). `api_gateway.KeyServiceApi` wires it to the method.
+of each token (on-demand, point-in-time recovery, encrypted with that key, deletion protection unless turned
+off; it stores hashes, never tokens), and the authorizer function (`lambda_function.LambdaFunction`: own role
+allowed `GetItem` on this table only, own never-expiring log group). `api_gateway.KeyServiceApi` wires it to the
+method.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class TokenAuthorizerProps:
     account_id: str
     partition: str
     region: str
+    deletion_protection: bool = True
+    """DynamoDB deletion protection on the tokens table: destroying it would revoke every issued token."""
 
 
 class TokenAuthorizer(Construct):
@@ -49,7 +52,12 @@ class TokenAuthorizer(Construct):
             ),
         )
         self.table = encrypted_table(
-            self, "tokens-table", name=props.table_name, hash_key="token_hash", kms_key_arn=key.arn
+            self,
+            "tokens-table",
+            name=props.table_name,
+            hash_key="token_hash",
+            kms_key_arn=key.arn,
+            deletion_protection=props.deletion_protection,
         )
         self.function = LambdaFunction(
             self,

@@ -15,8 +15,15 @@ from cdktf_cdktf_provider_aws.dynamodb_table import (
 from constructs import Construct
 
 
-def encrypted_table(scope: Construct, id: str, *, name: str, hash_key: str, kms_key_arn: str) -> DynamodbTable:
-    """On-demand table keyed by string `hash_key`, with point-in-time recovery and SSE under `kms_key_arn`."""
+def encrypted_table(
+    scope: Construct, id: str, *, name: str, hash_key: str, kms_key_arn: str, deletion_protection: bool
+) -> DynamodbTable:
+    """On-demand table keyed by string `hash_key`, with point-in-time recovery and SSE under `kms_key_arn`.
+
+    `deletion_protection` makes DynamoDB refuse `DeleteTable` (so `terraform destroy` too) until it is switched
+    off: both tables hold what a mistaken destroy must not take (the state lock, every issued token). Required,
+    so no caller forgets to decide.
+    """
     return DynamodbTable(
         scope,
         id,
@@ -26,4 +33,5 @@ def encrypted_table(scope: Construct, id: str, *, name: str, hash_key: str, kms_
         billing_mode="PAY_PER_REQUEST",
         point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
         server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=kms_key_arn),
+        deletion_protection_enabled=deletion_protection,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,10 @@ class LambdaCode:
     shared_dir: Path | None = None
     """Folder of modules every function imports (e.g. structured logging), packaged next to the handler.
     Default: none."""
+    generated_files: Mapping[str, str] = field(default_factory=dict)
+    """Files made at synth time from settings, by name (e.g. `tenants.json`), written as UTF-8 next to the
+    handler: for configuration too large for the 4 KB of a Lambda environment. Written like the sources
+    (fixed mtime and mode), so equal content gives a byte-identical zip. Default: none."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,8 +79,9 @@ class LambdaFunctionProps:
     """Default: AWS-owned encryption, no reserved concurrency, no tracing."""
 
 
-def stage_sources(staging_dir: Path, *source_dirs: Path) -> Path:
-    """Copy `*.py` of `source_dirs` to a clean `staging_dir` with fixed mtimes; return `staging_dir`."""
+def stage_sources(staging_dir: Path, *source_dirs: Path, generated: Mapping[str, str] | None = None) -> Path:
+    """Copy `*.py` of `source_dirs` and write the `generated` files to a clean `staging_dir`, all with fixed
+    mtimes and modes; return `staging_dir`. A name given twice is an error, never a silent overwrite."""
     if staging_dir.exists():
         shutil.rmtree(staging_dir)
     staging_dir.mkdir(parents=True)
@@ -84,9 +90,22 @@ def stage_sources(staging_dir: Path, *source_dirs: Path) -> Path:
         if target.exists():
             raise ValueError(f"{source.name} is both a function source and a shared module")
         shutil.copyfile(source, target)
-        target.chmod(0o644)
-        os.utime(target, (SOURCE_MTIME, SOURCE_MTIME))
+        _fix_metadata(target)
+    for name, content in sorted((generated or {}).items()):
+        if not name or Path(name).name != name or name.startswith("."):
+            raise ValueError(f"generated file name {name!r} must be a plain file name (no folders)")
+        target = staging_dir / name
+        if target.exists():
+            raise ValueError(f"generated file {name} would replace a function source")
+        target.write_bytes(content.encode("utf-8"))
+        _fix_metadata(target)
     return staging_dir
+
+
+def _fix_metadata(path: Path) -> None:
+    """Mode and mtime are part of a zip entry: fixed, they keep the archive (and its asset hash) reproducible."""
+    path.chmod(0o644)
+    os.utime(path, (SOURCE_MTIME, SOURCE_MTIME))
 
 
 class LambdaFunction(Construct):
@@ -122,9 +141,13 @@ class LambdaFunction(Construct):
             ),
         )
 
-        asset = TerraformAsset(
-            self, "code", path=str(stage_sources(props.code.staging_dir, props.code.source_dir, *filter(None, [props.code.shared_dir]))), type=AssetType.ARCHIVE
+        staged = stage_sources(
+            props.code.staging_dir,
+            props.code.source_dir,
+            *filter(None, [props.code.shared_dir]),
+            generated=props.code.generated_files,
         )
+        asset = TerraformAsset(self, "code", path=str(staged), type=AssetType.ARCHIVE)
         self.function = AwsLambdaFunction(
             self,
             "function",

@@ -2,14 +2,22 @@
 
 Resources: KMS key + alias (state encryption, rotation on, key policy), S3 bucket with versioning (every
 state version kept: each is a rollback point and an audit record), SSE-KMS default
-encryption, all four public-access blocks, `BucketOwnerEnforced` ownership and a TLS-only bucket policy;
-DynamoDB lock table (`LockID`, on-demand, point-in-time recovery, encrypted with the same key).
+encryption, all four public-access blocks, `BucketOwnerEnforced` ownership and a bucket policy refusing
+requests without TLS and uploads not encrypted under the state key; DynamoDB lock table (`LockID`, on-demand,
+point-in-time recovery, encrypted with the same key, deletion protection unless turned off).
+
+The state holds every API key value, so it must be encrypted under the customer key, not S3's: the bucket's
+default encryption alone does not ensure that, because a client that asks for `AES256` (Terraform's S3 backend
+with `encrypt = true` and no `kms_key_id`) overrides it. The policy refuses such uploads; the service stack's
+backend names the key (`StateSettings.backend_kms_key_id`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
     S3BucketOwnershipControls,
@@ -43,6 +51,8 @@ class RemoteBackendProps:
     """Alias of the key that encrypts state objects and the lock table."""
     account_id: str
     partition: str
+    deletion_protection: bool = True
+    """DynamoDB deletion protection on the lock table."""
 
 
 class RemoteBackend(Construct):
@@ -95,6 +105,8 @@ class RemoteBackend(Construct):
             bucket=self.bucket.id,
             rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
         )
+        alias = cast(KmsAlias, self.node.find_child("kms-alias"))  # added by `customer_key` above
+        objects = f"{self.bucket.arn}/*"
         S3BucketPolicy(
             self,
             "policy",
@@ -103,15 +115,44 @@ class RemoteBackend(Construct):
                 policy.statement(
                     "DenyInsecureTransport",
                     ["s3:*"],
-                    [self.bucket.arn, f"{self.bucket.arn}/*"],
+                    [self.bucket.arn, objects],
                     effect="Deny",
                     principal="*",
                     condition={"Bool": {"aws:SecureTransport": "false"}},
-                )
+                ),
+                # A missing header counts as "not equal" (no IfExists): every upload must ask for SSE-KMS.
+                policy.statement(
+                    "DenyUploadsNotSseKms",
+                    ["s3:PutObject"],
+                    objects,
+                    effect="Deny",
+                    principal="*",
+                    condition={"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+                ),
+                # ... and with the state key, however the backend names it (key ARN or id, alias ARN or name).
+                policy.statement(
+                    "DenyUploadsUnderOtherKeys",
+                    ["s3:PutObject"],
+                    objects,
+                    effect="Deny",
+                    principal="*",
+                    condition={
+                        "StringNotEquals": {
+                            "s3:x-amz-server-side-encryption-aws-kms-key-id": [
+                                self.kms_key.arn, self.kms_key.key_id, alias.arn, props.kms_alias,
+                            ]
+                        }
+                    },
+                ),
             ),
         )
 
         # Terraform's S3 backend locks on a string `LockID` hash key.
         self.lock_table = encrypted_table(
-            self, "lock-table", name=props.lock_table_name, hash_key="LockID", kms_key_arn=self.kms_key.arn
+            self,
+            "lock-table",
+            name=props.lock_table_name,
+            hash_key="LockID",
+            kms_key_arn=self.kms_key.arn,
+            deletion_protection=props.deletion_protection,
         )

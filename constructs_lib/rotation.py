@@ -1,7 +1,7 @@
 """API-key rotation through Secrets Manager: the secret, its rotation Lambda and schedule.
 
 Resources: KMS key + alias for the secret (rotation on), the Secrets Manager secret tagged `KeyName`,
-`UsagePlan`, `Project`, `CostCategory`, the rotation Lambda (`lambda_function.LambdaFunction`: own role,
+`Project`, `CostCategory`, the rotation Lambda (`lambda_function.LambdaFunction`: own role,
 own never-expiring log group), a Lambda permission for `secretsmanager.amazonaws.com` scoped to this
 secret, the rotation schedule (which also runs the first rotation right away), and a CRUD-scoped
 invocation of the function whose destroy deletes the keys rotation created.
@@ -10,6 +10,14 @@ Ownership: once rotation is on, the rotation Lambda owns every API key of the se
 attaches and, after their grace, deletes them) and keeps the SSM parameter current. Terraform owns the
 secret, the schedule, the usage plans and the parameter's existence, never a key or a key value, so no
 number of rotations makes `terraform plan` drift.
+
+Least privilege: the function's role can touch only the keys its own rotations create. It may create a key
+only with the tag `RotationSecretArn=<this secret's ARN>` in the CreateApiKey request (and no tag keys but
+the four the function writes), read and delete only keys carrying that tag (`aws:ResourceTag`), attach keys
+only to the configured usage plans and see which plans hold a key (plan settings, no key values). It may not
+list API keys (`GET /apikeys` returns every tenant's key and, with `includeValues`, every value) nor tag
+anything (`/tags/*`): the function finds its keys from the secret's versions instead.
+`tests/unit/test_least_privilege_rotation.py` proves each rule by evaluating the synthesized policy.
 """
 
 from __future__ import annotations
@@ -30,6 +38,11 @@ from .cdk import Fn
 from .kms import ServiceKeyProps, service_key
 from .lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps, LambdaHardening
 
+SECRET_TAG = "RotationSecretArn"
+"""The tag the rotation Lambda puts on every key it creates: the secret's ARN, on which its IAM rights hang."""
+KEY_TAG_KEYS = ("RotationToken", SECRET_TAG, "Project", "CostCategory")
+"""Every tag key the rotation Lambda writes on a key (and so the only ones its role may write)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class ApiKeyRotationProps:
@@ -37,8 +50,10 @@ class ApiKeyRotationProps:
     key_name_prefix: str
     """New API keys are named `<prefix>-<token prefix>` (the secret's `KeyName` tag)."""
     usage_plan_ids: tuple[str, ...]
-    """Plans every new key joins (the secret's `UsagePlan` tag, space-separated: tag values allow no commas)."""
+    """Plans every new key joins (the function's `USAGE_PLAN_IDS`, space-separated)."""
     rotation_days: int
+    grace_hours: int
+    """How long a replaced key stays valid (the function's `ROTATION_GRACE_HOURS`); below the period."""
     ssm_parameter_name: str
     ssm_parameter_arn: str
     ssm_kms_key_arn: str
@@ -81,7 +96,6 @@ class ApiKeyRotation(Construct):
             recovery_window_in_days=7,
             tags={
                 "KeyName": props.key_name_prefix,
-                "UsagePlan": Fn.join(" ", list(props.usage_plan_ids)),
                 "Project": props.project,
                 "CostCategory": props.cost_category,
             },
@@ -100,29 +114,54 @@ class ApiKeyRotation(Construct):
                 environment={
                     "SSM_PARAMETER_NAME": props.ssm_parameter_name,
                     "SSM_KMS_KEY_ID": props.ssm_kms_key_arn,
+                    "ROTATION_GRACE_HOURS": str(props.grace_hours),
+                    # Not a secret tag: the key generator names the secret, and the plans depend (through the
+                    # stage and its integration) on the key generator, so a tag would make a dependency cycle.
+                    "USAGE_PLAN_IDS": Fn.join(" ", list(props.usage_plan_ids)),
                 },
                 policy_statements=(
                     policy.statement(
                         "RotateThisSecret",
                         [
                             "secretsmanager:DescribeSecret",
+                            "secretsmanager:ListSecretVersionIds",  # how the function finds its keys
                             "secretsmanager:GetSecretValue",
                             "secretsmanager:PutSecretValue",
                             "secretsmanager:UpdateSecretVersionStage",
                         ],
                         self.secret.arn,
                     ),
+                    # CreateApiKey carries the tags, so no TagResource (`/tags/*`) right is needed.
                     policy.statement(
-                        "ManageApiKeys",
-                        ["apigateway:POST", "apigateway:GET", "apigateway:DELETE"],
-                        [f"{api}/apikeys", f"{api}/apikeys/*", f"{api}/tags/*"],
+                        "CreateKeysTaggedForThisSecret",
+                        ["apigateway:POST"],
+                        f"{api}/apikeys",
+                        condition={
+                            "StringEquals": {f"aws:RequestTag/{SECRET_TAG}": self.secret.arn},
+                            "ForAllValues:StringEquals": {"aws:TagKeys": list(KEY_TAG_KEYS)},
+                        },
                     ),
+                    # `/apikeys/*` (one key), never `/apikeys` (the collection): no listing of keys or values.
+                    policy.statement(
+                        "ReadAndDeleteThisSecretsKeys",
+                        ["apigateway:GET", "apigateway:DELETE"],
+                        f"{api}/apikeys/*",
+                        condition={"StringEquals": {f"aws:ResourceTag/{SECRET_TAG}": self.secret.arn}},
+                    ),
+                    # Attach only; reading `/usageplans/<plan>/keys*` would return the values of every key in
+                    # the plan (tenants may share it).
                     policy.statement(
                         "AttachKeysToUsagePlans",
-                        ["apigateway:POST", "apigateway:GET"],
-                        [f"{api}/usageplans/{plan}/keys*" for plan in props.usage_plan_ids],
+                        ["apigateway:POST"],
+                        [f"{api}/usageplans/{plan}/keys" for plan in props.usage_plan_ids],
                     ),
-                    policy.statement("UpdateSsmParameter", ["ssm:PutParameter"], props.ssm_parameter_arn),
+                    # testSecret's GetUsagePlans?keyId=: plan settings (throttle, quota, stages), no key value.
+                    policy.statement("FindKeysUsagePlans", ["apigateway:GET"], f"{api}/usageplans"),
+                    # GetParameter for its LastModifiedDate (when the replaced keys' grace starts), read without
+                    # decryption.
+                    policy.statement(
+                        "UpdateSsmParameter", ["ssm:PutParameter", "ssm:GetParameter"], props.ssm_parameter_arn
+                    ),
                     policy.statement(
                         "UseKeys",
                         ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],

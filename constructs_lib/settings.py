@@ -87,6 +87,13 @@ _ROLE = _matches(r"[\w+=,.@-]{1,64}", "a valid IAM role name (1-64 of letters, d
 _STAGE = _matches(r"[A-Za-z0-9_]{1,128}", "1-128 letters, digits or underscores")
 _PATH_PART = _matches(r"[a-z0-9][a-z0-9-]{0,62}", "a single lowercase URL path segment")
 _VPCE = _matches(r"vpce-[0-9a-f]{8,17}", "a VPC endpoint id such as vpce-0123456789abcdef0")
+# What Terraform 1.11's S3 backend accepts as `kms_key_id` (its validate.go), minus multi-Region keys.
+_KMS_ALIAS = r"alias/[A-Za-z0-9/_-]+"
+_KMS_KEY_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_STATE_KMS_KEY = _matches(
+    rf"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{{12}}:(key/{_KMS_KEY_UUID}|{_KMS_ALIAS})|{_KMS_ALIAS}|{_KMS_KEY_UUID}",
+    "the state key's ARN, key id, alias name (alias/...) or alias ARN",
+)
 _TENANT_ID = _matches(r"[a-z0-9][a-z0-9-]{0,62}", "1-63 lowercase letters, digits or '-' (used in key names and tags)")
 _METHOD_PATH = _matches(r"/[A-Za-z0-9/_{}.-]*/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*)", "a resource path and method, e.g. /keys/POST")
 _TAG_KEY = _matches(r"[\w.:/=+@ -]{1,128}", "a tag key of 1-128 characters")
@@ -108,6 +115,49 @@ def _tag_keys(tags: dict[str, str]) -> str | None:
     return next((f"key {key!r} {_TAG_KEY(key)}" for key in tags if _TAG_KEY(key)), None)
 
 
+RESERVED_TENANT_ID = "operator"
+"""The key generator tags the service's own keys `Tenant=operator`; a tenant of that name would own them."""
+_ALIAS_PREFIX_TEXT = _matches(  # "alias/" + prefix + one character fits KMS's 256
+    r"[A-Za-z0-9_-][A-Za-z0-9/_-]{0,247}/",
+    "2-249 letters, digits, '/', '_' or '-', not starting but ending with '/' (e.g. 'acme/')",
+)
+
+
+def _tenant_id(value: str) -> str | None:
+    if value == RESERVED_TENANT_ID:
+        return f"is reserved (the service tags its own keys Tenant={RESERVED_TENANT_ID})"
+    return _TENANT_ID(value)
+
+
+def _alias_prefix(value: str) -> str | None:
+    """An alias name prefix a tenant may own: `alias/` is added by the service, `alias/aws/` is AWS's."""
+    if value == "":
+        return None  # the default, `<id>/`, checked once derived
+    problem = _ALIAS_PREFIX_TEXT(value)
+    if problem:
+        return problem
+    if value.startswith("alias/"):
+        return "must not start with 'alias/' (the service adds it: aliases are 'alias/<prefix>...')"
+    if value.startswith("aws/"):
+        return "must not start with 'aws/' ('alias/aws/' is reserved for AWS managed keys)"
+    return None
+
+
+def _each_once(check: Check) -> Check:
+    """`_each(check)`, and no item twice (a repeated account or region is a typo, never an intent)."""
+    each = _each(check)
+
+    def run(values: list[Any]) -> str | None:
+        problem = each(values)
+        if problem:
+            return problem
+        repeated = (index for index, value in enumerate(values) if value in values[:index])
+        index = next(repeated, None)
+        return None if index is None else f"item {index} ({values[index]!r}) is listed twice"
+
+    return run
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServiceSettings:
     """The service's identity: names every AWS resource derive from."""
@@ -120,18 +170,23 @@ class ServiceSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class ThrottleSettings:
-    """Per-method throttle inside a usage plan."""
+    """Per-method throttle inside a usage plan; like the plan's, at most the stage's (`api.throttle_*`)."""
 
-    rate_limit: float = _rule(_positive, 10.0)
-    burst_limit: int = _rule(_positive, 20)
+    rate_limit: float = _rule(_positive, 2.0)
+    burst_limit: int = _rule(_positive, 4)
 
 
 @dataclass(frozen=True, kw_only=True)
 class UsagePlanSettings:
-    """Throttle and quota of one usage plan (API Gateway limits apply per API key)."""
+    """Throttle and quota of one usage plan (API Gateway limits apply per API key).
 
-    throttle_rate_limit: float = _rule(_positive, 10.0)
-    throttle_burst_limit: int = _rule(_positive, 20)
+    A key's throttle must not exceed the stage's (checked in `ApiSettings.problems`): above it, the per-key limit
+    never bites and one key can take the whole stage from every other caller. The defaults, 2 requests/s and a
+    burst of 4, are below the stage's default 5 and 10, so two keys at full rate still leave room for a third.
+    """
+
+    throttle_rate_limit: float = _rule(_positive, 2.0)
+    throttle_burst_limit: int = _rule(_positive, 4)
     quota_limit: int = _rule(_positive, 1000)
     quota_period: str = _rule(_one_of("DAY", "WEEK", "MONTH"), "DAY")
     quota_offset: int = _rule(_non_negative, 0)
@@ -143,15 +198,33 @@ class UsagePlanSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class TenantSettings:
-    """One API client: its own API key, in one usage plan, so throttle and quota are per tenant."""
+    """One API client: its own API key, in one usage plan, so throttle and quota are per tenant; and what it may
+    create keys for (accounts, regions, alias names), so tenants cannot reach each other's keys or aliases."""
 
-    id: str = _rule(_TENANT_ID)
+    id: str = _rule(_tenant_id)
     plan: str = _rule(_NAME)
     enabled: bool = True
     fixed_key: bool = False
     """True: the key's value is supplied at apply time in the sensitive variable `tenant_api_key_values`
     (it never enters settings or synthesized JSON). Default: API Gateway generates the value."""
     tags: dict[str, str] = _rule(_tag_keys, default_factory=dict)
+    allowed_accounts: list[str] = _rule(_each_once(_ACCOUNT), default_factory=list)
+    """Accounts the tenant may create keys in. Default (empty): the service's own account only."""
+    allowed_regions: list[str] = _rule(_each_once(_REGION), default_factory=list)
+    """Regions the tenant may create keys in, within `lambda.allowed_regions` when that is set. Default (empty):
+    those of `lambda.allowed_regions` (itself empty: every region)."""
+    alias_prefix: str = _rule(_alias_prefix, "")
+    """The only alias names the tenant may create: `alias/<prefix>...`. Default (empty): `<id>/`."""
+
+    def __post_init__(self) -> None:
+        if self.alias_prefix:
+            return
+        derived = f"{self.id}/"
+        object.__setattr__(self, "alias_prefix", derived)  # frozen: the one place the default is derived
+        problem = _alias_prefix(derived)
+        if problem:  # only ids KMS or this service reserve ("aws", "alias") get here
+            raise _CrossFieldError([("alias_prefix", f"defaults to {derived!r} (from the tenant id), but it {problem}: "
+                                     "set alias_prefix")])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,6 +233,9 @@ class ApiSettings:
 
     allowed_source_cidrs: list[str] = _rule(_each(_cidr), default_factory=lambda: ["0.0.0.0/0", "::/0"])
     allowed_vpc_endpoint_ids: list[str] = _rule(_each(_VPCE), default_factory=list)
+    """Set: the API is PRIVATE, served through these interface VPC endpoints only (CIDRs then apply to
+    `aws:VpcSourceIp`). Only requests to a private API carry `aws:SourceVpce`, so a REGIONAL API whose resource
+    policy required it would deny every request. Default: a REGIONAL API."""
     usage_plan: str = _rule(_NAME, "default")
     api_key_source: str = _rule(_one_of("HEADER", "AUTHORIZER"), "HEADER")
     """HEADER: callers send `x-api-key`. AUTHORIZER: callers send `Authorization: Bearer <token>` and the
@@ -174,6 +250,42 @@ class ApiSettings:
     """Stage-wide default method throttle (all callers together); usage plans throttle each key within it.
     5 matches KMS's default CreateKey quota per account and region: more would only turn into 5XX."""
     throttle_burst_limit: int = _rule(_positive, 10)
+
+    @property
+    def private(self) -> bool:
+        """Whether the API is PRIVATE (reachable through `allowed_vpc_endpoint_ids` only)."""
+        return bool(self.allowed_vpc_endpoint_ids)
+
+    def problems(self, settings: "Settings") -> list[tuple[str, str]]:
+        """`(key, problem)` for plans whose per-key throttle exceeds the stage's, and for a custom domain on a
+        private API; either would leave a setting that silently does nothing (or denies everything)."""
+        found: list[tuple[str, str]] = []
+        stage = {
+            "rate": (self.throttle_rate_limit, "{:g} requests/s", "api.throttle_rate_limit"),
+            "burst": (self.throttle_burst_limit, "a burst of {:g}", "api.throttle_burst_limit"),
+        }
+        for name, plan in settings.usage_plans.items():
+            if plan is None:  # invalid, already reported
+                continue
+            limits = [
+                (f"usage_plans.{name}.throttle_rate_limit", "rate", plan.throttle_rate_limit),
+                (f"usage_plans.{name}.throttle_burst_limit", "burst", plan.throttle_burst_limit),
+            ]
+            for path, throttle in sorted(plan.method_throttles.items()):
+                key = f'usage_plans.{name}.method_throttles."{path}"'
+                limits += [(f"{key}.rate_limit", "rate", throttle.rate_limit),
+                           (f"{key}.burst_limit", "burst", throttle.burst_limit)]
+            for key, kind, value in limits:
+                limit, shown, stage_key = stage[kind]
+                if value > limit:
+                    found.append((key, f"plan {name!r} gives each key {shown.format(value)}, more than the stage's "
+                                  f"{limit:g} ({stage_key}): the plan's limit would never bite and one key could take "
+                                  f"the whole stage from every other caller; set at most {limit:g}"))
+        if self.private and settings.domain.name:
+            found.append(("domain.name", "cannot serve a PRIVATE API (api.allowed_vpc_endpoint_ids is set): the custom "
+                          "domain built here is REGIONAL (regional certificate and endpoint), and a private API is "
+                          "reached through its VPC endpoints only; remove one of the two settings"))
+        return found
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,6 +362,19 @@ class RotationSettings:
 
     enabled: bool = True
     days: int = _rule(_between(1, 90), 30)
+    grace_hours: int = _rule(lambda hours: None if hours >= 1 else "must be >= 1", 24)
+    """How long a replaced key keeps working after a newer one is published: the rotation Lambda never deletes
+    a key sooner, however soon the next rotation comes."""
+
+    def __post_init__(self) -> None:
+        # At or above the period, a scheduled rotation would find the previous key still in its grace: every
+        # rotation would keep one more key until the rotation Lambda's cap of live keys stops rotations.
+        if self.grace_hours >= self.days * 24:
+            raise _CrossFieldError([(
+                "grace_hours",
+                f"must be below rotation.days * 24 ({self.days * 24}), so the previous key leaves its grace before "
+                f"the next scheduled rotation, got {self.grace_hours}",
+            )])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,6 +385,34 @@ class StateSettings:
     lock_table: str = _rule(_TABLE, "kms-key-generator-tflock")
     key: str = _rule(_matches(r"[\w./-]{1,1024}", "an S3 object key"), "kms-key-generator/terraform.tfstate")
     use_lockfile: bool = True
+    kms_key_id: str = _rule(lambda value: value and _STATE_KMS_KEY(value), "")
+    """The state key as the service stack's S3 backend names it (`kms_key_id`): the remote-state stack's
+    `state_kms_key_arn` output, its key id, or its alias (name or ARN). Without it Terraform sends `AES256` and
+    the state, which holds API key values, would be written under S3's key, not ours. Default: the alias
+    `alias/<service.name>-tfstate`, known at synth time (the key's ARN is not until the state stack exists)."""
+    deletion_protection: bool = True
+    """DynamoDB deletion protection on the lock table and the tokens table: a stray `terraform destroy` or
+    `DeleteTable` fails instead of losing the lock or every issued token (README: destroying)."""
+
+    def backend_kms_key_id(self, service_name: str) -> str:
+        """`kms_key_id` for the S3 backend: the setting, else the state key's alias."""
+        return self.kms_key_id or Names(service_name, "").state_kms_alias
+
+    def problems(self, settings: "Settings") -> list[tuple[str, str]]:
+        """`(key, problem)` when `kms_key_id` names an alias that is not the state key's, or another region's:
+        the bucket policy refuses every object not encrypted under the state key, so the first write would fail."""
+        alias = Names(settings.service.name, "").state_kms_alias
+        given = self.kms_key_id
+        if "alias/" not in given:
+            return []
+        arn = given.split(":")
+        if given.startswith("arn:") and arn[3] != settings.service.region:
+            return [("state.kms_key_id", f"is in region {arn[3]!r}, but the state bucket and its key are in "
+                     f"{settings.service.region!r} (service.region)")]
+        if given.split(":")[-1] != alias:
+            return [("state.kms_key_id", f"names {given.split(':')[-1]!r}, but the state key's alias is {alias!r} "
+                     "(from service.name): the bucket policy refuses objects under any other key")]
+        return []
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -359,6 +512,7 @@ class Settings:
             seen.add(tenant.id)
             if tenant.plan not in self.usage_plans:
                 problems.append((f"tenants[{index}].plan", f"names unknown plan {tenant.plan!r} (known: {known})"))
+        problems.extend(self._tenant_scope_problems())
         if len(self.tenants) + self.service_api_keys > MAX_API_KEYS:
             problems.append(
                 ("tenants", f"{len(self.tenants)} tenants + {self.service_api_keys} service key(s) exceed the "
@@ -368,9 +522,35 @@ class Settings:
             self.domain.name
         ):
             problems.append(("domain.name", "is required when any other domain key is set"))
+        problems.extend(self.api.problems(self))
+        problems.extend(self.state.problems(self))
         problems.extend(self.adopt.problems(self))
         if problems:
             raise _CrossFieldError(problems)
+
+    def _tenant_scope_problems(self) -> list[tuple[str, str]]:
+        """Tenants stay inside the service's regions, and no tenant's alias prefix contains another's (else one
+        tenant could create, and so squat or shadow, alias names the other owns)."""
+        found: list[tuple[str, str]] = []
+        tenants = [(index, tenant) for index, tenant in enumerate(self.tenants) if tenant is not None]
+        regions = self.function.allowed_regions
+        for index, tenant in tenants:
+            for position, region in enumerate(tenant.allowed_regions):
+                if regions and region not in regions:
+                    found.append((f"tenants[{index}].allowed_regions", f"item {position} ({region!r}) is not in "
+                                  f"lambda.allowed_regions ({', '.join(regions)})"))
+        # Sorted (case-folded, as KMS may compare alias names), every prefix is followed directly by the ones
+        # that start with it: the scan is linear, not quadratic, for the 10,000 tenants a region allows.
+        ordered = sorted(tenants, key=lambda item: (item[1].alias_prefix.casefold(), item[0]))
+        for position, (index, tenant) in enumerate(ordered):
+            prefix = tenant.alias_prefix.casefold()
+            for other_index, other in ordered[position + 1:]:
+                if not other.alias_prefix.casefold().startswith(prefix):
+                    break
+                found.append((f"tenants[{other_index}].alias_prefix", f"{other.alias_prefix!r} starts with "
+                              f"{tenant.alias_prefix!r}, the prefix of tenant {tenant.id!r} (tenants[{index}]): "
+                              "each tenant's aliases must be out of every other tenant's reach"))
+        return found
 
     @property
     def service_api_keys(self) -> int:
@@ -435,6 +615,8 @@ def _build(cls: type, data: dict[str, Any], path: str, problems: list[str]) -> A
             continue
         if dataclasses.is_dataclass(tp):
             value = _build(tp, value, f"{key}.", problems)
+            if value is None:  # invalid, already reported: its default stands in, so the other checks still run
+                continue
         elif typing.get_origin(tp) is list and dataclasses.is_dataclass(typing.get_args(tp)[0]):
             # Invalid items stay as None placeholders so later messages keep their indices.
             value = [_build(typing.get_args(tp)[0], item, f"{key}[{i}].", problems) for i, item in enumerate(value)]

@@ -1,4 +1,5 @@
-"""Per-tenant API keys, each attached to its tenant's usage plan, so throttle and quota are per tenant.
+"""Per-tenant API keys, each attached to its tenant's usage plan, so throttle and quota are per tenant; and
+the tenants' policies (`policies_file`), packaged with the key generator as `tenants.json`.
 
 Resources: one `aws_api_gateway_api_key` and one `aws_api_gateway_usage_plan_key`, each with `for_each`
 over a map keyed by tenant id (never list positions: adding or removing a tenant touches only that
@@ -9,7 +10,8 @@ synth time flat up to the 10,000-key quota (a construct per tenant costs ~1.5 ms
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from cdktf_cdktf_provider_aws.api_gateway_api_key import ApiGatewayApiKey
@@ -19,6 +21,39 @@ from constructs import Construct
 from .cdk import Fn, TerraformIterator, TerraformVariable, TerraformVariableValidationConfig, Token
 
 KEY_VALUES_VARIABLE = "tenant_api_key_values"
+POLICIES_FILE = "tenants.json"
+"""Packaged next to the key generator's handler: a file, not an environment variable, because a Lambda
+environment holds at most 4 KB and settings allow 10,000 tenants."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantPolicy:
+    """What one tenant may create keys for; the key generator refuses anything else before any AWS call."""
+
+    id: str
+    allowed_accounts: tuple[str, ...]
+    """Empty: the service's own account only."""
+    allowed_regions: tuple[str, ...]
+    """Already resolved against the service's list: empty means every region."""
+    alias_prefix: str
+    """Aliases the tenant may create are `alias/<prefix>...`; no other tenant's prefix overlaps it."""
+
+
+def policies_file(policies: Iterable[TenantPolicy]) -> str:
+    """`tenants.json`: `{"<id>": {"allowed_accounts": [...], "allowed_regions": [...], "alias_prefix": "..."}}`.
+
+    Sorted keys and lists, fixed layout: the same settings always give the same bytes, so the code asset's
+    hash (and the function) changes only when a policy does.
+    """
+    document = {
+        policy.id: {
+            "allowed_accounts": sorted(set(policy.allowed_accounts)),
+            "allowed_regions": sorted(set(policy.allowed_regions)),
+            "alias_prefix": policy.alias_prefix,
+        }
+        for policy in policies
+    }
+    return json.dumps(document, sort_keys=True, indent=1, ensure_ascii=True) + "\n"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -624,13 +624,15 @@ def describe(node: list[Resource]) -> tuple[str, ...]:
 # request flow, so they do not add a column to the left-to-right layout.
 ANY = "*"
 _WATCHING = frozenset({"alarms on", "metrics from logs", "on dashboard"})  # drawn dotted: observes, not flow
-_NON_RANKING = frozenset({"throttles / quotas", "attaches keys to", *_WATCHING})
+_NON_RANKING = frozenset({"throttles / quotas", "attaches keys to", "knows operator keys by", *_WATCHING})
 _EDGE_LABELS = (
     (("aws_api_gateway_integration", "aws_lambda_function"), "invokes"),
     (("aws_secretsmanager_secret", "aws_api_gateway_usage_plan"), "attaches keys to"),
     (("aws_iam_role_policy", "aws_api_gateway_usage_plan"), "attaches keys to"),
     (("aws_api_gateway_usage_plan_key", "aws_api_gateway_usage_plan"), "attaches key to"),
     (("aws_lambda_function", "aws_ssm_parameter"), "reads/writes key"),
+    # The key generator's OPERATOR_SECRET_ARN: the rotation's keys, tagged with it, are the operator's.
+    (("aws_lambda_function", "aws_secretsmanager_secret"), "knows operator keys by"),
     (("aws_iam_role_policy", "aws_ssm_parameter"), "reads/writes key"),
     (("aws_ssm_parameter", "aws_api_gateway_api_key"), "stores key value"),
     (("aws_api_gateway_usage_plan", "aws_api_gateway_stage"), "throttles / quotas"),

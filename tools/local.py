@@ -169,7 +169,35 @@ class LocalTarget:
         )
 
     def destroy(self, stack: Stack) -> None:
-        terraform("destroy", "-auto-approve", "-input=false", "-no-color", cwd=self.init(stack), env=self.env())
+        """`terraform destroy`, once the stack's tables have deletion protection switched off.
+
+        DynamoDB refuses to delete a protected table, and so does the emulator; in AWS an operator switches
+        protection off on purpose (README: destroying). Locally the whole deployment is disposable, so it is done
+        here, through the emulator's API, like emptying the state bucket.
+        """
+        workdir = self.init(stack)
+        self.unprotect_tables(stack)
+        terraform("destroy", "-auto-approve", "-input=false", "-no-color", cwd=workdir, env=self.env())
+
+    def unprotect_tables(self, stack: Stack) -> list[str]:
+        """Switch deletion protection off on the stack's protected tables that exist; returns their names."""
+        tables = [
+            table["name"]
+            for table in stack.config.get("resource", {}).get("aws_dynamodb_table", {}).values()
+            if table.get("deletion_protection_enabled")
+        ]
+        if not tables:
+            return []
+        region = next(iter(stack.config.get("provider", {}).get("aws", [])), {}).get("region", "us-east-1")
+        dynamodb = emulator_client(self.endpoint, "dynamodb", region)
+        unprotected = []
+        for name in tables:
+            try:
+                dynamodb.update_table(TableName=name, DeletionProtectionEnabled=False)
+            except dynamodb.exceptions.ResourceNotFoundException:
+                continue  # not deployed (or already gone): nothing to protect
+            unprotected.append(name)
+        return unprotected
 
     def outputs(self, stack: Stack) -> dict[str, Any]:
         result = terraform("output", "-json", "-no-color", cwd=self.stack_dir(stack), env=self.env())

@@ -2,7 +2,9 @@
 
 The table is the one `lambda/token_authorizer/` reads (hash key `token_hash`). Commands:
 - `issue TENANT --api-key-id ID`: a new token (`secrets.token_urlsafe(32)`) for the tenant, metered on API key
-  ID, which must be enabled and, if it has a `Tenant` tag (constructs_lib/tenants.py), be that tenant's. The
+  ID, which must be enabled and tagged `Tenant=TENANT` (constructs_lib/tenants.py: the `tenant_api_key_ids`
+  output). A key without that tag is refused, and so is one tagged `RotationSecretArn` (the service's own key,
+  owned by rotation, which deletes it two rotations later: every token on it would then be refused). The
   table gets the token's SHA-256, the tenant, the key's id and value (read with GetApiKey; the authorizer hands
   it to API Gateway), `enabled` and `created`: the token itself is stored nowhere. It goes to stdout, alone and
   once (so `TOKEN=$(python -m tools.tokens ... issue ...)` captures it); stderr says it cannot be shown again
@@ -37,6 +39,8 @@ _HASH_RE = re.compile(r"[0-9a-fA-F]{64}")
 _TENANT_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # The tag constructs_lib/tenants.py puts on each tenant's API key.
 TENANT_TAG = "Tenant"
+# The tag the rotation Lambda puts on every key it creates (lambda/api_key_rotation/handler.py: SECRET_TAG).
+ROTATION_TAG = "RotationSecretArn"
 
 
 class CliError(Exception):
@@ -76,6 +80,24 @@ def _scan(dynamodb, table: str, **params):
     return [item for page in _aws(lambda: list(pages), f"cannot scan table {table}") for item in page["Items"]]
 
 
+def _check_owner(tags: dict[str, str], api_key_id: str, tenant: str) -> None:
+    """A token binds to its tenant's own key: one that outlives rotations and meters that tenant only."""
+    if ROTATION_TAG in tags:
+        raise CliError(
+            f"API key {api_key_id} is owned by rotation (tag {ROTATION_TAG}): rotation deletes it two rotations "
+            f"later, and every token issued on it would then be refused; use tenant {tenant}'s key "
+            "(output tenant_api_key_ids)"
+        )
+    key_tenant = tags.get(TENANT_TAG)
+    if key_tenant is None:
+        raise CliError(
+            f"API key {api_key_id} has no {TENANT_TAG} tag, so it is no tenant's key; use tenant {tenant}'s key "
+            f"(output tenant_api_key_ids, tagged {TENANT_TAG}={tenant})"
+        )
+    if key_tenant != tenant:
+        raise CliError(f"API key {api_key_id} is tenant {key_tenant}'s (tag {TENANT_TAG}), not {tenant}'s")
+
+
 def issue(session: boto3.session.Session, table: str, tenant: str, api_key_id: str) -> tuple[str, str]:
     """Store a new token's hash for `tenant`; returns (token, hash). The token is not kept anywhere."""
     if not _TENANT_RE.fullmatch(tenant):
@@ -86,9 +108,7 @@ def issue(session: boto3.session.Session, table: str, tenant: str, api_key_id: s
     )
     if not api_key.get("enabled"):
         raise CliError(f"API key {api_key_id} is disabled: API Gateway would refuse every request metered on it")
-    key_tenant = (api_key.get("tags") or {}).get(TENANT_TAG)
-    if key_tenant not in (None, tenant):
-        raise CliError(f"API key {api_key_id} is tenant {key_tenant}'s (tag {TENANT_TAG}), not {tenant}'s")
+    _check_owner(api_key.get("tags") or {}, api_key_id, tenant)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     digest = token_hash(token)
     item = {

@@ -1,4 +1,4 @@
-"""What every stack shares: the AWS provider with default tags, and described outputs."""
+"""What every stack shares: the AWS provider with default tags, the remote-state backend, described outputs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
 
-from ..cdk import TerraformOutput
+from ..cdk import S3Backend, TerraformOutput, TerraformStack
 from ..settings import Settings
 
 
@@ -28,3 +28,27 @@ def outputs(scope: Construct, described: dict[str, tuple[Any, str]], *, sensitiv
     """Declare `name -> (value, description)` outputs; names in `sensitive` are redacted by Terraform."""
     for name, (value, description) in described.items():
         TerraformOutput(scope, name, value=value, description=description, sensitive=name in sensitive or None)
+
+
+def state_backend(stack: TerraformStack, settings: Settings) -> S3Backend:
+    """Keep `stack`'s state in the remote-state stack's bucket, encrypted under the state key.
+
+    `encrypt = true` alone makes Terraform ask S3 for `AES256`, which overrides the bucket's SSE-KMS default, so
+    the state (holding every API key value) would sit under S3's key; with `kms_key_id` each upload asks for
+    SSE-KMS under the state key, the only uploads the bucket policy accepts. The key is named by its alias unless
+    `state.kms_key_id` says otherwise: a backend block takes no references, and the alias, unlike the key's ARN,
+    is known before the remote-state stack exists.
+    """
+    backend = S3Backend(
+        stack,
+        bucket=settings.state.bucket,
+        key=settings.state.key,
+        region=settings.service.region,
+        dynamodb_table=settings.state.lock_table,
+        encrypt=True,
+        kms_key_id=settings.state.backend_kms_key_id(settings.service.name),
+    )
+    if settings.state.use_lockfile:
+        # cdktf 0.21 has no typed field for S3-native locking (Terraform >= 1.10).
+        stack.add_override("terraform.backend.s3.use_lockfile", True)
+    return backend

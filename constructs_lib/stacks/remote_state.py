@@ -36,6 +36,7 @@ class RemoteStateStack(TerraformStack):
                 kms_alias=names.state_kms_alias,
                 account_id=DataAwsCallerIdentity(self, "current").account_id,
                 partition=DataAwsPartition(self, "partition").partition,
+                deletion_protection=settings.state.deletion_protection,
             ),
         )
         adopt_remote_state(settings, backend)
@@ -46,6 +47,9 @@ class RemoteStateStack(TerraformStack):
                 "state_bucket_arn": (backend.bucket.arn, "ARN of the state bucket"),
                 "lock_table_name": (backend.lock_table.name, "DynamoDB table Terraform locks state with"),
                 "lock_table_arn": (backend.lock_table.arn, "ARN of the lock table"),
-                "state_kms_key_arn": (backend.kms_key.arn, "KMS key encrypting state objects and the lock table"),
+                "state_kms_key_arn": (
+                    backend.kms_key.arn,
+                    "KMS key encrypting state objects and the lock table (the bucket refuses objects under any other)",
+                ),
             },
         )

@@ -22,7 +22,7 @@ from ..api_gateway import (
     UsagePlanProps,
 )
 from ..authorizer import TokenAuthorizer, TokenAuthorizerProps
-from ..cdk import S3Backend, TerraformStack
+from ..cdk import TerraformStack
 from ..domain import CustomDomain, CustomDomainProps
 from ..kms import operations_key
 from ..lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps, LambdaHardening
@@ -32,10 +32,10 @@ from ..observability import ApiAccessLogs, ApiAccessLogsProps
 from ..rotation import ApiKeyRotation, ApiKeyRotationProps
 from ..settings import Settings
 from ..ssm import SecureParameter, SecureParameterProps
-from ..tenants import Tenant, TenantKeys, TenantKeysProps
+from ..tenants import POLICIES_FILE, Tenant, TenantKeys, TenantKeysProps, TenantPolicy, policies_file
 from ..waf import WebAcl, WebAclProps
 from .adoption import adopt_service
-from .base import aws_provider, outputs
+from .base import aws_provider, outputs, state_backend
 
 LAMBDA_SOURCES = Path(__file__).resolve().parents[2] / "lambda"
 # Not a secret: what the SSM parameter holds until the first rotation, run by the same apply, replaces it.
@@ -48,17 +48,7 @@ class ServiceStack(TerraformStack):
     def __init__(self, scope: Construct, id: str, settings: Settings, *, staging_dir: Path) -> None:
         super().__init__(scope, id)
         service, names = settings.service, Names(settings.service.name, settings.service.stage)
-        S3Backend(
-            self,
-            bucket=settings.state.bucket,
-            key=settings.state.key,
-            region=service.region,
-            dynamodb_table=settings.state.lock_table,
-            encrypt=True,
-        )
-        if settings.state.use_lockfile:
-            # cdktf 0.21 has no typed field for S3-native locking (Terraform >= 1.10).
-            self.add_override("terraform.backend.s3.use_lockfile", True)
+        state_backend(self, settings)
         aws_provider(self, settings)
         account_id = DataAwsCallerIdentity(self, "current").account_id
         partition = DataAwsPartition(self, "partition").partition
@@ -79,30 +69,32 @@ class ServiceStack(TerraformStack):
                 tracing=observability.tracing,
             )
 
-        def code(function: str) -> LambdaCode:
+        def code(function: str, generated_files: dict[str, str] | None = None) -> LambdaCode:
             """Sources of `lambda/<function>/` plus the shared modules, staged under this synth's output."""
             return LambdaCode(
                 source_dir=LAMBDA_SOURCES / function,
                 staging_dir=staging_dir / function,
                 shared_dir=LAMBDA_SOURCES / "shared",
+                generated_files=generated_files or {},
             )
 
+        key_generator_environment = {
+            "SERVICE_NAME": service.name,
+            "CROSS_ACCOUNT_ROLE_NAME": settings.function.cross_account_role_name,
+            "ALLOWED_ACCOUNTS": ",".join(settings.function.allowed_accounts),
+            "ALLOWED_REGIONS": ",".join(settings.function.allowed_regions),
+        }
         function = LambdaFunction(
             self,
             "key-generator",
             LambdaFunctionProps(
                 function_name=names.function,
                 role_name=names.execution_role,
-                code=code("kms_key_generator"),
+                code=code("kms_key_generator", {POLICIES_FILE: self._tenant_policies(settings)}),
                 runtime=settings.function.runtime,
                 memory_size=settings.function.memory_size,
                 timeout=settings.function.timeout,
-                environment={
-                    "SERVICE_NAME": service.name,
-                    "CROSS_ACCOUNT_ROLE_NAME": settings.function.cross_account_role_name,
-                    "ALLOWED_ACCOUNTS": ",".join(settings.function.allowed_accounts),
-                    "ALLOWED_REGIONS": ",".join(settings.function.allowed_regions),
-                },
+                environment=key_generator_environment,
                 policy_statements=self._key_factory_statements(settings, partition, account_id),
                 hardening=hardening(settings.function.reserved_concurrency),
             ),
@@ -122,6 +114,7 @@ class ServiceStack(TerraformStack):
                     account_id=account_id,
                     partition=partition,
                     region=service.region,
+                    deletion_protection=settings.state.deletion_protection,
                 ),
             )
         execution_logging = observability.execution_logging != "OFF"
@@ -273,6 +266,7 @@ class ServiceStack(TerraformStack):
                     key_name_prefix=names.api_key,
                     usage_plan_ids=(service_plan.id,),
                     rotation_days=rotation.days,
+                    grace_hours=rotation.grace_hours,
                     ssm_parameter_name=parameter.parameter.name,
                     ssm_parameter_arn=parameter.parameter.arn,
                     ssm_kms_key_arn=parameter.kms_key.arn,
@@ -297,6 +291,14 @@ class ServiceStack(TerraformStack):
                 "rotation_function_arn": (rotator.function.function.arn, "ARN of the API-key rotation Lambda"),
                 "rotation_days": (rotation.days, "Days between API-key rotations"),
             }
+        # Who the operator is (the handler's tenant `operator`) is known only once its key or secret exists,
+        # which is after the function: the environment is completed here.
+        operator = (
+            {"OPERATOR_API_KEY_ID": api_key.id} if api_key is not None else {"OPERATOR_SECRET_ARN": rotator.secret.arn}
+        )
+        function.function.put_environment(
+            variables={**key_generator_environment, "KEY_FACTORY_ROLE_ARN": function.role.arn, **operator}
+        )
         operations, operations_log_groups = self._operations(
             settings, names, api, function, token_authorizer, rotator, ops_key
         )
@@ -442,30 +444,65 @@ class ServiceStack(TerraformStack):
         return described, log_groups
 
     @staticmethod
-    def _key_factory_statements(settings: Settings, partition: str, account_id: str) -> tuple[dict, ...]:
-        """KMS rights limited to keys this service tags as its own, and one assumable role name."""
-        service = settings.service.name
-        own_keys = {"StringEquals": {"aws:ResourceTag/CreatedBy": service}}
-        return (
-            policy.statement(
-                "CreateTaggedKeys",
-                ["kms:CreateKey", "kms:TagResource"],
-                "*",
-                condition={"StringEquals": {"aws:RequestTag/CreatedBy": service}},
-            ),
-            policy.statement(
-                "ManageOwnKeys",
-                ["kms:CreateAlias", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion"],
-                f"arn:{partition}:kms:*:{account_id}:key/*",
-                condition=own_keys,
-            ),
-            policy.statement(
-                "CreateAliases", ["kms:CreateAlias"], f"arn:{partition}:kms:*:{account_id}:alias/*"
-            ),
-            policy.statement("DescribeKeys", ["kms:DescribeKey"], f"arn:{partition}:kms:*:{account_id}:key/*"),
-            policy.statement(
-                "AssumeCrossAccountRole",
-                ["sts:AssumeRole"],
-                f"arn:{partition}:iam::*:role/{settings.function.cross_account_role_name}",
-            ),
+    def _tenant_policies(settings: Settings) -> str:
+        """`tenants.json` for the key generator: each tenant's accounts, regions (the service's when it names
+        none) and alias prefix. `{}` without tenants, so the handler always finds the file."""
+        return policies_file(
+            TenantPolicy(
+                id=tenant.id,
+                allowed_accounts=tuple(tenant.allowed_accounts),
+                allowed_regions=tuple(tenant.allowed_regions or settings.function.allowed_regions),
+                alias_prefix=tenant.alias_prefix,
+            )
+            for tenant in settings.tenants
         )
+
+    @staticmethod
+    def _key_factory_statements(settings: Settings, partition: str, account_id: str) -> tuple[dict, ...]:
+        """The key factory's identity policy: create keys, alias them, read API key tags, assume the allowed
+        accounts' roles; nothing on keys it did not create.
+
+        Rights on a key (tag, rotation, alias, deletion, policy) come from the key policy the handler gives at
+        CreateKey (`handler.key_policy`), which names this role: so they reach only keys it created. Tags are
+        no ownership proof here: whoever may tag could tag any key as its own. CreateKey is refused for a
+        lockout-safety bypass, a multi-Region key or external key material (KMS fills these condition keys
+        with the parameters' defaults when a request omits them). CreateAlias also needs the key side, which
+        only those key policies grant. GetTags, unlike GetApiKey, returns no key value.
+        """
+        own = f"arn:{partition}:kms:*:{account_id}"
+        statements = [
+            policy.statement(
+                "CreateSingleRegionKmsKeys",
+                ["kms:CreateKey"],
+                "*",
+                condition={
+                    "Bool": {"kms:BypassPolicyLockoutSafetyCheck": "false", "kms:MultiRegion": "false"},
+                    "StringEquals": {"kms:KeyOrigin": "AWS_KMS"},
+                },
+            ),
+            policy.statement("CreateAliases", ["kms:CreateAlias"], f"{own}:alias/*"),
+            policy.statement("DescribeKeys", ["kms:DescribeKey"], f"{own}:key/*"),
+            policy.statement(
+                "ReadApiKeyTags", ["apigateway:GET"], f"arn:{partition}:apigateway:{settings.service.region}::/tags/*"
+            ),
+        ]
+        accounts = sorted(
+            set(settings.function.allowed_accounts).union(*(tenant.allowed_accounts for tenant in settings.tenants))
+        )
+        if accounts:
+            role = settings.function.cross_account_role_name
+            statements += [
+                policy.statement(
+                    "AssumeAllowedAccountsRole",
+                    ["sts:AssumeRole"],
+                    [f"arn:{partition}:iam::{account}:role/{role}" for account in accounts],
+                ),
+                # The own account is known only at apply time; its keys are made without any role.
+                policy.statement(
+                    "NeverAssumeOwnAccountsRole",
+                    ["sts:AssumeRole"],
+                    f"arn:{partition}:iam::{account_id}:role/{role}",
+                    effect="Deny",
+                ),
+            ]
+        return tuple(statements)

@@ -12,55 +12,94 @@ Before the first rotation the secret may have no version at all, or a placeholde
 an object (`{}`); both mean "no previous key".
 
 Secret tags (read with DescribeSecret): `KeyName`, the prefix of new key names (`<KeyName>-<first 8 characters
-of the token>`); `UsagePlan`, the usage plan ids separated by spaces (tag values cannot contain commas);
-`Project` and `CostCategory`, copied onto every key.
+of the token>`); `Project` and `CostCategory`, copied onto every key.
 
-Environment, read on every call: `SSM_PARAMETER_NAME`, the SecureString clients read the key from, and
+Environment, read on every call: `SSM_PARAMETER_NAME`, the SecureString clients read the key from;
 `SSM_KMS_KEY_ID`, the KMS key it is encrypted with (passed on every PutParameter, else SSM would re-encrypt
-with the default aws/ssm key).
+with the default aws/ssm key); `ROTATION_GRACE_HOURS`, the grace window (setting `rotation.grace_hours`);
+`USAGE_PLAN_IDS`, the plans every new key joins, separated by spaces. Not a tag on the secret: the key
+generator names the secret (its operator keys carry the secret's ARN), and the plans depend on the stage,
+whose integration depends on the key generator, so a tag would close a dependency cycle in Terraform.
 
-Grace window: the previous key (AWSPREVIOUS) stays valid until the next rotation starts, so a client that read
-SSM just before a rotation keeps working for a whole rotation period. createSecret deletes it before creating
-the new key, hence at most two live keys at any time: current + pending, or current + previous. It only deletes
-a key tagged `RotationSecretArn=<this secret>` (a key this rotation created) that is not also the current key.
+Finding the keys without listing them: the role may not call GetApiKeys (`GET /apikeys` would show every
+tenant's key and, with `includeValues`, every value), so the keys are found from the secret itself: every key
+this function created is stored in a version of the secret, and ListSecretVersionIds (deprecated versions
+included, which is where a key kept for its grace lives on once its version loses its last label) names them
+all. IAM then lets the role read and delete only keys tagged `RotationSecretArn=<this secret>` and create keys
+only with that tag; the handler checks the tag too, so a version holding some other key (an adopted or
+hand-written value) never makes it delete that key. The price: createSecret reads every version's value and
+asks API Gateway about every key a version names other than the current one (deleted ones answer NotFound), so
+its calls grow with the versions Secrets Manager keeps (deprecated ones are pruned beyond about 100): at most
+some 200 short calls, for which the function has 60 s.
+
+Grace window, in time: a key that stops being current stays valid for at least `ROTATION_GRACE_HOURS`, so a
+client that read the parameter just before a rotation keeps working, however soon the next rotation comes (an
+operator's `rotate-secret`, a changed schedule that rotates at once). createSecret deletes a key other than the
+current one only once `now >= max(key's createdDate, parameter's LastModifiedDate) + grace`. Publications are
+sequential and each one is a parameter change, so every key that was ever published was replaced at or before
+the parameter's LastModifiedDate. Hence the invariant: a key published at time t and replaced at time r >= t
+works until at least r + grace (so at least t + grace). The key's createdDate alone would not do: a key created
+long before it was published (a rotation retried days later) would go early. The parameter's date is an upper
+bound, not the exact replacement time, so replaced keys go together: a rotation that starts less than the grace
+after the last publication keeps them all, one that starts later deletes them all. The clock is `now()`, which
+tests move.
+
+Bound on live keys: the current key, the pending key during a rotation, and the keys replaced since rotations
+last paused for at least the grace (plus, for the grace after its creation, the key of a rotation abandoned
+before it was published). On a schedule (settings require grace < period) that is two: current + pending, or
+current + previous. A hard cap, `MAX_LIVE_KEYS` (10), stops a burst of rotations from piling up keys:
+createSecret fails loudly (`TooManyLiveKeys`; nothing created, nothing published, nothing deleted early) rather
+than create an eleventh, and Secrets Manager's retry of the rotation succeeds once the grace has passed. The one
+exception is a key orphaned between CreateApiKey and PutSecretValue (the function killed there, or CreateApiKey's
+answer lost): no version names it, so it is never deleted; it is in no usage plan (attachment follows
+PutSecretValue), so it authorizes nothing, and it carries `RotationToken` and `RotationSecretArn` for an operator
+to find. A PutSecretValue that fails with an error deletes the new key before raising, unless the version was
+stored after all.
 
 Steps, after the checks of AWS's rotation template (rotation enabled, token a known version, already
 AWSCURRENT means nothing to do, otherwise it must be AWSPENDING):
-- createSecret: unless the pending version already has a value, retire the previous key, create the new key
-  tagged `RotationToken=<token>` (or reuse the one a crashed attempt created before PutSecretValue), attach it
-  to every usage plan, and store it as the AWSPENDING version.
+- createSecret: unless the pending version already has a value (then only the usage-plan attachments are
+  made sure of), delete every key whose grace has ended, refuse a key beyond the cap, create the new key with
+  its tags (`RotationToken=<token>`, `RotationSecretArn=<secret ARN>`, the copied tags) in CreateApiKey itself,
+  store it as the AWSPENDING version, then attach it to every usage plan.
 - setSecret: nothing to do. API Gateway already accepts the key since createSecret; the "service" clients
   use is the SSM parameter, their source of truth, which must change only after testSecret has proved the key
   works, so it is updated in finishSecret.
-- testSecret: the pending key exists, is enabled, has the secret's value and is in every usage plan.
+- testSecret: the pending key exists, is enabled, has the secret's value and is in every usage plan (found
+  with GetUsagePlans by key id, which returns plan settings only: no key value of the plan is read).
 - finishSecret: update SSM first, then move AWSCURRENT to the token. In that order a failure in between is
   retried in full (both calls are idempotent); in the other order a retry would find the token already
   current and return, leaving SSM stale. For the same reason an already-current finishSecret still writes
-  SSM, which makes a stale parameter heal on the next retry.
+  SSM, which makes a stale parameter heal on the next retry (and restarts the grace of the replaced keys,
+  which only keeps them longer).
 
 Every step is idempotent, so Secrets Manager can retry the whole rotation with the same token after a failure
-at any call without leaving an orphan key. A rotation abandoned for good (its AWSPENDING label removed by an
-operator) can leave its key behind; it carries `RotationToken`, so it is easy to find.
+at any call; the orphan above is the only key a failure can leave behind. A rotation abandoned for good (its
+AWSPENDING label removed by an operator) leaves its key in a deprecated version: the next rotation deletes it
+once its grace has ended, like any other replaced key, and a destroy deletes it at once.
 
 Cleanup: the invocation's input is `{"Cleanup": {"SecretId": "<secret ARN>"}}`, to which the AWS provider adds
-`"tf": {"action": "create"|"update"|"delete", "prev_input": ...}`. On delete, every API key tagged
-`RotationSecretArn=<SecretId>` is deleted (current, previous, and the pending key of an interrupted rotation; their
-usage-plan keys go with them) and the response is `{"deleted": <count>}`; create and update delete nothing but
-still validate the event, so a wrong SecretId fails `terraform apply`, not the destroy that relies on it. The
-SecretId must be the full ARN, the exact tag value; a name would match no key and leave them all behind. It
-calls only GetApiKeys and DeleteApiKey: it needs nothing from the secret.
+`"tf": {"action": "create"|"update"|"delete", "prev_input": ...}`. On delete, every key a version of the secret
+holds that carries `RotationSecretArn=<SecretId>` is deleted (current, previous, kept, and the pending key of an
+interrupted rotation; their usage-plan keys go with them) and the response is `{"deleted": <count>}`; create and
+update delete nothing but still validate the event, so a wrong SecretId fails `terraform apply`, not the
+destroy that relies on it. The SecretId must be the full ARN, the exact tag value; a name would match no key
+and leave them all behind.
 
 Logs are one JSON object per line with the step (or cleanup action), secret ARN, token and key id; never a key
 value.
 """
+
+from __future__ import annotations
 
 import json
 import logging
 import os
 import re
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from typing import Any, Callable
 
 import boto3
 from botocore.config import Config
@@ -74,12 +113,16 @@ PREVIOUS = "AWSPREVIOUS"
 
 # Tags read from the secret.
 KEY_NAME_TAG = "KeyName"
-USAGE_PLAN_TAG = "UsagePlan"
 COPIED_TAGS = ("Project", "CostCategory")
-# Tags this function puts on the API keys it creates.
+# Tags this function puts on the API keys it creates (the role's CreateApiKey right requires SECRET_TAG).
 TOKEN_TAG = "RotationToken"
 SECRET_TAG = "RotationSecretArn"
 TOKEN_PREFIX_LENGTH = 8
+
+GRACE_VARIABLE = "ROTATION_GRACE_HOURS"
+USAGE_PLANS_VARIABLE = "USAGE_PLAN_IDS"
+MAX_LIVE_KEYS = 10
+"""Keys of the secret that may exist at once (current and pending included): createSecret refuses an 11th."""
 
 # The cleanup event: our key, and the key aws_lambda_invocation adds (its `terraform_key`, "tf" by default).
 CLEANUP_KEY = "Cleanup"
@@ -90,6 +133,8 @@ SECRET_ARN_PATTERN = re.compile(r"arn:[a-z0-9-]+:secretsmanager:[a-z0-9-]+:\d{12
 # Rotation has minutes, not API Gateway's 29 seconds, so throttling gets more patient retries.
 _CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 5})
 
+LogFunction = Callable[..., None]
+
 
 class ConfigError(Exception):
     """The function's environment or the secret's tags are wrong: an operator must fix them."""
@@ -99,12 +144,23 @@ class PendingKeyInvalid(Exception):
     """testSecret found the pending key unusable; finishSecret must not publish it."""
 
 
+class TooManyLiveKeys(Exception):
+    """A new key would exceed MAX_LIVE_KEYS: rotations come faster than the grace window lets keys go."""
+
+
+def now() -> datetime:
+    """The clock every grace decision reads (timezone-aware UTC); tests replace it to move time."""
+    return datetime.now(timezone.utc)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Where the current key is published, from the function's environment."""
+    """Where the current key is published and how long a replaced key stays valid, from the environment."""
 
     parameter_name: str
     parameter_kms_key_id: str
+    grace: timedelta
+    usage_plan_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -112,8 +168,8 @@ class KeyConfig:
     """What a new key looks like, from the secret's tags."""
 
     name_prefix: str
-    usage_plan_ids: tuple
-    copied_tags: dict
+    usage_plan_ids: tuple[str, ...]
+    copied_tags: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -122,11 +178,11 @@ class Rotation:
 
     arn: str
     token: str
-    versions: dict
+    versions: dict[str, list[str]]
     settings: Settings
-    log_fields: dict
+    log_fields: dict[str, Any]
 
-    def log(self, level, message, **fields):
+    def log(self, level: int, message: str, **fields: Any) -> None:
         _log(level, message, self.log_fields, **fields)
 
 
@@ -138,26 +194,43 @@ class Cleanup:
     secret_arn: str
 
 
+@dataclass(frozen=True)
+class StoredKey:
+    """The key one version of the secret holds, with the version's staging labels."""
+
+    version_id: str
+    stages: tuple[str, ...]
+    key: dict[str, Any]
+
+
 # --- Pure functions, no AWS calls -----------------------------------------------------------------------------
 
 
-def load_settings(environ):
-    """The SSM settings; both are required, as a rotation that cannot publish its key must not start."""
-    values = {name: environ.get(name, "").strip() for name in ("SSM_PARAMETER_NAME", "SSM_KMS_KEY_ID")}
+def load_settings(environ: dict[str, str]) -> Settings:
+    """The settings; all are required, as a rotation that cannot publish its key, or could delete a key too
+    early, must not start."""
+    names = ("SSM_PARAMETER_NAME", "SSM_KMS_KEY_ID", GRACE_VARIABLE, USAGE_PLANS_VARIABLE)
+    values = {name: environ.get(name, "").strip() for name in names}
     missing = [name for name, value in values.items() if not value]
     if missing:
         raise ConfigError(f"environment variables not set: {', '.join(missing)}")
-    return Settings(parameter_name=values["SSM_PARAMETER_NAME"], parameter_kms_key_id=values["SSM_KMS_KEY_ID"])
+    grace = values[GRACE_VARIABLE]
+    if not grace.isdigit() or int(grace) < 1:
+        raise ConfigError(f"{GRACE_VARIABLE} must be a whole number of hours >= 1, got {grace!r}")
+    return Settings(
+        parameter_name=values["SSM_PARAMETER_NAME"],
+        parameter_kms_key_id=values["SSM_KMS_KEY_ID"],
+        grace=timedelta(hours=int(grace)),
+        usage_plan_ids=tuple(values[USAGE_PLANS_VARIABLE].split()),
+    )
 
 
-def key_config(tags):
-    """The new key's name prefix, usage plans and copied tags, from DescribeSecret's `Tags` list."""
+def key_config(tags: list[dict[str, str]], usage_plan_ids: tuple[str, ...]) -> KeyConfig:
+    """The new key's name prefix and copied tags, from DescribeSecret's `Tags` list, and the plans it joins."""
     values = {tag["Key"]: tag["Value"] for tag in tags}
     name_prefix = values.get(KEY_NAME_TAG, "").strip()
-    usage_plan_ids = tuple(values.get(USAGE_PLAN_TAG, "").split())
-    missing = [name for name, value in ((KEY_NAME_TAG, name_prefix), (USAGE_PLAN_TAG, usage_plan_ids)) if not value]
-    if missing:
-        raise ConfigError(f"secret tags missing or empty: {', '.join(missing)}")
+    if not name_prefix:
+        raise ConfigError(f"secret tags missing or empty: {KEY_NAME_TAG}")
     return KeyConfig(
         name_prefix=name_prefix,
         usage_plan_ids=usage_plan_ids,
@@ -165,7 +238,7 @@ def key_config(tags):
     )
 
 
-def cleanup_request(event):
+def cleanup_request(event: dict[str, Any]) -> Cleanup:
     """The cleanup an `aws_lambda_invocation` event asks for; ValueError for any other shape."""
     cleanup, terraform = event.get(CLEANUP_KEY), event.get(TERRAFORM_KEY)
     if not isinstance(cleanup, dict):
@@ -184,7 +257,7 @@ def cleanup_request(event):
     return Cleanup(action=action, secret_arn=secret_arn)
 
 
-def version_stage(metadata, token):
+def version_stage(metadata: dict[str, Any], token: str) -> str:
     """CURRENT or PENDING for the token's version, after the checks AWS's rotation template makes."""
     if not metadata.get("RotationEnabled"):
         raise ValueError(f"Secret {metadata['ARN']} is not enabled for rotation")
@@ -198,16 +271,16 @@ def version_stage(metadata, token):
     return PENDING
 
 
-def version_with_stage(versions, stage):
+def version_with_stage(versions: dict[str, list[str]], stage: str) -> str | None:
     """The id of the version carrying `stage`, or None."""
     return next((version_id for version_id, stages in versions.items() if stage in stages), None)
 
 
-def key_name(prefix, token):
+def key_name(prefix: str, token: str) -> str:
     return f"{prefix}-{token[:TOKEN_PREFIX_LENGTH]}"
 
 
-def parse_key_secret(secret_string):
+def parse_key_secret(secret_string: str | None) -> dict[str, Any] | None:
     """The key a secret value describes, or None for a placeholder (absent, not JSON, or not a key)."""
     try:
         value = json.loads(secret_string) if secret_string is not None else None
@@ -218,7 +291,7 @@ def parse_key_secret(secret_string):
     return None
 
 
-def key_secret(api_key, usage_plan_ids):
+def key_secret(api_key: dict[str, Any], usage_plan_ids: tuple[str, ...]) -> str:
     """The secret value for an API key as API Gateway returns it (with its value)."""
     return json.dumps({
         "id": api_key["id"],
@@ -229,28 +302,35 @@ def key_secret(api_key, usage_plan_ids):
     })
 
 
+def grace_ends(created: datetime, parameter_changed: datetime | None, grace: timedelta) -> datetime:
+    """When a key that is not current may go: `grace` after the later of its creation and the parameter's last
+    change (when the key, if it was ever published, was replaced at the latest)."""
+    since = created if parameter_changed is None else max(created, parameter_changed)
+    return since + grace
+
+
 # --- AWS calls ----------------------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1)
-def _session():
+def _session() -> boto3.session.Session:
     """One session per container, so every client shares botocore's loaded service models."""
     return boto3.session.Session()
 
 
 @lru_cache(maxsize=4)
-def _client(service):
+def _client(service: str) -> Any:
     """One client per service for the container's life; boto3 itself honours AWS_ENDPOINT_URL."""
     return _session().client(service, config=_CLIENT_CONFIG)
 
 
-def _error_code(error):
+def _error_code(error: BaseException) -> str | None:
     return error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
 
 
-def _secret_string(rotation, version_id, stage=None):
+def _secret_string(secret_arn: str, version_id: str, stage: str | None = None) -> str | None:
     """A version's value, or None when the version has none (the empty version RotateSecret registers)."""
-    params = {"SecretId": rotation.arn, "VersionId": version_id}
+    params = {"SecretId": secret_arn, "VersionId": version_id}
     if stage:
         params["VersionStage"] = stage
     try:
@@ -261,57 +341,106 @@ def _secret_string(rotation, version_id, stage=None):
         raise
 
 
-def _key_at(rotation, stage):
-    """The key held by the version carrying `stage`, or None (no such version, or a placeholder)."""
-    version_id = version_with_stage(rotation.versions, stage)
-    return parse_key_secret(_secret_string(rotation, version_id)) if version_id else None
-
-
-def _token_key(rotation, stage):
+def _token_key(rotation: Rotation, stage: str) -> dict[str, Any]:
     """The key the token's version holds; it must hold one once createSecret has run."""
-    key = parse_key_secret(_secret_string(rotation, rotation.token, stage))
+    key = parse_key_secret(_secret_string(rotation.arn, rotation.token, stage))
     if key is None:
         raise ValueError(f"Secret version {rotation.token} of {rotation.arn} holds no API key")
     return key
 
 
-def _retire_previous_key(rotation):
-    """Delete the AWSPREVIOUS key, ending its grace window; only a key this rotation created for this secret."""
-    previous = _key_at(rotation, PREVIOUS)
-    if previous is None:
-        return
-    key_id = previous["id"]
-    current = _key_at(rotation, CURRENT)
-    if current is not None and current["id"] == key_id:
-        rotation.log(logging.INFO, "previous key is also the current key; kept", key_id=key_id)
-        return
-    apigateway = _client("apigateway")
+def _stored_keys(secret_arn: str, skip_version: str | None = None) -> list[StoredKey]:
+    """The key of every version of the secret, deprecated versions included: the only way this function finds
+    its keys, as it may not list API keys. Versions holding no key (placeholders, an empty pending version) and
+    `skip_version` are left out."""
+    secrets = _client("secretsmanager")
+    found: list[StoredKey] = []
+    params: dict[str, Any] = {"SecretId": secret_arn, "IncludeDeprecated": True}
+    while True:  # botocore has no paginator for ListSecretVersionIds
+        page = secrets.list_secret_version_ids(**params)
+        for version in page.get("Versions", []):
+            version_id = version["VersionId"]
+            if version_id == skip_version:
+                continue
+            key = parse_key_secret(_secret_string(secret_arn, version_id))
+            if key is not None:
+                found.append(StoredKey(version_id, tuple(version.get("VersionStages", ())), key))
+        if not page.get("NextToken"):
+            return found
+        params["NextToken"] = page["NextToken"]
+
+
+def _owned_key(secret_arn: str, key_id: str, log: LogFunction) -> dict[str, Any] | None:
+    """The API key (without its value) when it exists and a rotation of `secret_arn` created it, else None.
+
+    IAM refuses GetApiKey on a key without the secret's tag (AccessDenied); the tag is checked here as well, so
+    the decision does not rest on the policy alone (and holds where IAM is not enforced)."""
     try:
-        tags = apigateway.get_api_key(apiKey=key_id).get("tags") or {}
-        if tags.get(SECRET_TAG) != rotation.arn:
-            rotation.log(logging.WARNING, "previous key not created by this rotation; left in place", key_id=key_id)
-            return
-        apigateway.delete_api_key(apiKey=key_id)
+        api_key = _client("apigateway").get_api_key(apiKey=key_id)
+    except ClientError as error:
+        code = _error_code(error)
+        if code == "NotFoundException":
+            log(logging.DEBUG, "key already deleted", key_id=key_id)
+            return None
+        if code != "AccessDeniedException":
+            raise
+        api_key = {}
+    if (api_key.get("tags") or {}).get(SECRET_TAG) != secret_arn:
+        log(logging.WARNING, "key not created by this rotation; left in place", key_id=key_id)
+        return None
+    return api_key
+
+
+def _delete_key(key_id: str, log: LogFunction) -> bool:
+    """Delete a key; False when it was already gone."""
+    try:
+        _client("apigateway").delete_api_key(apiKey=key_id)
     except ClientError as error:
         if _error_code(error) != "NotFoundException":
             raise
-        rotation.log(logging.INFO, "previous key already deleted", key_id=key_id)
-        return
-    rotation.log(logging.INFO, "previous key deleted", key_id=key_id)
+        log(logging.INFO, "key already deleted", key_id=key_id)
+        return False
+    return True
 
 
-def _key_created_for_token(rotation, name):
-    """The key an earlier attempt with this token created before it could store it, or None."""
-    pages = _client("apigateway").get_paginator("get_api_keys").paginate(nameQuery=name, includeValues=True)
-    for page in pages:
-        for api_key in page.get("items", []):
-            tags = api_key.get("tags") or {}
-            if tags.get(TOKEN_TAG) == rotation.token and tags.get(SECRET_TAG) == rotation.arn:
-                return api_key
-    return None
+def _parameter_changed(rotation: Rotation) -> datetime | None:
+    """When the SSM parameter last changed (the latest a replaced key can have been replaced), or None when it
+    does not exist. Read without decryption: only the date is needed."""
+    try:
+        parameter = _client("ssm").get_parameter(Name=rotation.settings.parameter_name, WithDecryption=False)
+    except ClientError as error:
+        if _error_code(error) == "ParameterNotFound":
+            return None
+        raise
+    return parameter["Parameter"]["LastModifiedDate"]
 
 
-def _attach_to_usage_plan(usage_plan_id, key_id):
+def _retire_old_keys(rotation: Rotation) -> dict[str, datetime | None]:
+    """Delete every key of the secret whose grace has ended; returns the live keys kept, each with the end of
+    its grace (None for the current key, which is never deleted)."""
+    stored = _stored_keys(rotation.arn, skip_version=rotation.token)
+    current = next((entry.key["id"] for entry in stored if CURRENT in entry.stages), None)
+    kept: dict[str, datetime | None] = {current: None} if current else {}
+    others = [key_id for key_id in dict.fromkeys(entry.key["id"] for entry in stored) if key_id not in kept]
+    if not others:
+        return kept  # nothing but the current key, if any: no need for the parameter's date
+    parameter_changed = _parameter_changed(rotation)
+    for key_id in others:
+        api_key = _owned_key(rotation.arn, key_id, rotation.log)
+        if api_key is None:
+            continue
+        ends = grace_ends(api_key["createdDate"], parameter_changed, rotation.settings.grace)
+        if now() < ends:
+            kept[key_id] = ends
+            rotation.log(logging.INFO, "replaced key kept: within its grace window", key_id=key_id,
+                         grace_ends=ends.isoformat())
+        elif _delete_key(key_id, rotation.log):
+            rotation.log(logging.INFO, "replaced key deleted: its grace window ended", key_id=key_id,
+                         grace_ended=ends.isoformat())
+    return kept
+
+
+def _attach_to_usage_plan(usage_plan_id: str, key_id: str) -> None:
     try:
         _client("apigateway").create_usage_plan_key(usagePlanId=usage_plan_id, keyId=key_id, keyType="API_KEY")
     except ClientError as error:
@@ -319,17 +448,30 @@ def _attach_to_usage_plan(usage_plan_id, key_id):
             raise
 
 
-def _in_usage_plan(usage_plan_id, key_id):
+def _usage_plans_of(key_id: str) -> set[str]:
+    """The ids of the usage plans holding the key: plan settings only, never another key's value."""
+    pages = _client("apigateway").get_paginator("get_usage_plans").paginate(keyId=key_id)
+    return {plan["id"] for page in pages for plan in page.get("items", [])}
+
+
+def _store_pending(rotation: Rotation, api_key: dict[str, Any], config: KeyConfig) -> None:
+    """Store the new key as the AWSPENDING version. On an error, unless Secrets Manager stored it after all (an
+    answer lost), nothing would ever name the key again: it is deleted before the error is raised."""
     try:
-        _client("apigateway").get_usage_plan_key(usagePlanId=usage_plan_id, keyId=key_id)
-    except ClientError as error:
-        if _error_code(error) == "NotFoundException":
-            return False
+        _client("secretsmanager").put_secret_value(
+            SecretId=rotation.arn,
+            ClientRequestToken=rotation.token,
+            SecretString=key_secret(api_key, config.usage_plan_ids),
+            VersionStages=[PENDING],
+        )
+    except ClientError:
+        if _secret_string(rotation.arn, rotation.token, PENDING) is None:
+            _delete_key(api_key["id"], rotation.log)
+            rotation.log(logging.WARNING, "key deleted: it could not be stored", key_id=api_key["id"])
         raise
-    return True
 
 
-def _publish(rotation, key):
+def _publish(rotation: Rotation, key: dict[str, Any]) -> None:
     """Make SSM hand out `key`; the same value and KMS key again is harmless."""
     _client("ssm").put_parameter(
         Name=rotation.settings.parameter_name,
@@ -344,41 +486,44 @@ def _publish(rotation, key):
 # --- The four steps -------------------------------------------------------------------------------------------
 
 
-def create_secret(rotation, config):
-    """Retire the previous key, then create (or find) the new one, attach it and store it as AWSPENDING."""
-    if _secret_string(rotation, rotation.token, PENDING) is not None:
-        rotation.log(logging.INFO, "pending version already stored")
+def create_secret(rotation: Rotation, config: KeyConfig) -> None:
+    """Delete the keys whose grace ended, then create the new key, store it as AWSPENDING and attach it."""
+    pending = _secret_string(rotation.arn, rotation.token, PENDING)
+    if pending is not None:
+        key = parse_key_secret(pending)
+        if key is None:
+            raise ValueError(f"Secret version {rotation.token} of {rotation.arn} holds no API key")
+        for usage_plan_id in config.usage_plan_ids:  # an earlier attempt may have stopped before attaching
+            _attach_to_usage_plan(usage_plan_id, key["id"])
+        rotation.log(logging.INFO, "pending version already stored", key_id=key["id"])
         return
-    _retire_previous_key(rotation)
-    name = key_name(config.name_prefix, rotation.token)
-    api_key = _key_created_for_token(rotation, name)
-    if api_key is None:
-        api_key = _client("apigateway").create_api_key(
-            name=name,
-            enabled=True,
-            generateDistinctId=True,
-            tags={TOKEN_TAG: rotation.token, SECRET_TAG: rotation.arn, **config.copied_tags},
+    kept = _retire_old_keys(rotation)
+    if len(kept) + 1 > MAX_LIVE_KEYS:
+        first_end = min((end for end in kept.values() if end is not None), default=now())
+        raise TooManyLiveKeys(
+            f"{len(kept)} API keys of {rotation.arn} are live (the current key and {len(kept) - 1} in their grace "
+            f"window of {rotation.settings.grace}); a new one would exceed the cap of {MAX_LIVE_KEYS}. A retry "
+            f"succeeds once the first leaves its grace window, at {first_end.isoformat()}"
         )
-        rotation.log(logging.INFO, "key created", key_id=api_key["id"])
-    else:
-        rotation.log(logging.INFO, "key from an interrupted attempt reused", key_id=api_key["id"])
+    api_key = _client("apigateway").create_api_key(
+        name=key_name(config.name_prefix, rotation.token),
+        enabled=True,
+        generateDistinctId=True,
+        tags={TOKEN_TAG: rotation.token, SECRET_TAG: rotation.arn, **config.copied_tags},
+    )
+    rotation.log(logging.INFO, "key created", key_id=api_key["id"], live_keys=len(kept) + 1)
+    _store_pending(rotation, api_key, config)
     for usage_plan_id in config.usage_plan_ids:
         _attach_to_usage_plan(usage_plan_id, api_key["id"])
-    _client("secretsmanager").put_secret_value(
-        SecretId=rotation.arn,
-        ClientRequestToken=rotation.token,
-        SecretString=key_secret(api_key, config.usage_plan_ids),
-        VersionStages=[PENDING],
-    )
     rotation.log(logging.INFO, "pending version stored", key_id=api_key["id"])
 
 
-def set_secret(rotation, config):
+def set_secret(rotation: Rotation, config: KeyConfig) -> None:
     """Nothing to push: API Gateway knows the key since createSecret, and SSM waits for testSecret."""
     rotation.log(logging.INFO, "nothing to set")
 
 
-def test_secret(rotation, config):
+def test_secret(rotation: Rotation, config: KeyConfig) -> None:
     """Refuse to finish with a key clients could not use."""
     key = _token_key(rotation, PENDING)
     key_id = key["id"]
@@ -392,13 +537,14 @@ def test_secret(rotation, config):
         raise PendingKeyInvalid(f"pending API key {key_id} is disabled")
     if api_key["value"] != key["value"]:
         raise PendingKeyInvalid(f"pending API key {key_id} has a value other than the secret's")
-    missing = [plan for plan in config.usage_plan_ids if not _in_usage_plan(plan, key_id)]
+    plans = _usage_plans_of(key_id)
+    missing = [plan for plan in config.usage_plan_ids if plan not in plans]
     if missing:
         raise PendingKeyInvalid(f"pending API key {key_id} is not in usage plans: {', '.join(missing)}")
     rotation.log(logging.INFO, "pending key tested", key_id=key_id)
 
 
-def finish_secret(rotation, config):
+def finish_secret(rotation: Rotation, config: KeyConfig) -> None:
     """Publish the key in SSM, then make the version current (see the module docstring for the order)."""
     key = _token_key(rotation, PENDING)
     _publish(rotation, key)
@@ -414,31 +560,22 @@ def finish_secret(rotation, config):
 # --- Cleanup ----------------------------------------------------------------------------------------------------
 
 
-def delete_secret_keys(secret_arn, log_fields):
-    """Delete every key a rotation of `secret_arn` created; returns how many this call deleted."""
-    apigateway = _client("apigateway")
-    # All pages first: deleting while paging could move keys across the page boundary.
-    key_ids = [
-        api_key["id"]
-        for page in apigateway.get_paginator("get_api_keys").paginate(includeValues=False)
-        for api_key in page.get("items", [])
-        if (api_key.get("tags") or {}).get(SECRET_TAG) == secret_arn
-    ]
+def delete_secret_keys(secret_arn: str, log_fields: dict[str, Any]) -> int:
+    """Delete every key a version of `secret_arn` holds that a rotation of it created; returns how many this call
+    deleted. Grace does not apply: the service is being destroyed."""
+
+    def log(level: int, message: str, **fields: Any) -> None:
+        _log(level, message, log_fields, **fields)
+
     deleted = []
-    for key_id in key_ids:
-        try:
-            apigateway.delete_api_key(apiKey=key_id)
-        except ClientError as error:
-            if _error_code(error) != "NotFoundException":
-                raise
-            _log(logging.INFO, "key already deleted", log_fields, key_id=key_id)
-            continue
-        deleted.append(key_id)
-    _log(logging.INFO, "keys deleted", log_fields, deleted=len(deleted), key_ids=deleted)
+    for key_id in dict.fromkeys(entry.key["id"] for entry in _stored_keys(secret_arn)):
+        if _owned_key(secret_arn, key_id, log) is not None and _delete_key(key_id, log):
+            deleted.append(key_id)
+    log(logging.INFO, "keys deleted", deleted=len(deleted), key_ids=deleted)
     return len(deleted)
 
 
-STEPS = {
+STEPS: dict[str, Callable[[Rotation, KeyConfig], None]] = {
     "createSecret": create_secret,
     "setSecret": set_secret,
     "testSecret": test_secret,
@@ -452,20 +589,20 @@ STEPS = {
 LOG = get_logger("api_key_rotation")
 
 
-def _log(level, message, log_fields, exc_info=False, **fields):
+def _log(level: int, message: str, log_fields: dict[str, Any], exc_info: bool = False, **fields: Any) -> None:
     LOG.log(level, message, exc_info=exc_info, extra={"fields": {**log_fields, **fields}})
 
 
 # --- Entry point ----------------------------------------------------------------------------------------------
 
 
-def _request_id(context):
+def _request_id(context: Any) -> str:
     return getattr(context, "aws_request_id", None) or "unknown"
 
 
-def run_cleanup(event, context):
+def run_cleanup(event: dict[str, Any], context: Any) -> dict[str, int]:
     """Answer Terraform's invocation; an exception fails the apply or destroy, which can then be run again."""
-    log_fields = {"request_id": _request_id(context)}
+    log_fields: dict[str, Any] = {"request_id": _request_id(context)}
     try:
         cleanup = cleanup_request(event)
         log_fields.update(action=cleanup.action, secret_arn=cleanup.secret_arn)
@@ -479,7 +616,7 @@ def run_cleanup(event, context):
         raise
 
 
-def lambda_handler(event, context):
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int] | None:
     """Run one step for Secrets Manager (any exception fails the step, which Secrets Manager then retries), or a
     cleanup for Terraform."""
     if CLEANUP_KEY in event or TERRAFORM_KEY in event:
@@ -508,9 +645,10 @@ def lambda_handler(event, context):
             rotation.log(logging.INFO, "version already current")
             if step == "finishSecret":
                 _publish(rotation, _token_key(rotation, CURRENT))
-            return
-        STEPS[step](rotation, key_config(metadata.get("Tags", [])))
+            return None
+        STEPS[step](rotation, key_config(metadata.get("Tags", []), settings.usage_plan_ids))
     except Exception as error:
         _log(logging.ERROR, "rotation step failed", log_fields, exc_info=True, error_type=type(error).__name__,
              error_code=_error_code(error))
         raise
+    return None

@@ -1,29 +1,78 @@
 """Create a KMS key plus its alias for an API Gateway client, in this account or an allowed other one.
 
 Contract (API Gateway relies on it): the event is the mapping template's output
-`{Account, Region, KeyUsage, KeyAlias, KeyDescription}` with optional `KeySpec`. Success returns the key's
-ids; failures raise with a message starting `BadRequest:`, `Forbidden:` or `Conflict:` (mapped to 400, 403,
-409). Anything else becomes a generic `InternalError:` (500) whose message carries no AWS error text; the
-detail goes to the log instead.
+`{Account, Region, KeyUsage, KeyAlias, KeyDescription}` with optional `KeySpec`, plus
+`"Caller": {"ApiKeyId": "<$context.identity.apiKeyId>", "TenantId": "<$context.authorizer.tenant_id>"}`, which
+the template builds from API Gateway's context (strings, `""` when absent; the client never controls it).
+Success returns the key's ids; failures raise with a message starting `BadRequest:`, `Forbidden:` or
+`Conflict:` (mapped to 400, 403, 409). Anything else becomes a generic `InternalError:` (500) whose message
+carries no AWS error text; the detail goes to the log instead.
 
-Guarantees: nothing is created for an invalid request or a taken alias (checked before CreateKey), and a key
-whose rotation or alias could not be set up is scheduled for deletion before the error is raised, so a client
-never gets a usable key without its alias.
+Identity, resolved before any KMS call: a non-empty `Caller.TenantId` names the tenant (authorizer mode). Else
+`Caller.ApiKeyId`: equal to `OPERATOR_API_KEY_ID` is the operator; otherwise the API key's tags (API Gateway
+`GetTags` on `arn:<partition>:apigateway:<function's region>::/apikeys/<id>`) decide: `Tenant=<id>` is that
+tenant, `RotationSecretArn=<OPERATOR_SECRET_ARN>` is the operator (a key the service's rotation created).
+Answers are cached per container (a key never changes tenant). No identity, a tenant not in `tenants.json`
+or a key with neither tag is `Forbidden: the caller is not a known tenant`, which names nothing internal.
 
-Configuration comes from environment variables read on every call: `SERVICE_NAME`,
-`CROSS_ACCOUNT_ROLE_NAME`, `ALLOWED_ACCOUNTS` and `ALLOWED_REGIONS` (comma-separated; empty means own
-account only / every KMS region).
+Tenant rules (`tenants.json`, packaged next to this file, `{}` when there are no tenants; missing is `{}`,
+malformed is a ConfigError): `{"<tenant id>": {"allowed_accounts": [...], "allowed_regions": [...],
+"alias_prefix": "acme/"}}`, every key optional. A tenant may create keys in its `allowed_accounts` (empty: the
+service's own account only), in its `allowed_regions` (empty: the global `ALLOWED_REGIONS`), and only under
+`alias/<alias_prefix>` (default `<tenant id>/`), all checked before any AWS call. A tenant's accounts are its
+own list, not bounded by `ALLOWED_ACCOUNTS` (the operator's list); a region outside a non-empty
+`ALLOWED_REGIONS` is refused even when the tenant lists it (settings never let it). Prefixes of two tenants
+must not nest. The operator keeps the global rules and any alias. Every key is tagged `Tenant=<tenant id>`
+(`Tenant=operator` for the operator; the id `operator` is reserved).
+
+No oracle: a taken alias is `Conflict: alias alias/<name> already exists`, never the key behind it.
+
+Ownership through the key policy: `CreateKey` gets `key_policy(...)` (the account root, as in AWS's default
+policy, plus the creating role for DescribeKey, TagResource, CreateAlias, EnableKeyRotation,
+ScheduleKeyDeletion and PutKeyPolicy), `BypassPolicyLockoutSafetyCheck=False`, `MultiRegion=False`,
+`Origin=AWS_KMS` and no tags, so the role's IAM policy needs no `kms:TagResource` on `*`. The key is then
+tagged (`CreatedBy`, `RequestId`, `Tenant`), rotation is enabled for symmetric encryption keys, and the alias
+is created last: the alias commits the key.
+
+Guarantees: nothing is created for an invalid request, an unknown caller or a taken alias (checked before
+CreateKey), and a key whose tagging, rotation or alias could not be set up, in time or at all, is scheduled
+for deletion (7 days) before the error is raised, so a client never gets a usable key without its alias.
+
+Deadline: every AWS call is budgeted by `context.get_remaining_time_in_millis()` (29 s, API Gateway's limit,
+when the context has none), less a 0.5 s margin for the answer and the log. One attempt of a call costs at
+most 1 s to connect + 1 s to read (2 s); CreateKey gets a 4 s read (5 s) and a single attempt, since a retry
+after a read timeout could create a second key. Retries (botocore standard mode, at most 3 attempts) back
+off at most 1 s then 2 s, so n attempts cost at most 2n + 2^(n-1) - 1 s: 2, 5 or 9 s. CreateKey starts only
+if the time left covers it and one attempt of every later call: 5 + 2 (tag) + 2 (rotation, symmetric keys
+only) + 2 (alias) + 2 (cleanup) = 13 s, 11 s without rotation (13.5 s / 11.5 s of remaining time with the
+margin); otherwise the request fails with the generic 500 and nothing created. Each call gets as many
+attempts as fit in the time left after the one-attempt reserve of the calls that must follow it (before
+CreateKey: the whole 13 s or 11 s); a post-create call that no longer fits is skipped and the key scheduled
+for deletion with what is left. Clients are cached per container for each (region, credentials, attempts,
+read timeout): at most a handful, reused across invocations. Not counted: DNS resolution and a throttling
+answer's `x-amz-retry-after` (up to 5 s more per retry). So the function's timeout should leave 13.5 s after
+the lookups (DescribeKey, plus GetTags and AssumeRole when needed): 15 s at least; the default 20 s does.
+
+Configuration comes from environment variables read on every call: `SERVICE_NAME`, `KEY_FACTORY_ROLE_ARN`
+(the function's execution role, owner of own-account keys), `OPERATOR_API_KEY_ID` (static mode) and/or
+`OPERATOR_SECRET_ARN` (rotation mode), `CROSS_ACCOUNT_ROLE_NAME` (assumed in other accounts and owner of the
+keys there), `ALLOWED_ACCOUNTS` and `ALLOWED_REGIONS` (comma-separated; empty means own account only / every
+KMS region).
 
 Imports stay to the stdlib modules boto3 loads anyway, so a cold start costs little more than `import boto3`;
-the boto3 session, clients and region list are built on first use and cached for the container's life.
+the boto3 session, clients, region list and tenant policies are built on first use and cached for the
+container's life.
 """
 
 import json
 import logging
 import os
 import re
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -33,6 +82,8 @@ from structured_log import get_logger  # lambda/shared/, packaged next to this f
 
 REQUIRED_FIELDS = ("Account", "Region", "KeyUsage", "KeyAlias", "KeyDescription")
 OPTIONAL_FIELDS = ("KeySpec",)
+# Added by the mapping template from API Gateway's context; never a client value.
+CALLER_FIELD = "Caller"
 
 # Valid KeyUsage/KeySpec pairs, as documented for KMS CreateKey.
 KEY_SPECS_BY_USAGE = {
@@ -54,6 +105,8 @@ DEFAULT_KEY_SPEC = {
 # KMS offers SM2 only in the China regions.
 CHINA_PARTITION = "aws-cn"
 CHINA_ONLY_KEY_SPECS = frozenset({"SM2"})
+# Automatic rotation applies to symmetric encryption keys only.
+ROTATING_KEY_SPECS = frozenset({"SYMMETRIC_DEFAULT"})
 
 ALIAS_PREFIX = "alias/"
 RESERVED_ALIAS_PREFIX = "alias/aws/"
@@ -64,12 +117,34 @@ DELETION_WINDOW_DAYS = 7
 # Assumed-role credentials live only as long as one request needs them.
 ASSUMED_ROLE_SECONDS = 900
 
+# Tenants and their tags.
+OPERATOR = "operator"  # the service's own caller; reserved, no tenant may have this id
+TENANT_TAG = "Tenant"
+ROTATION_SECRET_TAG = "RotationSecretArn"  # what the rotation function tags the service's API keys with
+TENANTS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tenants.json")
+TENANT_POLICY_KEYS = ("allowed_accounts", "allowed_regions", "alias_prefix")
+NOT_A_TENANT = "the caller is not a known tenant"
+MAX_CACHED_API_KEYS = 1024
+
+# The deadline (see the module docstring): seconds.
+CONNECT_TIMEOUT_S = 1.0
+READ_TIMEOUT_S = 1.0
+CREATE_KEY_READ_TIMEOUT_S = 4.0
+CALL_S = CONNECT_TIMEOUT_S + READ_TIMEOUT_S  # one attempt of any call but CreateKey
+CREATE_KEY_S = CONNECT_TIMEOUT_S + CREATE_KEY_READ_TIMEOUT_S  # CreateKey's only attempt
+MAX_ATTEMPTS = 3
+SAFETY_MARGIN_S = 0.5
+DEFAULT_REMAINING_S = 29.0  # API Gateway's integration timeout: no request lives longer
+
 _ACCOUNT_RE = re.compile(r"[0-9]{12}")
 _ALIAS_NAME_RE = re.compile(r"[A-Za-z0-9/_-]+")
 _SESSION_NAME_UNSAFE_RE = re.compile(r"[^A-Za-z0-9_+=,.@-]")
-
-# Fail fast and retry throttling with backoff: API Gateway gives up on the integration after 29 seconds.
-_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+_TENANT_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+_ALIAS_PREFIX_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9/_-]*/")
+_API_KEY_ID_RE = re.compile(r"[A-Za-z0-9]{1,128}")
+_ROLE_ARN_RE = re.compile(r"arn:(aws[a-z-]*):iam::([0-9]{12}):role/[A-Za-z0-9+=,.@_/-]+")
+_SECRET_ARN_RE = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+")
 
 
 class RequestError(Exception):
@@ -77,7 +152,7 @@ class RequestError(Exception):
 
     prefix = ""
 
-    def __init__(self, detail):
+    def __init__(self, detail: str) -> None:
         super().__init__(f"{self.prefix}: {detail}")
 
 
@@ -88,7 +163,7 @@ class BadRequest(RequestError):
 
 
 class Forbidden(RequestError):
-    """403: the target account is not one this service may create keys in."""
+    """403: the caller is unknown, or asks for an account or alias outside its tenant's rules."""
 
     prefix = "Forbidden"
 
@@ -107,22 +182,57 @@ class ConfigError(Exception):
     """The function's environment is misconfigured (an operator problem, reported to clients as a 500)."""
 
 
+class DeadlineExceeded(Exception):
+    """Too little time is left to make a call safely (reported to clients as a 500)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """The function's configuration, from its environment variables."""
 
     service_name: str
     cross_account_role_name: str
-    allowed_accounts: frozenset
-    allowed_regions: frozenset
+    allowed_accounts: frozenset[str]
+    allowed_regions: frozenset[str]
+    key_factory_role_arn: str = ""
+    operator_api_key_id: str = ""
+    operator_secret_arn: str = ""
 
 
 @dataclass(frozen=True)
 class Identity:
-    """Where the function itself runs: the account that is always allowed and the partition of its ARNs."""
+    """Where the function itself runs: the account that is always allowed, its ARNs' partition, its region."""
 
     account: str
     partition: str
+    region: str = ""
+
+
+@dataclass(frozen=True)
+class TenantPolicy:
+    """One tenant's entry of tenants.json; empty lists mean the defaults (see the module docstring)."""
+
+    allowed_accounts: frozenset[str]
+    allowed_regions: frozenset[str]
+    alias_prefix: str
+
+
+@dataclass(frozen=True)
+class CallerRef:
+    """What API Gateway says about the caller (`""` when it says nothing)."""
+
+    api_key_id: str
+    tenant_id: str
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one caller may do: accounts, regions (None: every KMS region) and alias prefix ("" : any)."""
+
+    tenant: str
+    allowed_accounts: frozenset[str]
+    allowed_regions: frozenset[str] | None
+    alias_prefix: str
 
 
 @dataclass(frozen=True)
@@ -140,11 +250,11 @@ class KeyRequest:
 # --- Configuration and identity -------------------------------------------------------------------------
 
 
-def _csv(value):
+def _csv(value: str) -> frozenset[str]:
     return frozenset(item.strip() for item in value.split(",") if item.strip())
 
 
-def load_settings(environ):
+def load_settings(environ: Mapping[str, str]) -> Settings:
     """Read the settings from `environ`; a bad value is an operator error, never the client's."""
     service_name = environ.get("SERVICE_NAME", "").strip()
     if not service_name:
@@ -153,34 +263,111 @@ def load_settings(environ):
     bad = sorted(account for account in allowed_accounts if not _ACCOUNT_RE.fullmatch(account))
     if bad:
         raise ConfigError(f"ALLOWED_ACCOUNTS: not 12-digit account ids: {', '.join(bad)}")
+    key_factory_role_arn = environ.get("KEY_FACTORY_ROLE_ARN", "").strip()
+    if not _ROLE_ARN_RE.fullmatch(key_factory_role_arn):
+        raise ConfigError(f"KEY_FACTORY_ROLE_ARN: not an IAM role ARN: {key_factory_role_arn!r}")
+    operator_api_key_id = environ.get("OPERATOR_API_KEY_ID", "").strip()
+    if operator_api_key_id and not _API_KEY_ID_RE.fullmatch(operator_api_key_id):
+        raise ConfigError(f"OPERATOR_API_KEY_ID: not an API key id: {operator_api_key_id!r}")
+    operator_secret_arn = environ.get("OPERATOR_SECRET_ARN", "").strip()
+    if operator_secret_arn and not _SECRET_ARN_RE.fullmatch(operator_secret_arn):
+        raise ConfigError(f"OPERATOR_SECRET_ARN: not a Secrets Manager secret ARN: {operator_secret_arn!r}")
     return Settings(
         service_name=service_name,
         cross_account_role_name=environ.get("CROSS_ACCOUNT_ROLE_NAME", "").strip(),
         allowed_accounts=allowed_accounts,
         allowed_regions=_csv(environ.get("ALLOWED_REGIONS", "")),
+        key_factory_role_arn=key_factory_role_arn,
+        operator_api_key_id=operator_api_key_id,
+        operator_secret_arn=operator_secret_arn,
     )
 
 
-def own_identity(context):
-    """The function's account and partition: from its ARN when invoked by Lambda, else from STS."""
+def parse_tenants(text: str) -> dict[str, TenantPolicy]:
+    """The tenant policies from tenants.json's text; anything malformed is a ConfigError."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise ConfigError(f"tenants.json: not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise ConfigError("tenants.json: must be an object mapping tenant ids to policies")
+    tenants = {}
+    for tenant, policy in document.items():
+        if not _TENANT_ID_RE.fullmatch(tenant) or tenant == OPERATOR:
+            raise ConfigError(f"tenants.json: {tenant!r} is not a valid tenant id (or is reserved)")
+        tenants[tenant] = _tenant_policy(tenant, policy)
+    prefixes = sorted((policy.alias_prefix.lower(), tenant) for tenant, policy in tenants.items())
+    for (prefix, tenant), (other_prefix, other) in zip(prefixes, prefixes[1:]):
+        if other_prefix.startswith(prefix):
+            raise ConfigError(f"tenants.json: alias prefixes of {tenant} and {other} overlap")
+    return tenants
+
+
+def _tenant_policy(tenant: str, policy: Any) -> TenantPolicy:
+    where = f"tenants.json: {tenant}"
+    if not isinstance(policy, dict):
+        raise ConfigError(f"{where}: must be an object")
+    unknown = sorted(set(policy) - set(TENANT_POLICY_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(map(repr, unknown))}")
+    accounts = policy.get("allowed_accounts", [])
+    if not isinstance(accounts, list) or not all(
+        isinstance(account, str) and _ACCOUNT_RE.fullmatch(account) for account in accounts
+    ):
+        raise ConfigError(f"{where}: allowed_accounts must be a list of 12-digit account ids")
+    regions = policy.get("allowed_regions", [])
+    if not isinstance(regions, list) or not all(
+        isinstance(region, str) and _REGION_RE.fullmatch(region) for region in regions
+    ):
+        raise ConfigError(f"{where}: allowed_regions must be a list of region names")
+    prefix = policy.get("alias_prefix", f"{tenant}/")
+    if (
+        not isinstance(prefix, str)
+        or not _ALIAS_PREFIX_RE.fullmatch(prefix)
+        or (ALIAS_PREFIX + prefix).startswith((ALIAS_PREFIX + ALIAS_PREFIX, RESERVED_ALIAS_PREFIX))
+        or len(ALIAS_PREFIX + prefix) >= MAX_ALIAS_LENGTH
+    ):
+        raise ConfigError(f"{where}: alias_prefix must be an alias name ending with '/', without 'alias/'")
+    return TenantPolicy(frozenset(accounts), frozenset(regions), prefix)
+
+
+@lru_cache(maxsize=1)
+def _tenants_from_file(path: str) -> dict[str, TenantPolicy]:
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"tenants.json: unreadable: {error}") from None
+    return parse_tenants(text)
+
+
+def load_tenants() -> dict[str, TenantPolicy]:
+    """The tenant policies packaged next to this file, read once per container; missing means no tenants."""
+    return _tenants_from_file(TENANTS_FILE)
+
+
+def own_identity(context: Any) -> Identity:
+    """The function's account, partition and region: from its ARN when invoked by Lambda, else from STS."""
     arn = getattr(context, "invoked_function_arn", None)
     if arn:
         return _identity_from_arn(arn)
     return _caller_identity()
 
 
-def _identity_from_arn(arn):
-    _, partition, _, _, account = arn.split(":")[:5]
-    return Identity(account=account, partition=partition)
+def _identity_from_arn(arn: str, region: str = "") -> Identity:
+    _, partition, _, arn_region, account = arn.split(":")[:5]
+    return Identity(account=account, partition=partition, region=arn_region or region)
 
 
 @lru_cache(maxsize=1)
-def _caller_identity():
-    return _identity_from_arn(_client("sts", None).get_caller_identity()["Arn"])
+def _caller_identity() -> Identity:
+    return _identity_from_arn(_client("sts", None).get_caller_identity()["Arn"], _session().region_name or "")
 
 
 @lru_cache(maxsize=1)
-def kms_regions():
+def kms_regions() -> dict[str, str]:
     """Every region KMS serves, mapped to its partition, from botocore's bundled endpoint data."""
     session = _session()
     return {
@@ -190,10 +377,120 @@ def kms_regions():
     }
 
 
+# --- Who is calling, and what it may do: pure functions --------------------------------------------------------
+
+
+def parse_caller(event: Any) -> CallerRef:
+    """The caller API Gateway named in the event (the event must be an object; anything else is no identity)."""
+    if not isinstance(event, dict):
+        raise BadRequest(f"request must be a JSON object, got {_json_type(event)}")
+    caller = event.get(CALLER_FIELD)
+    if not isinstance(caller, dict):
+        return CallerRef(api_key_id="", tenant_id="")
+    api_key_id, tenant_id = caller.get("ApiKeyId"), caller.get("TenantId")
+    return CallerRef(
+        api_key_id=api_key_id if isinstance(api_key_id, str) else "",
+        tenant_id=tenant_id if isinstance(tenant_id, str) else "",
+    )
+
+
+def api_key_tenant(tags: Mapping[str, str], operator_secret_arn: str, tenants: Mapping[str, Any]) -> str | None:
+    """The tenant an API key's tags name: `Tenant=<known tenant>`, or the operator for the rotation's keys."""
+    tenant = tags.get(TENANT_TAG, "")
+    if tenant:
+        return tenant if tenant in tenants else None
+    if operator_secret_arn and tags.get(ROTATION_SECRET_TAG) == operator_secret_arn:
+        return OPERATOR
+    return None
+
+
+def resolve_tenant(
+    caller: CallerRef,
+    settings: Settings,
+    tenants: Mapping[str, TenantPolicy],
+    tenant_of_api_key: Callable[[str], str | None],
+) -> str:
+    """The caller's tenant id (or OPERATOR); `tenant_of_api_key` looks an API key id up (an AWS call)."""
+    if caller.tenant_id:
+        tenant = caller.tenant_id if caller.tenant_id in tenants else None
+    elif settings.operator_api_key_id and caller.api_key_id == settings.operator_api_key_id:
+        tenant = OPERATOR
+    elif _API_KEY_ID_RE.fullmatch(caller.api_key_id):
+        tenant = tenant_of_api_key(caller.api_key_id)
+    else:
+        tenant = None
+    if tenant is None:
+        raise Forbidden(NOT_A_TENANT)
+    return tenant
+
+
+def scope_for(tenant: str, tenants: Mapping[str, TenantPolicy], settings: Settings, own_account: str) -> Scope:
+    """The accounts, regions and aliases `tenant` may use. A tenant's accounts are its own list (not bounded by
+    ALLOWED_ACCOUNTS, which is the operator's); its regions stay within a non-empty ALLOWED_REGIONS."""
+    service_regions = settings.allowed_regions or None
+    if tenant == OPERATOR:
+        return Scope(OPERATOR, settings.allowed_accounts | {own_account}, service_regions, "")
+    policy = tenants[tenant]
+    accounts = policy.allowed_accounts or frozenset({own_account})
+    regions = service_regions
+    if policy.allowed_regions:
+        regions = policy.allowed_regions & service_regions if service_regions else policy.allowed_regions
+    return Scope(tenant, accounts, regions, policy.alias_prefix)
+
+
+def key_policy(partition: str, account_id: str, owner_role_arn: str) -> dict:
+    """The policy every key is created with: the account keeps control through IAM (AWS's default
+    statement), and the role that created the key may finish and undo its setup, nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EnableRootAccess",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "KeyFactoryManagesThisKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": owner_role_arn},
+                "Action": [
+                    "kms:DescribeKey",
+                    "kms:TagResource",
+                    "kms:CreateAlias",
+                    "kms:EnableKeyRotation",
+                    "kms:ScheduleKeyDeletion",
+                    "kms:PutKeyPolicy",
+                ],
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+def owner_role_arn(settings: Settings, identity: Identity, account: str) -> str:
+    """The role that creates (and so manages) keys in `account`: ours at home, the assumed one elsewhere."""
+    if account != identity.account:
+        return f"arn:{identity.partition}:iam::{account}:role/{settings.cross_account_role_name}"
+    match = _ROLE_ARN_RE.fullmatch(settings.key_factory_role_arn)
+    if not match or match.groups() != (identity.partition, identity.account):
+        raise ConfigError("KEY_FACTORY_ROLE_ARN: not a role of this account and partition")
+    return settings.key_factory_role_arn
+
+
+def key_tags(settings: Settings, tenant: str, request_id: str) -> list[dict[str, str]]:
+    return [
+        {"TagKey": "CreatedBy", "TagValue": settings.service_name},
+        {"TagKey": "RequestId", "TagValue": request_id},
+        {"TagKey": TENANT_TAG, "TagValue": tenant},
+    ]
+
+
 # --- Validation: pure functions, no AWS calls -------------------------------------------------------------
 
 
-def _json_type(value):
+def _json_type(value: Any) -> str:
     """The JSON name of a decoded value's type, for messages a client understands."""
     if value is None:
         return "null"
@@ -204,20 +501,20 @@ def _json_type(value):
     return {dict: "object", list: "array", str: "string"}.get(type(value), type(value).__name__)
 
 
-def _show(value, limit=80):
+def _show(value: Any, limit: int = 80) -> str:
     """Quote client input for a message: JSON-escaped (one line, no control characters) and bounded."""
     shown = json.dumps(value)
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
-def _string(field, value):
+def _string(field: str, value: Any) -> str:
     if not isinstance(value, str):
         raise BadRequest(f"{field}: must be a string, got {_json_type(value)}")
     return value
 
 
-def validate_account(value, allowed_accounts):
-    """A 12-digit account id among `allowed_accounts` (which includes the function's own)."""
+def validate_account(value: Any, allowed_accounts: frozenset[str]) -> str:
+    """A 12-digit account id among `allowed_accounts` (the caller's scope)."""
     account = _string("Account", value)
     if not _ACCOUNT_RE.fullmatch(account):
         raise BadRequest(f"Account: must be exactly 12 digits, got {_show(account)}")
@@ -226,8 +523,11 @@ def validate_account(value, allowed_accounts):
     return account
 
 
-def validate_region(value, regions, allowed_regions, partition):
-    """A KMS region (`regions` maps each to its partition) in the function's partition and allow-list."""
+def validate_region(
+    value: Any, regions: Mapping[str, str], allowed_regions: frozenset[str] | None, partition: str
+) -> str:
+    """A KMS region (`regions` maps each to its partition) in the function's partition and allow-list
+    (None: every region)."""
     region = _string("Region", value)
     if region not in regions:
         raise BadRequest(f"Region: {_show(region)} is not an AWS region where KMS is available")
@@ -235,19 +535,20 @@ def validate_region(value, regions, allowed_regions, partition):
         raise BadRequest(
             f"Region: {region} is in partition {regions[region]}, this service runs in partition {partition}"
         )
-    if allowed_regions and region not in allowed_regions:
-        raise BadRequest(f"Region: {region} is not allowed (allowed: {', '.join(sorted(allowed_regions))})")
+    if allowed_regions is not None and region not in allowed_regions:
+        allowed = ", ".join(sorted(allowed_regions)) or "none"
+        raise BadRequest(f"Region: {region} is not allowed (allowed: {allowed})")
     return region
 
 
-def validate_key_usage(value):
+def validate_key_usage(value: Any) -> str:
     key_usage = _string("KeyUsage", value)
     if key_usage not in KEY_SPECS_BY_USAGE:
         raise BadRequest(f"KeyUsage: {_show(key_usage)} is not one of {', '.join(KEY_SPECS_BY_USAGE)}")
     return key_usage
 
 
-def validate_key_spec(value, key_usage, region_partition):
+def validate_key_spec(value: Any, key_usage: str, region_partition: str) -> str:
     """A spec KMS pairs with `key_usage` and offers in the region's partition."""
     key_spec = _string("KeySpec", value)
     valid = KEY_SPECS_BY_USAGE[key_usage]
@@ -260,7 +561,7 @@ def validate_key_spec(value, key_usage, region_partition):
     return key_spec
 
 
-def validate_alias(value):
+def validate_alias(value: Any) -> str:
     """The alias as `alias/<name>`, given with or without the prefix."""
     text = _string("KeyAlias", value)
     name = text[len(ALIAS_PREFIX):] if text.startswith(ALIAS_PREFIX) else text
@@ -279,7 +580,14 @@ def validate_alias(value):
     return alias
 
 
-def validate_description(value):
+def validate_alias_prefix(alias: str, alias_prefix: str) -> str:
+    """A valid `alias/<name>` whose name starts with the caller's prefix ("" allows any)."""
+    if not alias[len(ALIAS_PREFIX):].startswith(alias_prefix):
+        raise Forbidden(f"KeyAlias: {alias} is outside your alias prefix {alias_prefix}")
+    return alias
+
+
+def validate_description(value: Any) -> str:
     description = _string("KeyDescription", value)
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise BadRequest(
@@ -288,11 +596,19 @@ def validate_description(value):
     return description
 
 
-def parse_request(event, *, allowed_accounts, allowed_regions, regions, partition):
+def parse_request(
+    event: Any,
+    *,
+    allowed_accounts: frozenset[str],
+    allowed_regions: frozenset[str] | None,
+    regions: Mapping[str, str],
+    partition: str,
+    alias_prefix: str = "",
+) -> KeyRequest:
     """Validate the whole event, field by field in a fixed order; the first problem is raised."""
     if not isinstance(event, dict):
         raise BadRequest(f"request must be a JSON object, got {_json_type(event)}")
-    unknown = sorted(set(event) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS))
+    unknown = sorted(set(event) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS) - {CALLER_FIELD})
     if unknown:
         raise BadRequest(f"unknown fields: {', '.join(_show(name, 40) for name in unknown[:5])}")
     missing = [name for name in REQUIRED_FIELDS if name not in event]
@@ -310,37 +626,110 @@ def parse_request(event, *, allowed_accounts, allowed_regions, regions, partitio
         region=region,
         key_usage=key_usage,
         key_spec=key_spec,
-        alias=validate_alias(event["KeyAlias"]),
+        alias=validate_alias_prefix(validate_alias(event["KeyAlias"]), alias_prefix),
         description=validate_description(event["KeyDescription"]),
     )
 
 
-def role_session_name(service_name, request_id):
+def role_session_name(service_name: str, request_id: str) -> str:
     """`<service>-<request id>`, made to fit STS's RoleSessionName rules (64 of `[\\w+=,.@-]`)."""
     return _SESSION_NAME_UNSAFE_RE.sub("-", f"{service_name}-{request_id}")[:64]
+
+
+# --- The deadline: pure arithmetic over a clock -----------------------------------------------------------------
+
+
+def worst_case_seconds(attempts: int, attempt_seconds: float = CALL_S) -> float:
+    """The longest `attempts` attempts can take: each attempt's timeouts plus botocore's standard-mode backoff
+    (before retry i, at most 2**(i-1) seconds for throttling; far less for other errors)."""
+    return attempts * attempt_seconds + (2 ** (attempts - 1) - 1 if attempts else 0)
+
+
+def setup_operations(key_spec: str) -> tuple[str, ...]:
+    """The calls that follow CreateKey, in order; the alias is last because it commits the key."""
+    rotation = ("EnableKeyRotation",) if key_spec in ROTATING_KEY_SPECS else ()
+    return ("TagResource", *rotation, "CreateAlias")
+
+
+def create_reserve_seconds(key_spec: str) -> float:
+    """The time CreateKey may start with: its own attempt, one attempt of each setup call and the cleanup."""
+    return CREATE_KEY_S + (len(setup_operations(key_spec)) + 1) * CALL_S
+
+
+# The least any CreateKey needs (no rotation): calls made before the request is known keep this much.
+MIN_CREATE_RESERVE_S = min(create_reserve_seconds(spec) for spec in DEFAULT_KEY_SPEC.values())
+
+_clock = time.monotonic
+
+
+class Budget:
+    """The time one invocation has left for AWS calls (the safety margin already taken off)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._end = _clock() + seconds - SAFETY_MARGIN_S
+
+    @classmethod
+    def from_context(cls, context: Any) -> "Budget":
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        return cls(remaining() / 1000 if callable(remaining) else DEFAULT_REMAINING_S)
+
+    def left(self) -> float:
+        return self._end - _clock()
+
+    def attempts(self, reserve: float) -> int:
+        """How many attempts of a call fit while keeping `reserve` seconds for what must follow (0: none)."""
+        available = self.left() - reserve
+        return next((n for n in range(MAX_ATTEMPTS, 0, -1) if worst_case_seconds(n) <= available), 0)
+
+    def require(self, seconds: float, purpose: str) -> None:
+        if self.left() < seconds:
+            raise DeadlineExceeded(f"{self.left():.2f}s left, {seconds:.2f}s needed {purpose}")
 
 
 # --- AWS calls ----------------------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1)
-def _session():
+def _session() -> boto3.session.Session:
     """One session per container, so every client shares botocore's loaded service models."""
     return boto3.session.Session()
 
 
-@lru_cache(maxsize=16)
-def _client(service, region, credentials=None):
-    """A client per (service, region, credentials); own-account clients are reused across invocations."""
+@lru_cache(maxsize=32)
+def _client(
+    service: str,
+    region: str | None,
+    credentials: tuple[str, str, str] | None = None,
+    attempts: int = MAX_ATTEMPTS,
+    read_timeout: float = READ_TIMEOUT_S,
+) -> Any:
+    """A client per (service, region, credentials, attempts, read timeout), reused across invocations; the
+    attempts and timeouts bound each call (see the module docstring)."""
     keys = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
-    return _session().client(service, region_name=region, config=_CLIENT_CONFIG, **dict(zip(keys, credentials or ())))
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=read_timeout,
+        # total_max_attempts counts the first attempt; botocore's max_attempts would count only retries.
+        retries={"mode": "standard", "total_max_attempts": attempts},
+    )
+    return _session().client(service, region_name=region, config=config, **dict(zip(keys, credentials or ())))
 
 
-def _assume_role(settings, identity, account, request_id):
+def _budgeted_client(
+    service: str, region: str | None, credentials: tuple[str, str, str] | None, budget: Budget, reserve: float
+) -> Any:
+    """A client whose retries fit in the time left after `reserve`; at least one attempt (the caller has
+    checked that one fits)."""
+    return _client(service, region, credentials, max(1, budget.attempts(reserve)))
+
+
+def _assume_role(
+    settings: Settings, identity: Identity, account: str, request_id: str, budget: Budget, reserve: float
+) -> tuple[str, str, str]:
     """Credentials in `account`, from a session named after the request so CloudTrail ties the two."""
     if not settings.cross_account_role_name:
         raise ConfigError("CROSS_ACCOUNT_ROLE_NAME is not set")
-    response = _client("sts", None).assume_role(
+    response = _budgeted_client("sts", None, None, budget, reserve).assume_role(
         RoleArn=f"arn:{identity.partition}:iam::{account}:role/{settings.cross_account_role_name}",
         RoleSessionName=role_session_name(settings.service_name, request_id),
         DurationSeconds=ASSUMED_ROLE_SECONDS,
@@ -349,11 +738,41 @@ def _assume_role(settings, identity, account, request_id):
     return credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
 
 
-def _error_code(error):
+def _error_code(error: BaseException) -> str | None:
     return error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
 
 
-def _existing_key_id(kms, alias):
+# API key id -> tenant id (or OPERATOR); a key never changes tenant, so answers live as long as the container.
+_API_KEY_TENANTS: dict[str, str] = {}
+
+
+def _api_key_tags(api_key_id: str, identity: Identity, budget: Budget) -> dict[str, str]:
+    """The API key's tags ({} when the key no longer exists)."""
+    arn = f"arn:{identity.partition}:apigateway:{identity.region}::/apikeys/{api_key_id}"
+    client = _budgeted_client("apigateway", identity.region, None, budget, MIN_CREATE_RESERVE_S)
+    try:
+        return client.get_tags(resourceArn=arn).get("tags", {})
+    except ClientError as error:
+        if _error_code(error) == "NotFoundException":
+            return {}
+        raise
+
+
+def _tenant_of_api_key(
+    api_key_id: str, settings: Settings, tenants: Mapping[str, TenantPolicy], identity: Identity, budget: Budget
+) -> str | None:
+    if api_key_id in _API_KEY_TENANTS:
+        return _API_KEY_TENANTS[api_key_id]
+    budget.require(MIN_CREATE_RESERVE_S, "to identify the caller")
+    tenant = api_key_tenant(_api_key_tags(api_key_id, identity, budget), settings.operator_secret_arn, tenants)
+    if tenant is not None:
+        if len(_API_KEY_TENANTS) >= MAX_CACHED_API_KEYS:
+            _API_KEY_TENANTS.clear()
+        _API_KEY_TENANTS[api_key_id] = tenant
+    return tenant
+
+
+def _alias_target(kms: Any, alias: str) -> str | None:
     """The id of the key `alias` names, or None when the alias is free."""
     try:
         return kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
@@ -363,50 +782,77 @@ def _existing_key_id(kms, alias):
         raise
 
 
-def _conflict(alias, key_id):
-    return Conflict(f"alias {alias} already exists" + (f" (key {key_id})" if key_id else ""))
+def _conflict(alias: str) -> Conflict:
+    """The 409 says the alias is taken, nothing about the key behind it (whoever owns it)."""
+    return Conflict(f"alias {alias} already exists")
 
 
-def _discard_key(kms, key_id, request_id):
+def _discard_key(kms_for: Callable[[int], Any], key_id: str, request_id: str, budget: Budget) -> None:
     """Make a half-configured key unusable; if even that fails, log loudly so an operator can."""
     try:
-        kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=DELETION_WINDOW_DAYS)
+        kms_for(max(1, budget.attempts(0))).schedule_key_deletion(
+            KeyId=key_id, PendingWindowInDays=DELETION_WINDOW_DAYS
+        )
     except Exception:
         _log(logging.ERROR, "cleanup failed: key left without alias", request_id, exc_info=True, key_id=key_id)
     else:
         _log(logging.WARNING, "key scheduled for deletion", request_id, outcome="rolled_back", key_id=key_id)
 
 
-def create_key(request, settings, identity, request_id):
-    """Create the key, enable rotation when symmetric, then the alias last: the alias commits the key."""
+def create_key(
+    request: KeyRequest, scope: Scope, settings: Settings, identity: Identity, request_id: str, budget: Budget
+) -> dict[str, str]:
+    """Create the key with its policy, tag it, enable rotation when symmetric, then the alias last: the alias
+    commits the key. Every call fits the budget; CreateKey starts only when the rest can follow in time."""
+    owner = owner_role_arn(settings, identity, request.account)
+    reserve = create_reserve_seconds(request.key_spec)
+    budget.require(reserve, "before the first call")
     credentials = None
     if request.account != identity.account:
-        credentials = _assume_role(settings, identity, request.account, request_id)
-    kms = _client("kms", request.region, credentials)
+        credentials = _assume_role(settings, identity, request.account, request_id, budget, reserve)
 
-    existing = _existing_key_id(kms, request.alias)
-    if existing:
-        raise _conflict(request.alias, existing)
+    def kms_for(attempts: int, read_timeout: float = READ_TIMEOUT_S) -> Any:
+        return _client("kms", request.region, credentials, attempts, read_timeout)
 
-    key = kms.create_key(
+    if _alias_target(kms_for(max(1, budget.attempts(reserve))), request.alias):
+        raise _conflict(request.alias)
+
+    budget.require(reserve, "to create the key, set it up and undo it")
+    key = kms_for(1, CREATE_KEY_READ_TIMEOUT_S).create_key(
+        Policy=json.dumps(key_policy(identity.partition, request.account, owner)),
+        BypassPolicyLockoutSafetyCheck=False,
+        MultiRegion=False,
+        Origin="AWS_KMS",
         Description=request.description,
         KeyUsage=request.key_usage,
         KeySpec=request.key_spec,
-        Tags=[
-            {"TagKey": "CreatedBy", "TagValue": settings.service_name},
-            {"TagKey": "RequestId", "TagValue": request_id},
-        ],
     )["KeyMetadata"]
     key_id = key["KeyId"]
+    operations = setup_operations(request.key_spec)
+    calls = {
+        "TagResource": lambda kms: kms.tag_resource(KeyId=key_id, Tags=key_tags(settings, scope.tenant, request_id)),
+        "EnableKeyRotation": lambda kms: kms.enable_key_rotation(KeyId=key_id),
+        "CreateAlias": lambda kms: kms.create_alias(AliasName=request.alias, TargetKeyId=key_id),
+    }
     try:
-        if request.key_spec == "SYMMETRIC_DEFAULT":
-            kms.enable_key_rotation(KeyId=key_id)
-        kms.create_alias(AliasName=request.alias, TargetKeyId=key_id)
+        for index, operation in enumerate(operations):
+            # Keep one attempt for every later call and for the cleanup.
+            attempts = budget.attempts((len(operations) - index) * CALL_S)
+            if not attempts:
+                raise DeadlineExceeded(f"no time left for {operation}")
+            try:
+                calls[operation](kms_for(attempts))
+            except ClientError as error:
+                # A retried CreateAlias whose first attempt succeeded finds the alias taken by our own key.
+                if _error_code(error) != "AlreadyExistsException" or not _is_ours(
+                    kms_for, request.alias, key_id, budget
+                ):
+                    raise
     except Exception as error:
-        _discard_key(kms, key_id, request_id)
+        _discard_key(kms_for, key_id, request_id, budget)
         if _error_code(error) == "AlreadyExistsException":
             # Another request took the alias between our check and CreateAlias.
-            raise _conflict(request.alias, _existing_key_id(kms, request.alias)) from None
+            raise _conflict(request.alias) from None
         raise
 
     return {
@@ -420,17 +866,28 @@ def create_key(request, settings, identity, request_id):
     }
 
 
+def _is_ours(kms_for: Callable[[int], Any], alias: str, key_id: str, budget: Budget) -> bool:
+    """Whether `alias` names `key_id`, when there is time to ask (keeping the cleanup's attempt)."""
+    attempts = budget.attempts(CALL_S)
+    if not attempts:
+        return False
+    try:
+        return _alias_target(kms_for(attempts), alias) == key_id
+    except ClientError:
+        return False
+
+
 # --- Logging --------------------------------------------------------------------------------------------------
 
 
 LOG = get_logger("kms_key_generator")
 
 
-def _log(level, message, request_id, exc_info=False, **fields):
+def _log(level: int, message: str, request_id: str, exc_info: bool = False, **fields: Any) -> None:
     LOG.log(level, message, exc_info=exc_info, extra={"fields": {"request_id": request_id, **fields}})
 
 
-def _request_fields(request):
+def _request_fields(request: KeyRequest | None) -> dict[str, str]:
     """What the log may say about a request: never the description, which is free client text."""
     if request is None:
         return {}
@@ -443,33 +900,54 @@ def _request_fields(request):
     }
 
 
+def _caller_fields(caller: CallerRef | None, tenant: str | None) -> dict[str, str]:
+    """Who asked: API Gateway's key id and tenant id (ids, never key values) and the tenant they resolved to."""
+    fields = {}
+    if caller is not None:
+        fields.update(caller_api_key_id=caller.api_key_id, caller_tenant_id=caller.tenant_id)
+    if tenant is not None:
+        fields["tenant"] = tenant
+    return fields
+
+
 # --- Entry point ----------------------------------------------------------------------------------------------
 
 
-def lambda_handler(event, context):
-    """Validate the event, create the key and alias, and map every failure to a status prefix."""
+def lambda_handler(event: Any, context: Any) -> dict[str, str]:
+    """Identify the caller, validate the event against its tenant's rules, create the key and alias, and map
+    every failure to a status prefix."""
+    budget = Budget.from_context(context)
     request_id = getattr(context, "aws_request_id", None) or "unknown"
-    request = None
+    caller = tenant = request = None
     try:
         settings = load_settings(os.environ)
+        tenants = load_tenants()
         identity = own_identity(context)
+        caller = parse_caller(event)
+        tenant = resolve_tenant(
+            caller, settings, tenants,
+            lambda api_key_id: _tenant_of_api_key(api_key_id, settings, tenants, identity, budget),
+        )
+        scope = scope_for(tenant, tenants, settings, identity.account)
         request = parse_request(
             event,
-            allowed_accounts=settings.allowed_accounts | {identity.account},
-            allowed_regions=settings.allowed_regions,
+            allowed_accounts=scope.allowed_accounts,
+            allowed_regions=scope.allowed_regions,
             regions=kms_regions(),
             partition=identity.partition,
+            alias_prefix=scope.alias_prefix,
         )
-        result = create_key(request, settings, identity, request_id)
+        result = create_key(request, scope, settings, identity, request_id, budget)
     except RequestError as error:
         _log(logging.WARNING, "request rejected", request_id, outcome="rejected", error=str(error),
-             **_request_fields(request))
+             **_caller_fields(caller, tenant), **_request_fields(request))
         raise
     except Exception as error:
         _log(logging.ERROR, "key creation failed", request_id, exc_info=True, outcome="error",
-             error_type=type(error).__name__, error_code=_error_code(error), **_request_fields(request))
+             error_type=type(error).__name__, error_code=_error_code(error), **_caller_fields(caller, tenant),
+             **_request_fields(request))
         raise InternalError(f"InternalError: key creation failed (request {request_id})") from None
 
     _log(logging.INFO, "key created", request_id, outcome="created", key_id=result["KeyId"],
-         **_request_fields(request))
+         **_caller_fields(caller, tenant), **_request_fields(request))
     return result

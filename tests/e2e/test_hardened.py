@@ -152,15 +152,12 @@ def domain_url(target) -> str:
 
 @pytest.fixture
 def issue_token(target, outputs, monkeypatch):
-    """Issue a bearer token for a tenant, metered on the service's live API key (the table the authorizer reads)."""
+    """Issue a bearer token for tenant `acme`, metered on acme's API key (the table the authorizer reads)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", target.endpoint)
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
-    current = json.loads(
-        client(target, "secretsmanager").get_secret_value(SecretId=outputs["api_key_secret_arn"])["SecretString"]
-    )
 
-    def issue(tenant: str) -> str:
-        return tokens.issue(session, outputs["tokens_table_name"], tenant, current["id"])[0]
+    def issue() -> str:
+        return tokens.issue(session, outputs["tokens_table_name"], "acme", outputs["tenant_api_key_ids"]["acme"])[0]
 
     issue.session = session
     return issue
@@ -173,16 +170,16 @@ def key_request(alias: str) -> dict:
 
 def test_the_disabled_execute_api_endpoint_refuses_requests(target, outputs, issue_token):
     url = user_request_url(target.endpoint, outputs["rest_api_id"], "prod")
-    answer = send(url, key_request("http/execute-api"), headers={"Authorization": f"Bearer {issue_token('acme')}"})
+    answer = send(url, key_request("acme/execute-api"), headers={"Authorization": f"Bearer {issue_token()}"})
     assert (answer.status, answer.json) == (403, {"message": "Forbidden"})
 
 
 def test_an_issued_token_creates_a_key_through_the_custom_domain(target, outputs, domain_url, issue_token):
-    token = issue_token("acme")
-    answer = send(domain_url, key_request("http/token"), headers={"Host": DOMAIN, "Authorization": f"Bearer {token}"})
+    token = issue_token()
+    answer = send(domain_url, key_request("acme/token"), headers={"Host": DOMAIN, "Authorization": f"Bearer {token}"})
     assert answer.status == 201, answer
     kms = client(target, "kms")
-    assert [a["AliasName"] for a in kms.list_aliases(KeyId=answer.json["KeyId"])["Aliases"]] == ["alias/http/token"]
+    assert [a["AliasName"] for a in kms.list_aliases(KeyId=answer.json["KeyId"])["Aliases"]] == ["alias/acme/token"]
     # The access log names the tenant the authorizer resolved, never the token.
     stage = client(target, "apigateway").get_stage(restApiId=outputs["rest_api_id"], stageName="prod")
     group = stage["accessLogSettings"]["destinationArn"].split(":")[6]
@@ -199,7 +196,7 @@ def test_an_issued_token_creates_a_key_through_the_custom_domain(target, outputs
 )
 def test_a_missing_or_malformed_authorization_header_is_401(target, domain_url, headers):
     before = len(client(target, "kms").list_keys()["Keys"])
-    answer = send(domain_url, key_request("http/unauthorized"), headers={"Host": DOMAIN, **headers})
+    answer = send(domain_url, key_request("acme/unauthorized"), headers={"Host": DOMAIN, **headers})
     assert (answer.status, answer.json) == (401, {"message": "Unauthorized"})
     assert answer.headers["x-amzn-errortype"] == "UnauthorizedException"
     assert len(client(target, "kms").list_keys()["Keys"]) == before
@@ -207,20 +204,21 @@ def test_a_missing_or_malformed_authorization_header_is_401(target, domain_url, 
 
 def test_an_api_key_header_admits_nothing_when_the_authorizer_supplies_keys(target, domain_url):
     live = client(target, "apigateway").get_api_keys(includeValues=True)["items"][0]["value"]
-    answer = send(domain_url, key_request("http/header-key"), headers={"Host": DOMAIN, "x-api-key": live})
+    answer = send(domain_url, key_request("acme/header-key"), headers={"Host": DOMAIN, "x-api-key": live})
     assert (answer.status, answer.json) == (401, {"message": "Unauthorized"})
 
 
 def test_a_revoked_token_is_refused_once_its_cached_decision_expires(outputs, domain_url, issue_token):
-    token = issue_token("initech")
+    token = issue_token()
     headers = {"Host": DOMAIN, "Authorization": f"Bearer {token}"}
-    assert send(domain_url, key_request("http/before-revoke"), headers=headers).status == 201
+    assert send(domain_url, key_request("acme/before-revoke"), headers=headers).status == 201
     tokens.revoke(issue_token.session, outputs["tokens_table_name"], tokens.token_hash(token))
     time.sleep(AUTHORIZER_TTL + 0.5)  # the cached Allow has expired: the authorizer runs again
-    answer = send(domain_url, key_request("http/after-revoke"), headers=headers)
+    answer = send(domain_url, key_request("acme/after-revoke"), headers=headers)
     assert (answer.status, answer.json) == (
         403, {"message": "User is not authorized to access this resource with an explicit deny"})
-    never_issued = send(domain_url, key_request("http/unknown"), headers={**headers, "Authorization": "Bearer " + "x" * 43})
+    unknown = {**headers, "Authorization": "Bearer " + "x" * 43}
+    never_issued = send(domain_url, key_request("acme/unknown"), headers=unknown)
     assert never_issued.status == 403
 
 
@@ -234,14 +232,14 @@ def test_no_secret_in_synth_output_plain_outputs_terraform_output_or_logs(
     # Exercise the functions so their logs have something to leak: a token issued and authorized, a key made.
     monkeypatch.setenv("AWS_ENDPOINT_URL", target.endpoint)
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
-    token, _ = tokens.issue(session, outputs["tokens_table_name"], "acme", current["id"])
+    token, _ = tokens.issue(session, outputs["tokens_table_name"], "acme", outputs["tenant_api_key_ids"]["acme"])
     lam = client(target, "lambda")
     lam.invoke(FunctionName=f"{SERVICE}-token-authorizer", Payload=json.dumps(
         {"type": "REQUEST", "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc/prod/POST/keys",
          "headers": {"Authorization": f"Bearer {token}"}}))
     lam.invoke(FunctionName=SERVICE, Payload=json.dumps(
         {"Account": "123456789012", "Region": "us-east-1", "KeyUsage": "ENCRYPT_DECRYPT", "KeyAlias": "guard",
-         "KeyDescription": "secrets guard"}))
+         "KeyDescription": "secrets guard", "Caller": {"ApiKeyId": current["id"], "TenantId": ""}}))
     secrets = {key["value"] for key in apigw.get_api_keys(includeValues=True)["items"]}
     assert current["value"] in secrets  # the secret string holds the live key's value
     secrets.add(token)

@@ -35,6 +35,7 @@ ACCOUNT = "123456789012"
 STAGE_RATE, STAGE_BURST = 5.0, 10  # constructs_lib.settings: the stage's default throttle
 NARROW_RATE, NARROW_BURST = 1.0, 2  # tests/fixtures/http.toml [usage_plans.narrow]
 TINY_QUOTA = 4  # tests/fixtures/http.toml [usage_plans.tiny]
+ALPHA_ACCOUNT = "111122223333"  # tests/fixtures/http.toml: alpha's only account
 INVALID = {"account": ACCOUNT}  # refused by the request validator, after the usage-plan checks
 
 
@@ -205,6 +206,42 @@ def test_resource_policy_refuses_a_source_outside_the_allowed_cidrs(target, outp
     arn = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{outputs['rest_api_id']}/{outputs['stage_name']}/POST/keys"
     message = f"User: anonymous is not authorized to perform: execute-api:Invoke on resource: {arn} with an explicit deny"
     assert_gateway_error(answer, 403, "AccessDeniedException", message)
+    assert key_count(target) == before
+
+
+# --- tenants: no reach into each other's accounts, aliases or keys ---------------------------------------------
+
+
+def test_a_tenant_cannot_create_keys_in_another_tenants_account(target, url, tenant_keys):
+    before = key_count(target)
+    body = request_body("beta/in-alphas-account", account=ALPHA_ACCOUNT)
+    answer = send(url, body, headers={"x-api-key": tenant_keys["beta"]})
+    assert (answer.status, answer.json) == (403, {"message": f"Forbidden: Account: {ALPHA_ACCOUNT} is not allowed"})
+    assert key_count(target) == before
+
+
+def test_a_tenant_cannot_use_another_tenants_alias_prefix(target, url, tenant_keys):
+    before = key_count(target)
+    answer = send(url, request_body("alpha/mine-now"), headers={"x-api-key": tenant_keys["beta"]})
+    assert answer.status == 403, answer
+    assert answer.json["message"].startswith("Forbidden: KeyAlias: alias/alpha/mine-now is outside")
+    assert key_count(target) == before
+
+
+def test_a_tenants_key_carries_its_tenant(target, url, tenant_keys):
+    answer = send(url, request_body("beta/own"), headers={"x-api-key": tenant_keys["beta"]})
+    assert answer.status == 201, answer
+    tags = client(target, "kms").list_resource_tags(KeyId=answer.json["KeyId"])["Tags"]
+    assert {t["TagKey"]: t["TagValue"] for t in tags}["Tenant"] == "beta"
+
+
+def test_a_conflict_says_the_alias_is_taken_and_nothing_more(target, url, service_key, tenant_keys):
+    taken = send(url, request_body("beta/taken-by-operator"), headers={"x-api-key": service_key})
+    assert taken.status == 201, taken
+    before = key_count(target)
+    answer = send(url, request_body("beta/taken-by-operator"), headers={"x-api-key": tenant_keys["beta"]})
+    assert (answer.status, answer.json) == (409, {"message": "Conflict: alias alias/beta/taken-by-operator already exists"})
+    assert taken.json["KeyId"] not in answer.text
     assert key_count(target) == before
 
 

@@ -56,14 +56,17 @@ def test_tenants_get_keys_in_their_plans_and_removal_touches_only_that_tenant(te
         # The second plan is empty: nothing drifts.
         assert _planned_changes(target, service) == {}
 
-        # Removing the middle tenant plans exactly its two instances for destruction.
+        # Removing the middle tenant plans exactly its two instances for destruction, and an in-place update of
+        # the key generator, whose package carries the tenants' policies (tenants.json).
         without = LocalTarget(endpoint, two.outdir, tmp_path / "work", VARIABLES)
         changes = _planned_changes(without, service)
         keys = next(n for n in service.config["resource"]["aws_api_gateway_api_key"] if n.startswith("tenants_"))
         attachments = next(n for n in service.config["resource"]["aws_api_gateway_usage_plan_key"] if n.startswith("tenants_"))
+        generator = next(n for n in service.config["resource"]["aws_lambda_function"] if n.startswith("key-generator_"))
         assert changes == {
             f'aws_api_gateway_api_key.{keys}["globex"]': ["delete"],
             f'aws_api_gateway_usage_plan_key.{attachments}["globex"]': ["delete"],
+            f"aws_lambda_function.{generator}": ["update"],
         }
 
         # Fixed key values are validated by Terraform before anything changes.

@@ -15,16 +15,21 @@ One moto gap is patched (`first_current_version`): moving AWSCURRENT onto a vers
 Cleanup events are built as the AWS provider's `aws_lambda_invocation` (lifecycle_scope = "CRUD") sends them:
 the resource's input plus `"tf": {"action", "prev_input"}` (`prev_input` null on create).
 
+Time: one virtual clock (`CLOCK`) drives the handler's `now()` and the timestamps moto gives API keys (`createdDate`)
+and SSM parameters (`LastModifiedDate`), so a test moves time without waiting. `start_rotation` (and so `rotate`)
+first lets the rotation period pass, as the schedule does; a test passes `wait=` for back-to-back rotations.
+
 The invariants every rotation test ends on: the AWSCURRENT key is enabled, in every usage plan and equal to the SSM
-parameter (decrypted, encrypted with the configured KMS key); every API key is the current or the previous one;
-never more than two live keys, checked after every step.
+parameter (decrypted, encrypted with the configured KMS key); after scheduled rotations every API key is the current
+or the previous one; never more than `MAX_LIVE_KEYS` keys of the secret, checked after every step; the handler
+never lists API keys.
 """
 
 import json
 import time
 import uuid
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from types import SimpleNamespace
 from unittest import mock
@@ -33,8 +38,10 @@ import boto3
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
+from moto.apigateway import models as apigateway_models
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
+from moto.ssm import models as ssm_models
 
 from tests.support.lambdas import load_handler
 
@@ -48,6 +55,9 @@ PARAMETER_KMS_KEY_ARN = f"arn:aws:kms:{REGION}:{DEFAULT_ACCOUNT_ID}:key/0b8f6c2e
 KEY_NAME = "kms-key-generator"
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
+GRACE = timedelta(hours=24)  # ROTATION_GRACE_HOURS, the setting's default
+PERIOD = timedelta(days=30)  # rotation.days, the time start_rotation lets pass by default
+BACK_TO_BACK = timedelta(seconds=5)  # an operator's rotate-secret right after a rotation
 
 
 # --- Fixtures and Secrets Manager's part ------------------------------------------------------------------------
@@ -74,6 +84,31 @@ def fresh_container():
     yield
     for cache in (handler._client, client):
         cache.cache_clear()
+
+
+class Clock:
+    """Virtual time: the real clock plus an offset the tests advance."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+CLOCK = Clock()
+
+
+@pytest.fixture(autouse=True)
+def virtual_time(monkeypatch):
+    """The handler's clock and moto's API key and SSM timestamps all read CLOCK, which starts at real time."""
+    CLOCK.offset = timedelta(0)
+    monkeypatch.setattr(handler, "now", CLOCK.now)
+    monkeypatch.setattr(apigateway_models, "time", SimpleNamespace(time=lambda: CLOCK.now().timestamp()))
+    monkeypatch.setattr(ssm_models, "utcnow", lambda: CLOCK.now().replace(tzinfo=None))
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +140,6 @@ def build(aws, monkeypatch):
             "Name": "kms-key-generator/api-key",
             "Tags": [
                 {"Key": "KeyName", "Value": KEY_NAME},
-                {"Key": "UsagePlan", "Value": " ".join(usage_plan_ids)},
                 {"Key": "Project", "Value": "kms-key-generator"},
                 {"Key": "CostCategory", "Value": "security"},
             ],
@@ -116,6 +150,8 @@ def build(aws, monkeypatch):
         enable_rotation(secret_arn)
         monkeypatch.setenv("SSM_PARAMETER_NAME", PARAMETER_NAME)
         monkeypatch.setenv("SSM_KMS_KEY_ID", PARAMETER_KMS_KEY_ARN)
+        monkeypatch.setenv("ROTATION_GRACE_HOURS", str(int(GRACE / timedelta(hours=1))))
+        monkeypatch.setenv("USAGE_PLAN_IDS", " ".join(usage_plan_ids))
         return SimpleNamespace(secret_arn=secret_arn, usage_plan_ids=usage_plan_ids)
 
     return build_service
@@ -140,8 +176,10 @@ def enable_rotation(secret_arn):
     secret.auto_rotate_after_days = 30
 
 
-def start_rotation(secret_arn):
-    """What RotateSecret does before invoking the function: AWSPENDING moves to a new version with no value."""
+def start_rotation(secret_arn, wait=PERIOD):
+    """What RotateSecret does before invoking the function, `wait` after the previous one (the schedule's period by
+    default): AWSPENDING moves to a new version with no value."""
+    CLOCK.advance(wait)
     token = str(uuid.uuid4())
     secret = moto_secret(secret_arn)
     secret.remove_version_stages_from_old_versions([PENDING])
@@ -155,12 +193,15 @@ def invoke(service, step, token, context):
 
 
 def run_step(service, step, token, context):
-    """One step, then the bound the grace window promises: at most two live keys of the secret, whatever happened."""
+    """One step, then the bound on live keys, whatever happened: at most MAX_LIVE_KEYS keys of the secret; and the
+    handler never lists API keys (its role may not)."""
     try:
-        invoke(service, step, token, context)
+        with record_calls() as calls:
+            invoke(service, step, token, context)
     finally:
+        assert "GetApiKeys" not in calls
         tags = [key.get("tags", {}) for key in api_keys().values()]
-        assert len([tag for tag in tags if tag.get("RotationSecretArn") == service.secret_arn]) <= 2
+        assert len([tag for tag in tags if tag.get("RotationSecretArn") == service.secret_arn]) <= handler.MAX_LIVE_KEYS
 
 
 def run_steps(service, token, context):
@@ -168,9 +209,9 @@ def run_steps(service, token, context):
         run_step(service, step, token, context)
 
 
-def rotate(service, context):
-    """A whole successful rotation; returns its token."""
-    token = start_rotation(service.secret_arn)
+def rotate(service, context, wait=PERIOD):
+    """A whole successful rotation, `wait` after the previous one; returns its token."""
+    token = start_rotation(service.secret_arn, wait)
     run_steps(service, token, context)
     return token
 
@@ -349,7 +390,7 @@ def test_previous_key_not_created_by_this_rotation_is_left_in_place(build, conte
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     warnings = [record for record in records if record["level"] == "WARNING"]
     assert [(record["message"], record["key_id"]) for record in warnings] == [
-        ("previous key not created by this rotation; left in place", legacy["id"])
+        ("key not created by this rotation; left in place", legacy["id"])
     ]
 
 
@@ -374,15 +415,129 @@ def test_clients_are_created_once_per_container(service, context):
     assert handler._client.cache_info().hits > 0
 
 
-def test_key_config_reads_space_separated_usage_plans_and_copies_cost_tags():
-    tags = [
-        {"Key": "KeyName", "Value": " app "},
-        {"Key": "UsagePlan", "Value": "  plan1   plan2 "},
-        {"Key": "Project", "Value": "p"},
-        {"Key": "Owner", "Value": "not copied"},
-    ]
+def test_settings_read_space_separated_usage_plans():
+    environ = {"SSM_PARAMETER_NAME": "p", "SSM_KMS_KEY_ID": "k", "ROTATION_GRACE_HOURS": "24",
+               "USAGE_PLAN_IDS": "  plan1   plan2 "}
 
-    assert handler.key_config(tags) == handler.KeyConfig("app", ("plan1", "plan2"), {"Project": "p"})
+    assert handler.load_settings(environ).usage_plan_ids == ("plan1", "plan2")
+
+
+def test_key_config_copies_cost_tags():
+    tags = [{"Key": "KeyName", "Value": " app "}, {"Key": "Project", "Value": "p"}, {"Key": "Owner", "Value": "x"}]
+
+    assert handler.key_config(tags, ("plan1",)) == handler.KeyConfig("app", ("plan1",), {"Project": "p"})
+
+
+# --- The grace window in time, and the bound on live keys -------------------------------------------------------
+
+
+def test_back_to_back_rotations_keep_the_key_published_seconds_earlier(service, context):
+    """An operator's rotate-secret right after a scheduled rotation: the key replaced seconds ago keeps working, and
+    so does the one before it (replaced just as recently, though created a whole period earlier)."""
+    rotate(service, context)
+    first = secret_key(service, CURRENT)
+    rotate(service, context)
+    second = secret_key(service, CURRENT)
+
+    token = rotate(service, context, wait=BACK_TO_BACK)
+
+    current = assert_rotated(service, token, previous_id=second["id"], other_keys={first["id"]})
+    keys = api_keys()
+    assert all(keys[key_id]["enabled"] for key_id in (first["id"], second["id"], current["id"]))
+    assert all(in_usage_plan(plan, first["id"]) for plan in service.usage_plan_ids)
+
+
+@pytest.mark.parametrize(
+    ("wait", "kept"),
+    [(GRACE - timedelta(seconds=1), True), (GRACE, False), (GRACE + timedelta(hours=1), False)],
+    ids=["a-second-before-the-grace-ends", "at-the-grace", "after-the-grace"],
+)
+def test_a_rotation_after_the_grace_deletes_every_replaced_key(service, context, wait, kept):
+    rotate(service, context)
+    first = secret_key(service, CURRENT)
+    rotate(service, context)
+    second = secret_key(service, CURRENT)
+    rotate(service, context, wait=BACK_TO_BACK)  # keeps the first key: it was replaced seconds ago
+    third = secret_key(service, CURRENT)
+
+    token = rotate(service, context, wait=wait)
+
+    replaced = {first["id"], second["id"]} if kept else set()
+    assert_rotated(service, token, previous_id=third["id"], other_keys=replaced)
+
+
+def test_a_key_is_never_deleted_within_the_grace_of_its_replacement(service, context):
+    """Rotations at irregular intervals, against a model of the rule: a createSecret that starts at least the grace
+    after the last publication deletes every replaced key, an earlier one none. The model checks the invariant
+    (a key replaced at r lives until at least r + grace) and that keys do not outlive the rule."""
+    hours = [0, 720, 0.01, 1, 23, 0.5, 30, 2, 720, 0, 25, 12, 11.9, 12.2, 0.1]
+    alive, replaced_at, published_at, current = set(), {}, None, None
+    for wait in hours:
+        token = start_rotation(service.secret_arn, wait=timedelta(hours=wait))
+        started = CLOCK.now()
+        if published_at is not None and started - published_at >= GRACE:
+            alive = {current}
+        run_steps(service, token, context)
+        new = secret_key(service, CURRENT)["id"]
+        if current is not None:
+            replaced_at[current] = started
+        alive.add(new)
+        current, published_at = new, started
+
+        assert keys_of(service.secret_arn) == alive
+        assert {key for key, at in replaced_at.items() if CLOCK.now() < at + GRACE} <= alive
+        assert len(alive) <= handler.MAX_LIVE_KEYS
+    assert_rotated(service, token, previous_id=next(key for key in alive if replaced_at.get(key) == started),
+                   other_keys=alive)
+
+
+def test_the_eleventh_live_key_is_refused_and_a_retry_after_the_grace_succeeds(service, context, capsys):
+    rotate(service, context)
+    for _ in range(handler.MAX_LIVE_KEYS - 1):
+        rotate(service, context, wait=BACK_TO_BACK)
+    assert len(keys_of(service.secret_arn)) == handler.MAX_LIVE_KEYS
+    current = secret_key(service, CURRENT)
+    before = api_keys()
+    token = start_rotation(service.secret_arn, wait=BACK_TO_BACK)
+
+    with pytest.raises(handler.TooManyLiveKeys) as raised:
+        run_step(service, "createSecret", token, context)
+
+    assert str(raised.value).startswith(
+        f"10 API keys of {service.secret_arn} are live (the current key and 9 in their grace window of 1 day, "
+        "0:00:00); a new one would exceed the cap of 10. A retry succeeds once the first leaves its grace window, at "
+    )
+    assert api_keys() == before
+    assert parameter()[0] == current["value"]
+    assert stored_key_or_none(service, token) is None
+    CLOCK.advance(GRACE)
+    run_steps(service, token, context)  # Secrets Manager's retry of the same rotation
+    assert_rotated(service, token, previous_id=current["id"])
+
+
+def test_a_key_of_an_abandoned_rotation_goes_after_its_grace(service, context):
+    rotate(service, context)
+    rotate(service, context)
+    second = secret_key(service, CURRENT)
+    abandoned = start_rotation(service.secret_arn)
+    run_step(service, "createSecret", abandoned, context)
+    abandoned_key = stored_key(service, abandoned)["id"]
+    client("secretsmanager").update_secret_version_stage(  # an operator gives up on that rotation
+        SecretId=service.secret_arn, VersionStage=PENDING, RemoveFromVersionId=abandoned
+    )
+
+    token = rotate(service, context, wait=GRACE)
+
+    assert abandoned_key not in api_keys()
+    assert_rotated(service, token, previous_id=second["id"])
+
+
+def stored_key_or_none(service, token):
+    """The JSON the token's version holds, or None when it holds no value yet."""
+    try:
+        return stored_key(service, token)
+    except ClientError:
+        return None
 
 
 # --- Idempotency and retries -------------------------------------------------------------------------------------
@@ -404,25 +559,26 @@ def test_every_step_run_twice_converges(service, context):
     assert_rotated(service, token, previous_id=previous["id"])
 
 
-# Every AWS call of the third rotation (which has a previous key to retire), by step and occurrence, in order.
+# Every AWS call of the third scheduled rotation (which has a previous key to retire), by step and occurrence, in
+# order. No GetApiKeys: the keys are found from the secret's versions.
 FAILURE_POINTS = [
     ("createSecret", "DescribeSecret", 1),
     ("createSecret", "GetSecretValue", 1),  # is the pending version stored already?
-    ("createSecret", "GetSecretValue", 2),  # the previous key
-    ("createSecret", "GetSecretValue", 3),  # the current key, never to be retired
-    ("createSecret", "GetApiKey", 1),  # the previous key's tags
+    ("createSecret", "ListSecretVersionIds", 1),
+    ("createSecret", "GetSecretValue", 2),  # the first version: the previous key
+    ("createSecret", "GetSecretValue", 3),  # the second: the current key, never to be retired
+    ("createSecret", "GetParameter", 1),  # when the previous key was replaced
+    ("createSecret", "GetApiKey", 1),  # the previous key's tags and createdDate
     ("createSecret", "DeleteApiKey", 1),
-    ("createSecret", "GetApiKeys", 1),  # a key an interrupted attempt created?
     ("createSecret", "CreateApiKey", 1),
+    ("createSecret", "PutSecretValue", 1),
     ("createSecret", "CreateUsagePlanKey", 1),
     ("createSecret", "CreateUsagePlanKey", 2),
-    ("createSecret", "PutSecretValue", 1),
     ("setSecret", "DescribeSecret", 1),
     ("testSecret", "DescribeSecret", 1),
     ("testSecret", "GetSecretValue", 1),
     ("testSecret", "GetApiKey", 1),
-    ("testSecret", "GetUsagePlanKey", 1),
-    ("testSecret", "GetUsagePlanKey", 2),
+    ("testSecret", "GetUsagePlans", 1),
     ("finishSecret", "DescribeSecret", 1),
     ("finishSecret", "GetSecretValue", 1),
     ("finishSecret", "PutParameter", 1),
@@ -472,7 +628,14 @@ def test_retry_after_a_failure_at_any_call_converges(service, context, capsys, s
         run_step(service, current_step, token, context)
     run_steps(service, token, context)  # Secrets Manager retries the rotation with the same token
 
-    current = assert_rotated(service, token, previous_id=previous["id"])
+    # CreateApiKey's answer lost: no version names that key, so it stays, harmless (in no usage plan) and tagged.
+    orphans = set(api_keys()) - {secret_key(service, CURRENT)["id"], previous["id"]}
+    if (operation, when) == ("CreateApiKey", "after"):
+        (orphan,) = orphans
+        assert api_keys()[orphan]["tags"]["RotationToken"] == token
+        assert not any(in_usage_plan(plan, orphan) for plan in service.usage_plan_ids)
+    current = assert_rotated(service, token, previous_id=previous["id"], other_keys=orphans)
+    assert orphans == set() or (operation, when) == ("CreateApiKey", "after")
     assert current["name"] == f"{KEY_NAME}-{token[:8]}"
     assert current["value"] not in capsys.readouterr().out
 
@@ -586,17 +749,22 @@ def test_test_secret_refuses_an_unusable_key(service, context, spoil, message):
 
 
 @pytest.mark.parametrize(
-    ("variable", "tag", "message"),
+    ("variable", "value", "tag", "message"),
     [
-        ("SSM_PARAMETER_NAME", None, "environment variables not set: SSM_PARAMETER_NAME"),
-        ("SSM_KMS_KEY_ID", None, "environment variables not set: SSM_KMS_KEY_ID"),
-        (None, "KeyName", "secret tags missing or empty: KeyName"),
-        (None, "UsagePlan", "secret tags missing or empty: UsagePlan"),
+        ("SSM_PARAMETER_NAME", " ", None, "environment variables not set: SSM_PARAMETER_NAME"),
+        ("SSM_KMS_KEY_ID", " ", None, "environment variables not set: SSM_KMS_KEY_ID"),
+        ("ROTATION_GRACE_HOURS", " ", None, "environment variables not set: ROTATION_GRACE_HOURS"),
+        ("ROTATION_GRACE_HOURS", "0", None, "ROTATION_GRACE_HOURS must be a whole number of hours >= 1, got '0'"),
+        ("ROTATION_GRACE_HOURS", "1.5", None, "ROTATION_GRACE_HOURS must be a whole number of hours >= 1, got '1.5'"),
+        (None, None, "KeyName", "secret tags missing or empty: KeyName"),
+        ("USAGE_PLAN_IDS", " ", None, "environment variables not set: USAGE_PLAN_IDS"),
     ],
 )
-def test_misconfiguration_is_refused_before_any_key_exists(service, context, monkeypatch, variable, tag, message):
+def test_misconfiguration_is_refused_before_any_key_exists(
+    service, context, monkeypatch, variable, value, tag, message
+):
     if variable:
-        monkeypatch.setenv(variable, " ")
+        monkeypatch.setenv(variable, value)
     if tag:
         client("secretsmanager").tag_resource(SecretId=service.secret_arn, Tags=[{"Key": tag, "Value": ""}])
     token = start_rotation(service.secret_arn)
@@ -679,28 +847,51 @@ def test_key_deleted_concurrently_is_not_counted(service, context):
     assert api_keys() == {}
 
 
-def test_delete_cleanup_reads_every_page_without_values(service, bystanders, context):
-    """moto returns every key in one page, so GetApiKeys is split here: a bystander first, the rest on page 2."""
+def test_delete_cleanup_reads_every_page_of_versions_and_lists_no_keys(service, bystanders, context):
+    """moto returns every version in one page, so ListSecretVersionIds is split here: one version per page."""
     rotate(service, context)
     rotate(service, context)
     original = BaseClient._make_api_call
-    listings = []
+    listings, operations = [], []
 
     def call(botocore_client, operation, params):
+        operations.append(operation)
         result = original(botocore_client, operation, params)
-        if operation != "GetApiKeys":
+        if operation != "ListSecretVersionIds":
             return result
         listings.append(params)
-        items = sorted(result["items"], key=lambda key: key["id"] not in bystanders)
-        if params.get("position") == "page-2":
-            return {**result, "items": items[1:]}
-        return {**result, "items": items[:1], "position": "page-2"}
+        page = int(params.get("NextToken") or 0)
+        following = {"NextToken": str(page + 1)} if page + 1 < len(result["Versions"]) else {"NextToken": ""}
+        return {**result, "Versions": result["Versions"][page : page + 1], **following}
 
     with mock.patch.object(BaseClient, "_make_api_call", call):
         assert invoke_cleanup(service, "delete", context) == {"deleted": 2}
 
-    assert listings == [{"includeValues": False}, {"includeValues": False, "position": "page-2"}]
+    expected = {"SecretId": service.secret_arn, "IncludeDeprecated": True}
+    assert listings == [expected, {**expected, "NextToken": "1"}]
+    assert "GetApiKeys" not in operations
     assert set(api_keys()) == bystanders
+
+
+def test_delete_cleanup_deletes_keys_kept_in_deprecated_versions(service, bystanders, context):
+    rotate(service, context)
+    rotate(service, context, wait=BACK_TO_BACK)
+    rotate(service, context, wait=BACK_TO_BACK)
+    assert len(keys_of(service.secret_arn)) == 3  # the first key's version has no label any more
+
+    assert invoke_cleanup(service, "delete", context) == {"deleted": 3}
+
+    assert set(api_keys()) == bystanders
+
+
+def test_delete_cleanup_leaves_a_key_it_did_not_create(build, context):
+    legacy = client("apigateway").create_api_key(name="legacy", enabled=True)
+    service = build(secret_string=json.dumps({"id": legacy["id"], "value": legacy["value"]}))
+    rotate(service, context)
+
+    assert invoke_cleanup(service, "delete", context) == {"deleted": 1}
+
+    assert set(api_keys()) == {legacy["id"]}
 
 
 @pytest.mark.parametrize("action", ["create", "update"])

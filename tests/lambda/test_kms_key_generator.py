@@ -3,101 +3,23 @@
 Every failure test also checks the invariant the API promises: no usable key is left without its alias.
 """
 
+import importlib
 import importlib.util
 import json
 import sys
-from contextlib import contextmanager
 from unittest import mock
 
-import boto3
 import pytest
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID as OWN_ACCOUNT
 
 import kms_key_generator_handler as handler
 
-OTHER_ACCOUNT = "111122223333"
-REGION = "eu-west-1"
-CROSS_ACCOUNT_ROLE = "kms-key-generator-cross-account"
-
-
-def make_event(**overrides):
-    """A valid request with fields replaced by `overrides`; a value of `...` removes the field."""
-    event = {
-        "Account": OWN_ACCOUNT,
-        "Region": REGION,
-        "KeyUsage": "ENCRYPT_DECRYPT",
-        "KeyAlias": "team/app-key",
-        "KeyDescription": "Key for the app",
-    }
-    event.update(overrides)
-    return {name: value for name, value in event.items() if value is not ...}
-
-
-def kms_client(region=REGION, account=OWN_ACCOUNT):
-    """A test-side KMS client acting in `account` (another account is reached the way moto models it)."""
-    if account == OWN_ACCOUNT:
-        return boto3.client("kms", region_name=region)
-    credentials = boto3.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/inspector", RoleSessionName="inspector"
-    )["Credentials"]
-    return boto3.client(
-        "kms",
-        region_name=region,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
-
-
-def key_states(client):
-    """{key id: KeyState} for every key the client can see."""
-    return {
-        key["KeyId"]: client.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"]
-        for key in client.list_keys()["Keys"]
-    }
-
-
-def aliases(client):
-    """{alias: target key id} for customer aliases (moto also lists the AWS managed `alias/aws/*` ones)."""
-    return {
-        alias["AliasName"]: alias.get("TargetKeyId")
-        for alias in client.list_aliases()["Aliases"]
-        if not alias["AliasName"].startswith("alias/aws/")
-    }
-
-
-@contextmanager
-def fail_on(*operations, code="KMSInternalException", message="arn:aws:kms:secret-detail internal failure"):
-    """Make the named AWS operations fail with a ClientError, as if AWS had returned it."""
-    original = BaseClient._make_api_call
-
-    def call(client, operation, params):
-        if operation in operations:
-            raise ClientError({"Error": {"Code": code, "Message": message}}, operation)
-        return original(client, operation, params)
-
-    with mock.patch.object(BaseClient, "_make_api_call", call):
-        yield
-
-
-@contextmanager
-def record_calls():
-    """Record (operation, params) of every AWS call made while active."""
-    original = BaseClient._make_api_call
-    calls = []
-
-    def call(client, operation, params):
-        calls.append((operation, params))
-        return original(client, operation, params)
-
-    with mock.patch.object(BaseClient, "_make_api_call", call):
-        yield calls
-
-
-def internal_error(context):
-    return f"InternalError: key creation failed (request {context.aws_request_id})"
+# `lambda` is a keyword: the shared conftest is reached by the name pytest registered it under.
+shared = importlib.import_module("tests.lambda.conftest")
+make_event, kms_client, key_states, aliases = shared.make_event, shared.kms_client, shared.key_states, shared.aliases
+fail_on, record_calls, internal_error = shared.fail_on, shared.record_calls, shared.internal_error
+OTHER_ACCOUNT, REGION, CROSS_ACCOUNT_ROLE = shared.OTHER_ACCOUNT, shared.REGION, shared.CROSS_ACCOUNT_ROLE
 
 
 # --- Happy paths ------------------------------------------------------------------------------------------------
@@ -130,7 +52,7 @@ def test_creates_aliased_tagged_key_for_each_usage(aws, context, key_usage, key_
     assert metadata["Description"] == "Key for the app"
     assert kms.get_key_rotation_status(KeyId=metadata["KeyId"])["KeyRotationEnabled"] is rotation
     tags = {tag["TagKey"]: tag["TagValue"] for tag in kms.list_resource_tags(KeyId=metadata["KeyId"])["Tags"]}
-    assert tags == {"CreatedBy": "kms-key-generator", "RequestId": context.aws_request_id}
+    assert tags == {"CreatedBy": "kms-key-generator", "RequestId": context.aws_request_id, "Tenant": "operator"}
     assert list(key_states(kms)) == [metadata["KeyId"]]
 
 
@@ -172,10 +94,12 @@ def test_finds_own_account_with_sts_when_context_has_no_arn(aws):
 
 def test_reuses_own_account_clients_across_invocations(aws, context):
     handler.lambda_handler(make_event(KeyAlias="first"), context)
+    created = handler._client.cache_info().misses
     handler.lambda_handler(make_event(KeyAlias="second"), context)
 
-    assert handler._client.cache_info().hits >= 1
-    assert handler._client.cache_info().currsize == 1
+    assert handler._client.cache_info().misses == created
+    assert handler._client.cache_info().hits >= created
+    assert handler._client.cache_info().currsize <= 3  # lookups, CreateKey's single attempt, setup calls
 
 
 # --- Cross-account ------------------------------------------------------------------------------------------
@@ -311,13 +235,14 @@ def test_rejects_region_outside_allowed_regions(aws, context, monkeypatch):
 # --- Idempotency ------------------------------------------------------------------------------------------------
 
 
-def test_rejects_taken_alias_naming_the_existing_key(aws, context):
+def test_rejects_taken_alias_without_naming_the_existing_key(aws, context):
     first = handler.lambda_handler(make_event(), context)
 
     with pytest.raises(handler.Conflict) as raised:
         handler.lambda_handler(make_event(KeyAlias="alias/team/app-key"), context)
 
-    assert str(raised.value) == f"Conflict: alias alias/team/app-key already exists (key {first['KeyId']})"
+    assert str(raised.value) == "Conflict: alias alias/team/app-key already exists"
+    assert first["KeyId"] not in str(raised.value)
     assert key_states(kms_client()) == {first["KeyId"]: "Enabled"}
 
 
@@ -345,7 +270,7 @@ def test_alias_taken_concurrently_is_conflict_and_discards_new_key(aws, context)
     with mock.patch.object(BaseClient, "_make_api_call", call), pytest.raises(handler.Conflict) as raised:
         handler.lambda_handler(make_event(), context)
 
-    assert str(raised.value) == f"Conflict: alias alias/team/app-key already exists (key {rival['KeyId']})"
+    assert str(raised.value) == "Conflict: alias alias/team/app-key already exists"
     states = key_states(kms_client())
     ours = [key_id for key_id in states if key_id != rival["KeyId"]]
     assert [states[key_id] for key_id in ours] == ["PendingDeletion"]
@@ -394,7 +319,9 @@ def test_unexpected_aws_error_reaches_client_without_aws_text(aws, context, monk
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"), [("SERVICE_NAME", ""), ("ALLOWED_ACCOUNTS", "123,not-an-account")]
+    ("variable", "value"),
+    [("SERVICE_NAME", ""), ("ALLOWED_ACCOUNTS", "123,not-an-account"), ("KEY_FACTORY_ROLE_ARN", ""),
+     ("OPERATOR_SECRET_ARN", "not-an-arn")],
 )
 def test_misconfiguration_is_internal_error(aws, context, monkeypatch, capsys, variable, value):
     monkeypatch.setenv(variable, value)
@@ -431,7 +358,8 @@ def test_logs_one_json_object_per_line_with_request_id_and_outcome(aws, context,
 
 
 def test_import_reads_no_environment_and_creates_no_clients(monkeypatch):
-    for name in ("SERVICE_NAME", "CROSS_ACCOUNT_ROLE_NAME", "ALLOWED_ACCOUNTS", "ALLOWED_REGIONS"):
+    for name in ("SERVICE_NAME", "CROSS_ACCOUNT_ROLE_NAME", "ALLOWED_ACCOUNTS", "ALLOWED_REGIONS",
+                 "KEY_FACTORY_ROLE_ARN", "OPERATOR_API_KEY_ID"):
         monkeypatch.delenv(name)
     spec = importlib.util.spec_from_file_location("kms_key_generator_handler_fresh", handler.__file__)
     fresh = importlib.util.module_from_spec(spec)
@@ -442,3 +370,5 @@ def test_import_reads_no_environment_and_creates_no_clients(monkeypatch):
     assert fresh._session.cache_info().currsize == 0
     assert fresh._client.cache_info().currsize == 0
     assert fresh.kms_regions.cache_info().currsize == 0
+    assert fresh._tenants_from_file.cache_info().currsize == 0
+    assert fresh._API_KEY_TENANTS == {}

@@ -1,4 +1,5 @@
-"""The handler's pure functions: request validation, settings, names. No AWS, not even a mocked one."""
+"""The handler's pure functions: request validation, settings, tenants, key policy, budget arithmetic, names.
+No AWS, not even a mocked one."""
 
 import re
 from unittest import mock
@@ -12,6 +13,8 @@ import kms_key_generator_handler as handler
 OWN_ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "111122223333"
 REGIONS = {"us-east-1": "aws", "eu-west-1": "aws", "cn-north-1": "aws-cn"}
+ROLE_ARN = f"arn:aws:iam::{OWN_ACCOUNT}:role/kms-key-generator-key-factory"
+SECRET_ARN = f"arn:aws:secretsmanager:eu-west-1:{OWN_ACCOUNT}:secret:kms-key-generator/api-key-AbCdEf"
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +24,7 @@ def no_aws_calls():
         yield
 
 
-def parse(partition="aws", allowed_regions=frozenset(), **fields):
+def parse(partition="aws", allowed_regions=None, alias_prefix="", **fields):
     event = {
         "Account": OWN_ACCOUNT,
         "Region": "eu-west-1",
@@ -36,6 +39,7 @@ def parse(partition="aws", allowed_regions=frozenset(), **fields):
         allowed_regions=allowed_regions,
         regions=REGIONS,
         partition=partition,
+        alias_prefix=alias_prefix,
     )
 
 
@@ -156,6 +160,9 @@ def test_settings_split_and_trim_lists():
         "CROSS_ACCOUNT_ROLE_NAME": "role",
         "ALLOWED_ACCOUNTS": f" {OTHER_ACCOUNT} ,,444455556666",
         "ALLOWED_REGIONS": "us-east-1,",
+        "KEY_FACTORY_ROLE_ARN": f" {ROLE_ARN} ",
+        "OPERATOR_API_KEY_ID": "abc123XYZ9",
+        "OPERATOR_SECRET_ARN": SECRET_ARN,
     })
 
     assert settings == handler.Settings(
@@ -163,13 +170,29 @@ def test_settings_split_and_trim_lists():
         cross_account_role_name="role",
         allowed_accounts=frozenset({OTHER_ACCOUNT, "444455556666"}),
         allowed_regions=frozenset({"us-east-1"}),
+        key_factory_role_arn=ROLE_ARN,
+        operator_api_key_id="abc123XYZ9",
+        operator_secret_arn=SECRET_ARN,
     )
+
+
+def test_settings_need_no_operator():
+    settings = handler.load_settings({"SERVICE_NAME": "svc", "KEY_FACTORY_ROLE_ARN": ROLE_ARN})
+
+    assert (settings.operator_api_key_id, settings.operator_secret_arn) == ("", "")
 
 
 @pytest.mark.parametrize(
     ("environ", "message"),
     [({}, "SERVICE_NAME is not set"),
-     ({"SERVICE_NAME": "svc", "ALLOWED_ACCOUNTS": "12,abc"}, "ALLOWED_ACCOUNTS: not 12-digit account ids: 12, abc")],
+     ({"SERVICE_NAME": "svc", "ALLOWED_ACCOUNTS": "12,abc"}, "ALLOWED_ACCOUNTS: not 12-digit account ids: 12, abc"),
+     ({"SERVICE_NAME": "svc"}, "KEY_FACTORY_ROLE_ARN: not an IAM role ARN: ''"),
+     ({"SERVICE_NAME": "svc", "KEY_FACTORY_ROLE_ARN": "arn:aws:iam::123:role/x"},
+      "KEY_FACTORY_ROLE_ARN: not an IAM role ARN: 'arn:aws:iam::123:role/x'"),
+     ({"SERVICE_NAME": "svc", "KEY_FACTORY_ROLE_ARN": ROLE_ARN, "OPERATOR_API_KEY_ID": "a/b"},
+      "OPERATOR_API_KEY_ID: not an API key id: 'a/b'"),
+     ({"SERVICE_NAME": "svc", "KEY_FACTORY_ROLE_ARN": ROLE_ARN, "OPERATOR_SECRET_ARN": "my-secret"},
+      "OPERATOR_SECRET_ARN: not a Secrets Manager secret ARN: 'my-secret'")],
 )
 def test_settings_reject_misconfiguration(environ, message):
     with pytest.raises(handler.ConfigError) as raised:
@@ -194,4 +217,260 @@ def test_role_session_name_fits_sts_rules(service, request_id, expected):
 def test_identity_comes_from_function_arn():
     context = type("Context", (), {"invoked_function_arn": "arn:aws-cn:lambda:cn-north-1:210987654321:function:f"})
 
-    assert handler.own_identity(context) == handler.Identity(account="210987654321", partition="aws-cn")
+    assert handler.own_identity(context) == handler.Identity(
+        account="210987654321", partition="aws-cn", region="cn-north-1"
+    )
+
+
+# --- Tenants: the policy file, who is calling, what it may do ----------------------------------------------------
+
+ACME = handler.TenantPolicy(frozenset({OTHER_ACCOUNT}), frozenset({"eu-west-1"}), "acme/")
+SETTINGS = handler.Settings(
+    service_name="svc", cross_account_role_name="role", allowed_accounts=frozenset({OTHER_ACCOUNT, "444455556666"}),
+    allowed_regions=frozenset(), key_factory_role_arn=ROLE_ARN, operator_api_key_id="opkey",
+    operator_secret_arn=SECRET_ARN,
+)
+
+
+def test_tenants_file_lists_policies_with_defaults():
+    tenants = handler.parse_tenants(
+        '{"acme": {"allowed_accounts": ["111122223333"], "allowed_regions": ["eu-west-1"], "alias_prefix": "acme/"},'
+        ' "initech": {}}'
+    )
+
+    assert tenants == {
+        "acme": ACME,
+        "initech": handler.TenantPolicy(frozenset(), frozenset(), "initech/"),
+    }
+
+
+def test_empty_tenants_file_means_no_tenants():
+    assert handler.parse_tenants("{}") == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("[]", "tenants.json: must be an object mapping tenant ids to policies"),
+     ("{", "tenants.json: not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+     ('{"Acme": {}}', "tenants.json: 'Acme' is not a valid tenant id (or is reserved)"),
+     ('{"operator": {}}', "tenants.json: 'operator' is not a valid tenant id (or is reserved)"),
+     ('{"acme": []}', "tenants.json: acme: must be an object"),
+     ('{"acme": {"plan": "x"}}', "tenants.json: acme: unknown keys 'plan'"),
+     ('{"acme": {"allowed_accounts": ["123"]}}',
+      "tenants.json: acme: allowed_accounts must be a list of 12-digit account ids"),
+     ('{"acme": {"allowed_accounts": "111122223333"}}',
+      "tenants.json: acme: allowed_accounts must be a list of 12-digit account ids"),
+     ('{"acme": {"allowed_regions": ["EU"]}}', "tenants.json: acme: allowed_regions must be a list of region names"),
+     *[(json_text, "tenants.json: acme: alias_prefix must be an alias name ending with '/', without 'alias/'")
+       for json_text in ('{"acme": {"alias_prefix": "acme"}}', '{"acme": {"alias_prefix": ""}}',
+                         '{"acme": {"alias_prefix": "alias/acme/"}}', '{"acme": {"alias_prefix": "aws/acme/"}}',
+                         '{"acme": {"alias_prefix": "/"}}', '{"acme": {"alias_prefix": "ac me/"}}')],
+     ('{"acme": {"alias_prefix": "shared/"}, "initech": {"alias_prefix": "Shared/initech/"}}',
+      "tenants.json: alias prefixes of acme and initech overlap")],
+)
+def test_malformed_tenants_file_is_config_error(text, message):
+    with pytest.raises(handler.ConfigError) as raised:
+        handler.parse_tenants(text)
+
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("event", "caller"),
+    [({"Caller": {"ApiKeyId": "k1", "TenantId": ""}}, handler.CallerRef("k1", "")),
+     ({"Caller": {"ApiKeyId": "k1", "TenantId": "acme"}}, handler.CallerRef("k1", "acme")),
+     ({}, handler.CallerRef("", "")),
+     ({"Caller": "acme"}, handler.CallerRef("", "")),
+     ({"Caller": {"ApiKeyId": 7, "TenantId": None}}, handler.CallerRef("", ""))],
+)
+def test_caller_comes_from_the_template_field(event, caller):
+    assert handler.parse_caller(event) == caller
+
+
+def test_caller_needs_an_object_event():
+    assert bad_request(handler.parse_caller, []) == "BadRequest: request must be a JSON object, got array"
+
+
+def no_lookup(api_key_id):
+    raise AssertionError(f"looked {api_key_id} up")
+
+
+@pytest.mark.parametrize(
+    ("caller", "tenant"),
+    [(handler.CallerRef("", "acme"), "acme"),
+     (handler.CallerRef("opkey", "acme"), "acme"),  # authorizer mode: the authorizer's tenant wins
+     (handler.CallerRef("opkey", ""), "operator")],
+)
+def test_tenant_from_authorizer_or_operator_key_needs_no_lookup(caller, tenant):
+    assert handler.resolve_tenant(caller, SETTINGS, {"acme": ACME}, no_lookup) == tenant
+
+
+def test_tenant_of_other_keys_is_looked_up():
+    assert handler.resolve_tenant(handler.CallerRef("k1", ""), SETTINGS, {"acme": ACME}, {"k1": "acme"}.get) == "acme"
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [handler.CallerRef("", ""), handler.CallerRef("", "initech"), handler.CallerRef("", "operator"),
+     handler.CallerRef("unknown", ""), handler.CallerRef("k/../1", "")],
+)
+def test_unknown_caller_is_forbidden_naming_nothing(caller):
+    with pytest.raises(handler.Forbidden) as raised:
+        handler.resolve_tenant(caller, SETTINGS, {"acme": ACME}, {"k1": "acme"}.get)
+
+    assert str(raised.value) == "Forbidden: the caller is not a known tenant"
+
+
+@pytest.mark.parametrize(
+    ("tags", "tenant"),
+    [({"Tenant": "acme", "UsagePlan": "general"}, "acme"),
+     ({"Tenant": "initech"}, None),
+     ({"Tenant": "operator"}, None),  # only the rotation's keys or the static key are the operator
+     ({"RotationSecretArn": SECRET_ARN}, "operator"),
+     ({"RotationSecretArn": SECRET_ARN.replace("api-key", "other")}, None),
+     ({}, None)],
+)
+def test_api_key_tags_name_the_tenant(tags, tenant):
+    assert handler.api_key_tenant(tags, SECRET_ARN, {"acme": ACME}) == tenant
+
+
+def test_rotation_tag_means_nothing_without_operator_secret():
+    assert handler.api_key_tenant({"RotationSecretArn": SECRET_ARN}, "", {}) is None
+
+
+def test_operator_keeps_the_global_rules():
+    assert handler.scope_for("operator", {}, SETTINGS, OWN_ACCOUNT) == handler.Scope(
+        "operator", frozenset({OWN_ACCOUNT, OTHER_ACCOUNT, "444455556666"}), None, ""
+    )
+
+
+def test_tenant_scope_defaults_to_own_account_and_global_regions():
+    settings = handler.Settings(**{**SETTINGS.__dict__, "allowed_regions": frozenset({"us-east-1"})})
+    tenants = {"initech": handler.TenantPolicy(frozenset(), frozenset(), "initech/")}
+
+    assert handler.scope_for("initech", tenants, settings, OWN_ACCOUNT) == handler.Scope(
+        "initech", frozenset({OWN_ACCOUNT}), frozenset({"us-east-1"}), "initech/"
+    )
+
+
+def test_tenant_accounts_are_its_own_and_its_regions_stay_within_the_service_regions():
+    settings = handler.Settings(**{**SETTINGS.__dict__, "allowed_regions": frozenset({"us-east-1"})})
+    tenants = {"acme": handler.TenantPolicy(frozenset({OTHER_ACCOUNT, "999988887777"}), frozenset({"eu-west-1"}),
+                                            "acme/")}
+
+    scope = handler.scope_for("acme", tenants, settings, OWN_ACCOUNT)
+
+    assert scope == handler.Scope("acme", frozenset({OTHER_ACCOUNT, "999988887777"}), frozenset(), "acme/")
+    assert bad_request(handler.validate_region, "eu-west-1", REGIONS, scope.allowed_regions, "aws") == (
+        "BadRequest: Region: eu-west-1 is not allowed (allowed: none)"
+    )
+
+
+def test_alias_must_be_under_the_prefix():
+    assert parse(alias_prefix="acme/", KeyAlias="acme/app").alias == "alias/acme/app"
+    assert parse(alias_prefix="acme/", KeyAlias="alias/acme/a/b").alias == "alias/acme/a/b"
+    for alias in ("initech/app", "alias/acme", "acme-x/app", "ACME/app"):
+        with pytest.raises(handler.Forbidden) as raised:
+            parse(alias_prefix="acme/", KeyAlias=alias)
+        shown = alias if alias.startswith("alias/") else "alias/" + alias
+        assert str(raised.value) == f"Forbidden: KeyAlias: {shown} is outside your alias prefix acme/"
+
+
+def test_account_outside_scope_is_forbidden_before_anything_else_is_checked():
+    with pytest.raises(handler.Forbidden) as raised:
+        handler.parse_request(
+            {"Account": "444455556666", "Region": "mars", "KeyUsage": "?", "KeyAlias": "x", "KeyDescription": 1},
+            allowed_accounts=frozenset({OTHER_ACCOUNT}), allowed_regions=None, regions=REGIONS, partition="aws",
+        )
+
+    assert str(raised.value) == "Forbidden: Account: 444455556666 is not allowed"
+
+
+def test_caller_field_is_not_an_unknown_field():
+    assert parse(Caller={"ApiKeyId": "", "TenantId": "acme"}).alias == "alias/app"
+
+
+# --- Key policy ------------------------------------------------------------------------------------------------
+
+
+def test_key_policy_keeps_account_control_and_lets_the_owner_role_finish_its_key():
+    policy = handler.key_policy("aws-cn", "210987654321", "arn:aws-cn:iam::210987654321:role/owner")
+
+    assert policy == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EnableRootAccess",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws-cn:iam::210987654321:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "KeyFactoryManagesThisKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws-cn:iam::210987654321:role/owner"},
+                "Action": ["kms:DescribeKey", "kms:TagResource", "kms:CreateAlias", "kms:EnableKeyRotation",
+                           "kms:ScheduleKeyDeletion", "kms:PutKeyPolicy"],
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+def test_owner_is_the_key_factory_role_at_home_and_the_assumed_role_elsewhere():
+    identity = handler.Identity(account=OWN_ACCOUNT, partition="aws", region="us-east-1")
+
+    assert handler.owner_role_arn(SETTINGS, identity, OWN_ACCOUNT) == ROLE_ARN
+    assert handler.owner_role_arn(SETTINGS, identity, OTHER_ACCOUNT) == f"arn:aws:iam::{OTHER_ACCOUNT}:role/role"
+
+
+def test_key_factory_role_of_another_account_is_config_error():
+    identity = handler.Identity(account="210987654321", partition="aws", region="us-east-1")
+
+    with pytest.raises(handler.ConfigError):
+        handler.owner_role_arn(SETTINGS, identity, "210987654321")
+
+
+# --- Budget arithmetic -----------------------------------------------------------------------------------------------
+
+
+def test_worst_case_of_attempts_adds_botocore_backoff():
+    assert [handler.worst_case_seconds(n) for n in (0, 1, 2, 3)] == [0, 2, 5, 9]
+    assert handler.worst_case_seconds(1, handler.CREATE_KEY_S) == 5
+
+
+def test_create_key_needs_time_for_itself_every_setup_call_and_the_cleanup():
+    assert handler.setup_operations("SYMMETRIC_DEFAULT") == ("TagResource", "EnableKeyRotation", "CreateAlias")
+    assert handler.setup_operations("HMAC_256") == ("TagResource", "CreateAlias")
+    assert handler.create_reserve_seconds("SYMMETRIC_DEFAULT") == 13
+    assert handler.create_reserve_seconds("RSA_4096") == 11
+    assert handler.MIN_CREATE_RESERVE_S == 11
+
+
+@pytest.mark.parametrize(
+    ("left", "reserve", "attempts"), [(20, 0, 3), (20, 11, 3), (20, 15, 2), (20, 15.5, 1), (20, 18.1, 0)]
+)
+def test_attempts_fit_the_time_left_after_the_reserve(monkeypatch, left, reserve, attempts):
+    monkeypatch.setattr(handler, "_clock", lambda: 100.0)
+    budget = handler.Budget(left + handler.SAFETY_MARGIN_S)
+
+    assert budget.left() == left
+    assert budget.attempts(reserve) == attempts
+
+
+def test_budget_comes_from_the_context_or_api_gateways_limit(monkeypatch):
+    monkeypatch.setattr(handler, "_clock", lambda: 0.0)
+    context = type("Context", (), {"get_remaining_time_in_millis": lambda self: 14_000})()
+
+    assert handler.Budget.from_context(context).left() == 13.5
+    assert handler.Budget.from_context(object()).left() == 28.5
+
+
+def test_budget_refuses_what_does_not_fit(monkeypatch):
+    monkeypatch.setattr(handler, "_clock", lambda: 0.0)
+
+    with pytest.raises(handler.DeadlineExceeded) as raised:
+        handler.Budget(10).require(13, "to create the key")
+
+    assert str(raised.value) == "9.50s left, 13.00s needed to create the key"

@@ -118,10 +118,12 @@ def test_request_template_renders_the_expected_event():
         "key_alias": "alias/payments",
         "key_description": "Key for payments",
     }
-    assert json.loads(render(REQUEST_TEMPLATE, json.dumps(body))) == {
+    context = {"identity": {"apiKeyId": "k3y1d"}, "authorizer": {}}
+    assert json.loads(render(REQUEST_TEMPLATE, json.dumps(body), context=context)) == {
         "Account": "123456789012",
         "Region": "eu-west-1",
         "KeyUsage": "ENCRYPT_DECRYPT",
         "KeyAlias": "alias/payments",
         "KeyDescription": "Key for payments",
+        "Caller": {"ApiKeyId": "k3y1d", "TenantId": ""},
     }

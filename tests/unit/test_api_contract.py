@@ -37,12 +37,15 @@ VALID_BODY = {
     "key_alias": "alias/payments",
     "key_description": "Key for payments",
 }
+# Rendered without a $context, as these tests do unless they say otherwise: the caller is unknown ("").
+NO_CALLER = {"ApiKeyId": "", "TenantId": ""}
 EXPECTED_EVENT = {
     "Account": "123456789012",
     "Region": "eu-west-1",
     "KeyUsage": "ENCRYPT_DECRYPT",
     "KeyAlias": "alias/payments",
     "KeyDescription": "Key for payments",
+    "Caller": NO_CALLER,
 }
 
 
@@ -126,6 +129,67 @@ def test_request_template_omits_key_spec_when_absent():
 def test_request_template_maps_every_model_property():
     for name in REQUEST_MODEL_SCHEMA["properties"]:
         assert f"$input.json('$.{name}')" in REQUEST_TEMPLATE
+
+
+# --- caller identity ------------------------------------------------------------
+
+# What API Gateway puts in $context: in key mode the API key that passed the usage plan; in authorizer mode
+# also the tenant the token authorizer returned in its context (and the key it supplied).
+KEY_MODE_CONTEXT = {"identity": {"apiKeyId": "k1a2b3c4d5", "sourceIp": "203.0.113.7"}, "authorizer": {}}
+AUTHORIZER_MODE_CONTEXT = {
+    "identity": {"apiKeyId": "t9s8r7q6p5", "sourceIp": "203.0.113.7"},
+    "authorizer": {"tenant_id": "acme", "api_key_id": "t9s8r7q6p5", "principalId": "acme"},
+}
+FORGED_CALLERS = {
+    "exact_name": {"Caller": {"ApiKeyId": "operator-key", "TenantId": "globex"}},
+    "lowercase_name": {"caller": {"ApiKeyId": "operator-key", "TenantId": "globex"}},
+    "flat_fields": {"ApiKeyId": "operator-key", "TenantId": "globex"},
+    "snake_case": {"api_key_id": "operator-key", "tenant_id": "globex"},
+}
+
+
+@pytest.mark.parametrize(
+    ("context", "caller"),
+    [
+        (KEY_MODE_CONTEXT, {"ApiKeyId": "k1a2b3c4d5", "TenantId": ""}),
+        (AUTHORIZER_MODE_CONTEXT, {"ApiKeyId": "t9s8r7q6p5", "TenantId": "acme"}),
+        ({"identity": {"sourceIp": "203.0.113.7"}}, NO_CALLER),
+    ],
+    ids=["key_mode", "authorizer_mode", "no_identity"],
+)
+def test_caller_comes_from_the_gateway_context(context, caller):
+    event = strict_json(render(REQUEST_TEMPLATE, json.dumps(VALID_BODY), context=context))
+
+    assert event == {**EXPECTED_EVENT, "Caller": caller}
+
+
+@pytest.mark.parametrize("forged", FORGED_CALLERS.values(), ids=FORGED_CALLERS.keys())
+def test_request_model_refuses_caller_fields_in_the_body(forged):
+    assert not Draft4Validator(REQUEST_MODEL_SCHEMA).is_valid({**VALID_BODY, **forged})
+
+
+@pytest.mark.parametrize("forged", FORGED_CALLERS.values(), ids=FORGED_CALLERS.keys())
+def test_template_ignores_caller_fields_even_past_the_model(forged):
+    # Defence in depth: were the validator off, the template still copies only named fields.
+    body = json.dumps({**VALID_BODY, **forged})
+
+    for context in (KEY_MODE_CONTEXT, AUTHORIZER_MODE_CONTEXT):
+        event = strict_json(render(REQUEST_TEMPLATE, body, context=context))
+        assert event["Caller"] == {
+            "ApiKeyId": context["identity"]["apiKeyId"],
+            "TenantId": context["authorizer"].get("tenant_id", ""),
+        }
+        assert set(event) == set(EXPECTED_EVENT)
+
+
+@pytest.mark.parametrize("field", ["key_description", "key_alias"])
+def test_caller_cannot_be_injected_through_a_string_field(field):
+    injected = '", "Caller": {"ApiKeyId": "operator-key", "TenantId": "globex"}, "x": "'
+
+    event = strict_json(render(REQUEST_TEMPLATE, json.dumps({**VALID_BODY, field: injected}), context=KEY_MODE_CONTEXT))
+
+    assert event["Caller"] == {"ApiKeyId": "k1a2b3c4d5", "TenantId": ""}
+    assert event[{"key_description": "KeyDescription", "key_alias": "KeyAlias"}[field]] == injected
 
 
 def test_original_template_lets_description_override_key_usage():

@@ -97,7 +97,8 @@ def test_usage_plan_has_throttle_and_quota_on_the_stage(service):
     assert plan["api_stages"] == [
         {"api_id": ref(service, "aws_api_gateway_rest_api", "id"), "stage": ref(service, "aws_api_gateway_stage", "stage_name")}
     ]
-    assert plan["throttle_settings"] == {"rate_limit": 10, "burst_limit": 20}
+    # Below the stage's 5 requests/s and burst 10: the per-key limit bites before the stage's.
+    assert plan["throttle_settings"] == {"rate_limit": 2, "burst_limit": 4}
     assert plan["quota_settings"] == {"limit": 1000, "period": "DAY", "offset": 0}
 
 
@@ -140,3 +141,32 @@ def test_resource_policy_restricts_to_vpc_endpoints_when_configured(variant):
     policy = only(variant.service, "aws_api_gateway_rest_api_policy")["policy"]
     assert '"StringNotEquals" = {"aws:SourceVpce" = ["vpce-0123456789abcdef0"]}' in policy
     assert '"NotIpAddress" = {"aws:VpcSourceIp" = ["10.0.0.0/8"]}' in policy
+
+
+# --- VPC endpoints make the API private (issue 14, point 9) -------------------------------------------------------
+
+
+def test_vpc_endpoints_make_the_api_private_and_attached_to_them(variant):
+    api = only(variant.service, "aws_api_gateway_rest_api")
+    assert api["endpoint_configuration"] == {"types": ["PRIVATE"], "vpc_endpoint_ids": ["vpce-0123456789abcdef0"]}
+
+
+def test_no_synthesized_api_keys_its_policy_on_an_endpoint_it_cannot_be_reached_through(synths):
+    """`aws:SourceVpce` is only set on requests to a private API: a policy requiring it on a REGIONAL API would
+    deny every request. Every synth keeps the policy's endpoints and the API's endpoints the same."""
+    for name, synth in synths.items():
+        api = only(synth.service, "aws_api_gateway_rest_api")
+        policy = only(synth.service, "aws_api_gateway_rest_api_policy")["policy"]
+        endpoints = api["endpoint_configuration"].get("vpc_endpoint_ids", [])
+        if "aws:SourceVpce" in policy:
+            assert api["endpoint_configuration"]["types"] == ["PRIVATE"], name
+            assert f'"aws:SourceVpce" = {json.dumps(endpoints)}' in policy, name
+        else:
+            assert api["endpoint_configuration"] == {"types": ["REGIONAL"]}, name
+
+
+def test_private_api_deployment_is_replaced_when_its_endpoints_change():
+    base = dict(allowed_source_cidrs=("10.0.0.0/8",), authorizer_ttl=None, disable_execute_api_endpoint=False)
+    one = api_contract.deployment_hash(allowed_vpc_endpoint_ids=("vpce-0123456789abcdef0",), **base)
+    other = api_contract.deployment_hash(allowed_vpc_endpoint_ids=("vpce-0fedcba9876543210",), **base)
+    assert one != other

@@ -108,7 +108,7 @@ def test_labels_summarize_what_a_node_holds(model):
         assert phrase in api
     assert "${" not in api
     assert model.node(API).title == "REST API"
-    assert "10 req/s (burst 20)" in model.node(USAGE_PLAN).lines[0]
+    assert "2 req/s (burst 4)" in model.node(USAGE_PLAN).lines[0]
     assert "function kms-key-generator" in model.node(LAMBDA).lines
     assert "secret kms-key-generator/api-key" in model.node(ROTATION).lines
     assert "SecureString /APIGateway/APIKeys/kms-key-generator" in model.node(PARAMETER).lines
@@ -156,6 +156,7 @@ def test_edges_between_concerns(model, dot):
         (USAGE_PLAN, API): "throttles / quotas",
         (ROTATION, USAGE_PLAN): "attaches keys to",
         (ROTATION, PARAMETER): "reads/writes key",
+        (LAMBDA, ROTATION): "knows operator keys by",
         (MONITORING, API): "alarms on",
         (MONITORING, LAMBDA): "alarms on",
         (MONITORING, ROTATION): "alarms on",
@@ -307,7 +308,7 @@ def test_hardened_custom_domain_sits_in_front_of_the_api(hardened):
         "encrypts 6 log groups, 3 Lambda environments",
         "SNS topic",
     )
-    assert "Lambda request authorizer (cached 60 s)" in model.node(api).lines
+    assert "Lambda request authorizer (cached 3 s)" in model.node(api).lines
     assert not [edge for edge in model.edges if f"{stack}/operations-key" in (edge.source, edge.target)]
     assert not [node for node in model.nodes if node.group == "other"]
     assert model.unaccounted == ()

@@ -24,10 +24,13 @@ def test_function_depends_on_its_log_group_and_role_policy(service):
 
 
 def test_code_assets_hold_only_the_handler_and_shared_sources(synth):
-    for prefix in ("key-generator", "api-key-rotation"):
+    # Plus, for the key generator, the tenant policies generated from settings (tests/unit/test_tenant_policy.py).
+    expected = {"key-generator": ["handler.py", "structured_log.py", "tenants.json"],
+                "api-key-rotation": ["handler.py", "structured_log.py"]}
+    for prefix, names in expected.items():
         function = only(synth.service, "aws_lambda_function", prefix)
         with zipfile.ZipFile(synth.stack_dir(SERVICE_STACK) / function["filename"]) as zipped:
-            assert sorted(zipped.namelist()) == ["handler.py", "structured_log.py"]
+            assert sorted(zipped.namelist()) == names
 
 
 def test_function_is_configured_from_settings(service, variant):
@@ -36,6 +39,8 @@ def test_function_is_configured_from_settings(service, variant):
             "ALLOWED_ACCOUNTS": "",
             "ALLOWED_REGIONS": "",
             "CROSS_ACCOUNT_ROLE_NAME": "kms-key-generator-cross-account",
+            "KEY_FACTORY_ROLE_ARN": ref(service, "aws_iam_role", "arn", "key-generator"),
+            "OPERATOR_SECRET_ARN": ref(service, "aws_secretsmanager_secret", "arn", "api-key-rotation"),
             "SERVICE_NAME": "kms-key-generator",
         }
     }
@@ -49,18 +54,8 @@ def test_role_may_only_write_its_own_log_group(service):
     assert "logs:CreateLogGroup" not in policy
 
 
-def test_role_kms_rights_are_limited_to_keys_the_service_tags(service):
-    policy = only(service, "aws_iam_role_policy", "key-generator")["policy"]
-    assert '"aws:RequestTag/CreatedBy" = "kms-key-generator"' in policy
-    assert '"aws:ResourceTag/CreatedBy" = "kms-key-generator"' in policy
-    assert '"kms:*"' not in policy
-
-
-def test_role_may_assume_only_the_configured_cross_account_role(service, variant):
-    assert ":iam::*:role/kms-key-generator-cross-account" in only(service, "aws_iam_role_policy", "key-generator")["policy"]
-    variant_policy = only(variant.service, "aws_iam_role_policy", "key-generator")["policy"]
-    assert ":iam::*:role/key-factory" in variant_policy
-    assert variant_policy.count("sts:AssumeRole") == 1
+# What the role may do with KMS keys, roles and API key tags is proven by evaluating its policy, call by call,
+# in tests/unit/test_least_privilege.py.
 
 
 def test_role_trusts_only_lambda(service):

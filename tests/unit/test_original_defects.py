@@ -28,10 +28,10 @@ def test_defect_1_static_api_key_is_attached_to_the_usage_plan(variant):
 
 
 def test_defect_1_rotated_api_keys_join_the_usage_plan(service):
-    # With rotation the Lambda creates keys; the secret's UsagePlan tag tells it which plan they join.
+    # With rotation the Lambda creates keys; its USAGE_PLAN_IDS tell it which plan they join.
     assert resources(service, "aws_api_gateway_api_key") == {}
-    tags = only(service, "aws_secretsmanager_secret")["tags"]
-    assert tags["UsagePlan"] == "${join(\" \", [" + ref(service, "aws_api_gateway_usage_plan", "id")[2:-1] + "])}"
+    variables = only(service, "aws_lambda_function", "api-key-rotation")["environment"]["variables"]
+    assert variables["USAGE_PLAN_IDS"] == "${join(\" \", [" + ref(service, "aws_api_gateway_usage_plan", "id")[2:-1] + "])}"
 
 
 def test_defect_2_integration_has_the_mapping_template(service):
@@ -53,6 +53,7 @@ def test_defect_2_integration_has_the_mapping_template(service):
         "KeyUsage": "ENCRYPT_DECRYPT",
         "KeyAlias": "alias/app",
         "KeyDescription": "app key",
+        "Caller": {"ApiKeyId": "", "TenantId": ""},  # from $context, which this rendering leaves empty
     }
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from tests.support.synth import only, ref
+import pytest
+
+from tests.support.synth import Synth, only, ref, run_synth
 
 
 def test_state_stack_keeps_its_own_state_locally_at_a_relative_path(state):
@@ -66,3 +68,91 @@ def test_names_come_from_settings(state, variant):
     assert only(variant.state, "aws_s3_bucket")["bucket"] == "keys-variant-state"
     assert only(variant.state, "aws_dynamodb_table")["name"] == "keys-variant-lock"
     assert json.dumps(variant.state).count("kms-key-generator") == 0
+
+
+# --- state under the customer key (issue 14, point 11) ------------------------------------------------------------
+
+KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.fixture(scope="module")
+def unprotected(tmp_path_factory) -> Synth:
+    """Authorizer mode (so the tokens table exists), deletion protection off, the state key named by its ARN."""
+    workdir = tmp_path_factory.mktemp("synth-unprotected")
+    config = workdir / "unprotected.toml"
+    config.write_text(
+        f'[api]\napi_key_source = "AUTHORIZER"\n[state]\ndeletion_protection = false\nkms_key_id = "{KEY_ARN}"\n'
+    )
+    result = run_synth(workdir / "out", config)
+    assert result.returncode == 0, result.stderr
+    return Synth(workdir / "out")
+
+
+def _statement(policy: str, sid: str) -> str:
+    """The text of one statement of a `${jsonencode({...})}` policy (statements are flat: no nested braces
+    beyond their condition)."""
+    start = policy.index(f'{{"Sid" = "{sid}"')
+    depth = 0
+    for end, char in enumerate(policy[start:], start):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth == 0:
+            return policy[start:end + 1]
+    raise AssertionError(f"statement {sid} is not closed")
+
+
+def test_service_backend_encrypts_state_under_the_state_key_by_its_alias(service, state, variant):
+    backend = service["terraform"]["backend"]["s3"]
+    # encrypt alone would make Terraform send AES256 and override the bucket's SSE-KMS default.
+    assert backend["encrypt"] is True
+    alias = only(state, "aws_kms_alias")
+    assert backend["kms_key_id"] == alias["name"] == "alias/kms-key-generator-tfstate"
+    assert alias["target_key_id"] == ref(state, "aws_kms_key", "key_id")
+    # The key the alias names is the bucket's default key too.
+    default = only(state, "aws_s3_bucket_server_side_encryption_configuration")["rule"][0]
+    assert default["apply_server_side_encryption_by_default"]["kms_master_key_id"] == ref(state, "aws_kms_key", "arn")
+    assert variant.service["terraform"]["backend"]["s3"]["kms_key_id"] == only(variant.state, "aws_kms_alias")["name"]
+
+
+def test_state_kms_key_id_setting_names_the_key_in_the_backend(unprotected):
+    assert unprotected.service["terraform"]["backend"]["s3"]["kms_key_id"] == KEY_ARN
+
+
+def test_bucket_policy_refuses_uploads_that_are_not_sse_kms(state):
+    policy = only(state, "aws_s3_bucket_policy")["policy"]
+    statement = _statement(policy, "DenyUploadsNotSseKms")
+    bucket_arn = ref(state, "aws_s3_bucket", "arn")
+    assert statement == (
+        '{"Sid" = "DenyUploadsNotSseKms", "Effect" = "Deny", "Action" = ["s3:PutObject"], '
+        f'"Resource" = "{bucket_arn}/*", "Principal" = "*", '
+        '"Condition" = {"StringNotEquals" = {"s3:x-amz-server-side-encryption" = "aws:kms"}}}'
+    )
+
+
+def test_bucket_policy_refuses_uploads_under_any_other_key(state, service):
+    policy = only(state, "aws_s3_bucket_policy")["policy"]
+    statement = _statement(policy, "DenyUploadsUnderOtherKeys")
+    bucket_arn = ref(state, "aws_s3_bucket", "arn")
+    accepted = [
+        ref(state, "aws_kms_key", "arn"),
+        ref(state, "aws_kms_key", "key_id"),
+        ref(state, "aws_kms_alias", "arn"),
+        f'"{service["terraform"]["backend"]["s3"]["kms_key_id"]}"',  # what the backend sends
+    ]
+    accepted = [value.removeprefix("${").removesuffix("}") for value in accepted]
+    assert statement == (
+        '{"Sid" = "DenyUploadsUnderOtherKeys", "Effect" = "Deny", "Action" = ["s3:PutObject"], '
+        f'"Resource" = "{bucket_arn}/*", "Principal" = "*", "Condition" = {{"StringNotEquals" = '
+        f'{{"s3:x-amz-server-side-encryption-aws-kms-key-id" = [{", ".join(accepted)}]}}}}}}'
+    )
+
+
+def test_lock_and_tokens_tables_have_deletion_protection_by_default(state, variant, hardened):
+    assert only(state, "aws_dynamodb_table")["deletion_protection_enabled"] is True
+    assert only(variant.state, "aws_dynamodb_table")["deletion_protection_enabled"] is True
+    for synth in (variant, hardened):
+        assert only(synth.service, "aws_dynamodb_table", "token-authorizer")["deletion_protection_enabled"] is True
+
+
+def test_deletion_protection_can_be_turned_off_for_both_tables(unprotected):
+    assert only(unprotected.state, "aws_dynamodb_table")["deletion_protection_enabled"] is False
+    assert only(unprotected.service, "aws_dynamodb_table", "token-authorizer")["deletion_protection_enabled"] is False

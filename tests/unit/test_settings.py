@@ -39,6 +39,36 @@ BAD_SETTINGS = [
     ("zone_without_domain", "[domain]\nhosted_zone_id = 'Z0123456789ABC'\n", "domain.name: is required when any other domain key is set"),
     ("bad_base_path", "[domain]\nname = 'keys.example.com'\nbase_path = 'a/b'\n", "domain.base_path: must be a single path segment"),
     ("stage_throttle_zero", "[api]\nthrottle_burst_limit = 0\n", "api.throttle_burst_limit: must be > 0, got 0"),
+    # A plan's per-key throttle above the stage's never bites: one key could take the whole stage (issue 14, 6).
+    ("plan_rate_above_stage", "[usage_plans.default]\nthrottle_rate_limit = 6\n",
+     "usage_plans.default.throttle_rate_limit: plan 'default' gives each key 6 requests/s, more than the stage's 5 "
+     "(api.throttle_rate_limit): the plan's limit would never bite"),
+    ("plan_burst_above_stage", "[usage_plans.gold]\nthrottle_burst_limit = 11\n[api]\nusage_plan = 'gold'\n",
+     "usage_plans.gold.throttle_burst_limit: plan 'gold' gives each key a burst of 11, more than the stage's 10 "
+     "(api.throttle_burst_limit)"),
+    ("method_throttle_above_stage", '[usage_plans.default.method_throttles."/keys/POST"]\nburst_limit = 12\n',
+     'usage_plans.default.method_throttles."/keys/POST".burst_limit: plan \'default\' gives each key a burst of 12, '
+     "more than the stage's 10 (api.throttle_burst_limit)"),
+    ("stage_lowered_below_default_plan", "[api]\nthrottle_rate_limit = 1.5\n",
+     "usage_plans.default.throttle_rate_limit: plan 'default' gives each key 2 requests/s, more than the stage's 1.5 "
+     "(api.throttle_rate_limit): the plan's limit would never bite and one key could take the whole stage from "
+     "every other caller; set at most 1.5"),
+    # A private API is reached through its VPC endpoints only; the custom domain built here is regional (point 9).
+    ("private_api_with_custom_domain",
+     "[api]\nallowed_vpc_endpoint_ids = ['vpce-0123456789abcdef0']\n[domain]\nname = 'keys.example.com'\n",
+     "domain.name: cannot serve a PRIVATE API (api.allowed_vpc_endpoint_ids is set): the custom domain built here is "
+     "REGIONAL"),
+    # The backend's state key (point 11).
+    ("state_kms_key_not_a_key", "[state]\nkms_key_id = 'my-state-key'\n",
+     "state.kms_key_id: must be the state key's ARN, key id, alias name (alias/...) or alias ARN, got 'my-state-key'"),
+    ("state_kms_key_other_alias", "[state]\nkms_key_id = 'alias/other'\n",
+     "state.kms_key_id: names 'alias/other', but the state key's alias is 'alias/kms-key-generator-tfstate' (from "
+     "service.name): the bucket policy refuses objects under any other key"),
+    ("state_kms_key_other_region",
+     "[state]\nkms_key_id = 'arn:aws:kms:eu-west-1:111122223333:alias/kms-key-generator-tfstate'\n",
+     "state.kms_key_id: is in region 'eu-west-1', but the state bucket and its key are in 'us-east-1'"),
+    ("deletion_protection_not_bool", "[state]\ndeletion_protection = 'on'\n",
+     "state.deletion_protection: must be true or false, got str 'on'"),
 ]
 
 
@@ -106,3 +136,67 @@ def test_bad_settings_stop_the_synth_and_leave_output_untouched(tmp_path: Path, 
     assert expected in result.stderr
     assert sorted(p.name for p in outdir.iterdir()) == ["previous-synth.txt"]
     assert sentinel.read_text() == "unchanged"
+
+
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [DEFAULT_CONFIG, *sorted(path for path in FIXTURES.glob("*.toml") if path.name != "adopt.toml")],
+    ids=lambda path: path.name,
+)
+def test_every_shipped_configuration_is_valid(config: Path):
+    """config/default.toml and every fixture pass validation (adopt.toml is a section appended to variant.toml)."""
+    load_settings(config)
+
+
+def test_default_plan_is_below_the_stage_throttle(tmp_path: Path):
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    settings = load_settings(config)
+    plan = settings.usage_plans["default"]
+    assert (plan.throttle_rate_limit, plan.throttle_burst_limit) == (2, 4)
+    assert plan.throttle_rate_limit < settings.api.throttle_rate_limit
+    assert plan.throttle_burst_limit < settings.api.throttle_burst_limit
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[usage_plans.default]\nthrottle_rate_limit = 5\nthrottle_burst_limit = 10\n",
+        "[api]\nthrottle_rate_limit = 50\nthrottle_burst_limit = 80\n[usage_plans.default]\nthrottle_rate_limit = 40\n",
+        '[usage_plans.default.method_throttles."/keys/POST"]\nrate_limit = 5\nburst_limit = 10\n',
+    ],
+    ids=["plan-equal-to-the-stage", "raised-stage-and-plan", "method-override-equal-to-the-stage"],
+)
+def test_plans_up_to_the_stage_throttle_are_accepted(tmp_path: Path, text: str):
+    config = tmp_path / "plans.toml"
+    config.write_text(text)
+    load_settings(config)
+
+
+@pytest.mark.parametrize(
+    "kms_key_id",
+    [
+        "alias/kms-key-generator-tfstate",
+        "arn:aws:kms:us-east-1:111122223333:alias/kms-key-generator-tfstate",
+        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+    ],
+    ids=["alias", "alias-arn", "key-arn", "key-id"],
+)
+def test_state_kms_key_id_takes_the_forms_the_s3_backend_accepts(tmp_path: Path, kms_key_id: str):
+    config = tmp_path / "state.toml"
+    config.write_text(f"[state]\nkms_key_id = '{kms_key_id}'\n")
+    settings = load_settings(config)
+    assert settings.state.backend_kms_key_id(settings.service.name) == kms_key_id
+
+
+def test_state_kms_key_id_defaults_to_the_state_keys_alias(tmp_path: Path):
+    config = tmp_path / "state.toml"
+    config.write_text("[service]\nname = 'keys-x'\n")
+    settings = load_settings(config)
+    assert settings.state.kms_key_id == ""
+    assert settings.state.backend_kms_key_id(settings.service.name) == "alias/keys-x-tfstate"
+    assert settings.state.deletion_protection is True

@@ -15,6 +15,8 @@ def test_service_state_lives_in_the_remote_bucket_with_both_locks(service):
             "region": "us-east-1",
             "dynamodb_table": "kms-key-generator-tflock",
             "encrypt": True,
+            # Without it Terraform asks for AES256 and the state would not be under the state key.
+            "kms_key_id": "alias/kms-key-generator-tfstate",
             "use_lockfile": True,
         }
     }

@@ -56,10 +56,11 @@ def aws(monkeypatch):
     authorizer._dynamodb.cache_clear()
 
 
-def api_key(enabled=True, tenant=None):
-    """A new API key's (id, value); tagged with its tenant as constructs_lib/tenants.py does, if given."""
+def api_key(tenant="acme", enabled=True, tags=None):
+    """A new API key's (id, value), tagged with its tenant as constructs_lib/tenants.py does (tenant=None: no
+    `Tenant` tag), plus `tags`."""
     created = _TEST_SESSION.client("apigateway").create_api_key(
-        name="tenant-key", enabled=enabled, tags={"Tenant": tenant} if tenant else {}
+        name="tenant-key", enabled=enabled, tags={**({"Tenant": tenant} if tenant else {}), **(tags or {})}
     )
     return created["id"], created["value"]
 
@@ -131,7 +132,7 @@ def test_issued_token_authorizes_until_revoked(capsys):
 def test_revoke_tenant_revokes_all_its_tokens_and_no_others(capsys):
     key_id, _ = api_key()
     acme = [issue(capsys, "acme", key_id) for _ in range(3)]
-    globex = issue(capsys, "globex", key_id)
+    globex = issue(capsys, "globex", api_key("globex")[0])
 
     assert cli(capsys, "revoke", "acme") == (0, "revoked 3 tokens (tenant acme)\n", "")
 
@@ -164,8 +165,9 @@ def test_revoking_nothing_fails(capsys, target):
 
 
 def test_list_shows_tenants_and_hash_prefixes_never_tokens_or_key_values(capsys):
-    key_id, key_value = api_key()
-    issued = {tenant: issue(capsys, tenant, key_id) for tenant in ("globex", "acme")}
+    keys = {tenant: api_key(tenant) for tenant in ("globex", "acme")}
+    issued = {tenant: issue(capsys, tenant, keys[tenant][0]) for tenant in ("globex", "acme")}
+    key_value = keys["acme"][1]
     _TEST_SESSION.client("dynamodb").update_item(
         TableName=TABLE,
         Key={"token_hash": {"S": hashlib.sha256(issued["globex"].encode()).hexdigest()}},
@@ -183,13 +185,13 @@ def test_list_shows_tenants_and_hash_prefixes_never_tokens_or_key_values(capsys)
         digest = hashlib.sha256(issued[tenant].encode()).hexdigest()
         assert row.split()[1] == digest[:12] and row.split()[3] == enabled
         assert digest not in out
-    for secret in (*issued.values(), key_value):
+    for secret in (*issued.values(), *(value for _, value in keys.values())):
         assert secret not in out
 
     status, out, _ = cli(capsys, "list", "--full-hash")
     assert status == 0
     assert all(hashlib.sha256(token.encode()).hexdigest() in out for token in issued.values())
-    for secret in (*issued.values(), key_value):
+    for secret in (*issued.values(), *(value for _, value in keys.values())):
         assert secret not in out
 
 
@@ -203,15 +205,27 @@ def test_list_of_an_empty_table(capsys):
         ("acme", "nokey12345", "cannot read API key nokey12345"),
         ("acme", "disabled", "is disabled"),
         ("acme", "globex's", "is tenant globex's (tag Tenant), not acme's"),
+        ("acme", "untagged", "has no Tenant tag, so it is no tenant's key; use tenant acme's key"),
+        ("acme", "rotating", "is owned by rotation (tag RotationSecretArn): rotation deletes it two rotations later"),
+        ("acme", "rotating-tagged-acme", "is owned by rotation (tag RotationSecretArn)"),
         ("a" * 64, None, "must be"),
         ("Acme", None, "must be"),
         ("acme_corp", None, "must be"),
     ],
-    ids=["unknown-api-key", "disabled-api-key", "other-tenants-key", "tenant-as-long-as-a-hash", "uppercase",
+    ids=["unknown-api-key", "disabled-api-key", "other-tenants-key", "key-without-tenant-tag",
+         "rotating-service-key", "rotating-key-tagged-as-the-tenant", "tenant-as-long-as-a-hash", "uppercase",
          "underscore"],
 )
 def test_issue_refusals_store_nothing(capsys, tenant, key, message):
-    keys = {"disabled": lambda: api_key(enabled=False), "globex's": lambda: api_key(tenant="globex")}
+    rotation = {"RotationSecretArn": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:kms-key-generator/api-key"}
+    keys = {
+        "disabled": lambda: api_key(enabled=False),
+        "globex's": lambda: api_key("globex"),
+        "untagged": lambda: api_key(None),
+        # The service's own key as rotation creates it: no Tenant tag, the secret's ARN in RotationSecretArn.
+        "rotating": lambda: api_key(None, tags=rotation),
+        "rotating-tagged-acme": lambda: api_key("acme", tags=rotation),
+    }
     key_id = keys[key]()[0] if key in keys else key or api_key()[0]
 
     status, out, err = cli(capsys, "issue", tenant, "--api-key-id", key_id)
