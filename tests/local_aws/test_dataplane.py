@@ -10,11 +10,10 @@ import io
 import json
 import zipfile
 
-import boto3
 import pytest
 
-from local_aws import LocalAws
 from local_aws.apigw import dataplane
+from tests.support.emulator import client
 from tests.support.http import send, user_request_url
 
 REGION = "us-east-1"
@@ -63,30 +62,14 @@ SCHEMA = {
 
 
 @pytest.fixture(scope="module")
-def emulator():
-    with LocalAws() as aws:
-        yield aws
-
-
-def aws_client(emulator, service):
-    return boto3.client(
-        service,
-        endpoint_url=emulator.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-@pytest.fixture(scope="module")
 def functions(emulator):
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("functions.py", FUNCTIONS)
     trust = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-    role = aws_client(emulator, "iam").create_role(RoleName="dataplane", AssumeRolePolicyDocument=json.dumps(trust))
-    lambdas = aws_client(emulator, "lambda")
+    role = client(emulator, "iam").create_role(RoleName="dataplane", AssumeRolePolicyDocument=json.dumps(trust))
+    lambdas = client(emulator, "lambda")
     arns = {}
     for name in ("backend", "authorizer"):
         arns[name] = lambdas.create_function(
@@ -101,7 +84,7 @@ def functions(emulator):
 
 
 def invocations(emulator, function_arn: str) -> int:
-    logs = aws_client(emulator, "logs")
+    logs = client(emulator, "logs")
     try:
         events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function_arn.split(':')[-1]}")["events"]
     except logs.exceptions.ResourceNotFoundException:  # the runner creates the group on the first invocation
@@ -115,7 +98,7 @@ class Api:
     def __init__(self, emulator, functions, *, key_source="HEADER", authorizer_ttl=None, permission=True,
                  timeout_ms=None, policy=None):
         self.emulator = emulator
-        self.apigw = apigw = aws_client(emulator, "apigateway")
+        self.apigw = apigw = client(emulator, "apigateway")
         api = apigw.create_rest_api(name="dataplane", apiKeySource=key_source, **({"policy": policy} if policy else {}))
         self.id = api["id"]
         resource = apigw.create_resource(restApiId=self.id, parentId=api["rootResourceId"], pathPart="items")
@@ -130,7 +113,7 @@ class Api:
                 identitySource="method.request.header.Authorization", authorizerResultTtlInSeconds=authorizer_ttl,
             )
             method = {"authorizationType": "CUSTOM", "authorizerId": self.authorizer["id"]}
-            aws_client(emulator, "lambda").add_permission(
+            client(emulator, "lambda").add_permission(
                 FunctionName=functions["authorizer"], StatementId=f"authorizer-{self.id}",
                 Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
                 SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{self.id}/authorizers/{self.authorizer['id']}",
@@ -158,7 +141,7 @@ class Api:
                 responseTemplates={"application/json": template}, **({"selectionPattern": pattern} if pattern else {}),
             )
         if permission:
-            aws_client(emulator, "lambda").add_permission(
+            client(emulator, "lambda").add_permission(
                 FunctionName=functions["backend"], StatementId=f"api-{self.id}", Action="lambda:InvokeFunction",
                 Principal="apigateway.amazonaws.com",
                 SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{self.id}/*/POST/items",

@@ -20,6 +20,7 @@ from cryptography import x509
 
 from local_aws import HEALTH_PATH, LocalAws
 from local_aws.private import free_port
+from tests.support.emulator import client
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -29,12 +30,6 @@ POLICY = json.dumps(
         "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "*"}],
     }
 )
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with LocalAws() as aws:
-        yield aws
 
 
 @pytest.fixture(scope="module")
@@ -508,15 +503,8 @@ def test_usage_plan_patch_with_a_non_number_is_a_bad_request(apigw):
 # --- DynamoDB -----------------------------------------------------------------
 
 
-def _client(emulator, service: str):
-    return boto3.client(
-        service, endpoint_url=emulator.endpoint, region_name=REGION, aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 def test_update_table_applies_an_sse_specification(emulator):
-    dynamodb, kms = _client(emulator, "dynamodb"), _client(emulator, "kms")
+    dynamodb, kms = client(emulator, "dynamodb"), client(emulator, "kms")
     dynamodb.create_table(
         TableName="adopted-lock",
         KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
@@ -535,7 +523,7 @@ def test_update_table_applies_an_sse_specification(emulator):
 
 
 def test_switching_a_table_to_on_demand_drops_its_capacity(emulator):
-    dynamodb = _client(emulator, "dynamodb")
+    dynamodb = client(emulator, "dynamodb")
     dynamodb.create_table(
         TableName="provisioned-lock",
         KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],

@@ -6,35 +6,22 @@ the answer goes over HTTP with boto3 against an in-process emulator.
 
 from datetime import UTC, datetime
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.apigateway.models import apigateway_backends
 
-from local_aws import LocalAws
 from local_aws.apigateway_gaps import usage_ledger
+from tests.support.emulator import client
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
 
 @pytest.fixture(scope="module")
-def emulator():
-    with LocalAws() as aws:
-        yield aws
-
-
-@pytest.fixture(scope="module")
 def apigw(emulator):
-    return boto3.client(
-        "apigateway",
-        endpoint_url=emulator.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(parameter_validation=False),  # lets a test send a request without its required dates
-    )
+    # parameter_validation off lets a test send a request without its required dates
+    return client(emulator, "apigateway", config=Config(parameter_validation=False))
 
 
 @pytest.fixture

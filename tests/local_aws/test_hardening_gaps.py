@@ -8,34 +8,21 @@ import io
 import json
 import zipfile
 
-import boto3
 import pytest
 
 from local_aws import LocalAws
 from local_aws.route53_seed import SEEDED_HOSTED_ZONES
+from tests.support.emulator import client
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with LocalAws() as aws:
-        yield aws
-
-
-def _client(emulator, service: str):
-    return boto3.client(
-        service, endpoint_url=emulator.endpoint, region_name=REGION, aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 # --- Route 53 seeded zone -----------------------------------------------------------
 
 
 def test_seeded_hosted_zone_exists_with_its_fixed_id(emulator):
-    route53 = _client(emulator, "route53")
+    route53 = client(emulator, "route53")
     assert SEEDED_HOSTED_ZONES == {"example.test.": "Z0EXAMPLETEST00000001"}
     zone = route53.get_hosted_zone(Id="Z0EXAMPLETEST00000001")["HostedZone"]
     assert (zone["Name"], zone["Config"]["PrivateZone"]) == ("example.test.", False)
@@ -55,7 +42,7 @@ def test_seeding_again_keeps_the_one_zone():
     with LocalAws():  # a second emulator in the same process shares moto's state
         pass
     with LocalAws() as aws:
-        zones = _client(aws, "route53").list_hosted_zones()["HostedZones"]
+        zones = client(aws, "route53").list_hosted_zones()["HostedZones"]
     assert [z["Id"] for z in zones if z["Name"] == "example.test."] == ["/hostedzone/Z0EXAMPLETEST00000001"]
 
 
@@ -63,7 +50,7 @@ def test_seeding_again_keeps_the_one_zone():
 
 
 def test_dns_validated_certificate_is_issued_without_waiting(emulator):
-    acm = _client(emulator, "acm")
+    acm = client(emulator, "acm")
     arn = acm.request_certificate(DomainName="keys.example.test", ValidationMethod="DNS")["CertificateArn"]
     certificate = acm.describe_certificate(CertificateArn=arn)["Certificate"]
     assert certificate["Status"] == "ISSUED"  # moto: PENDING_VALIDATION for 60 s
@@ -84,7 +71,7 @@ def _zip() -> bytes:
 
 @pytest.fixture(scope="module")
 def function_args(emulator):
-    iam, kms = _client(emulator, "iam"), _client(emulator, "kms")
+    iam, kms = client(emulator, "iam"), client(emulator, "kms")
     trust = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     role = iam.create_role(RoleName="hardened-fn", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
@@ -94,7 +81,7 @@ def function_args(emulator):
 
 def test_update_function_configuration_applies_kms_key_and_tracing(emulator, function_args):
     """Turning `observability.tracing` on or off, or changing the environment key, updates in place."""
-    lam = _client(emulator, "lambda")
+    lam = client(emulator, "lambda")
     first_key, second_key = function_args["keys"]
     lam.create_function(
         FunctionName="updated", Runtime="python3.12", Role=function_args["role"], Handler="handler.handler",
@@ -114,7 +101,7 @@ def test_update_function_configuration_applies_kms_key_and_tracing(emulator, fun
 
 def test_log_group_key_can_be_associated_and_removed(emulator):
     """An adopted group of the original modules (no key) takes the operations key in place."""
-    logs, kms = _client(emulator, "logs"), _client(emulator, "kms")
+    logs, kms = client(emulator, "logs"), client(emulator, "kms")
     key = kms.create_key(Description="ops")["KeyMetadata"]["Arn"]
     logs.create_log_group(logGroupName="/aws/lambda/adopted")
 
@@ -134,7 +121,7 @@ def test_log_group_key_can_be_associated_and_removed(emulator):
 
 
 def test_aws_managed_default_key_is_managed_by_aws(emulator):
-    kms = _client(emulator, "kms")
+    kms = client(emulator, "kms")
     described = kms.describe_key(KeyId="alias/aws/dynamodb")["KeyMetadata"]  # created on first use
     assert described["KeyManager"] == "AWS"
     own = kms.create_key(Description="ours")["KeyMetadata"]

@@ -11,11 +11,10 @@ import textwrap
 import time
 import zipfile
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local_aws import LocalAws
+from tests.support.emulator import client as emulator_client
 
 REGION = "us-east-1"
 ROLE_POLICY = json.dumps(
@@ -116,23 +115,8 @@ def _zip(source: str, name: str = "handler.py") -> bytes:
 
 
 @pytest.fixture(scope="module")
-def emulator():
-    with LocalAws() as aws:
-        yield aws
-
-
-@pytest.fixture(scope="module")
 def client(emulator):
-    def make(service):
-        return boto3.client(
-            service,
-            endpoint_url=emulator.endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    return make
+    return lambda service: emulator_client(emulator, service)
 
 
 @pytest.fixture(scope="module")
