@@ -120,9 +120,7 @@ class LocalAws:
         except SystemExit:  # werkzeug prints why it cannot bind and exits; a library should raise instead
             raise OSError(f"cannot listen on {self.host}:{self._requested_port}") from None
         lambda_runner.install(endpoint=self.endpoint)  # functions call back here; needs the bound port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"local-aws-{self.port}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"local-aws-{self.port}", daemon=True)
         self._thread.start()
         return self
 

@@ -70,12 +70,11 @@ _invoker = ThreadPoolExecutor(max_workers=32, thread_name_prefix="apigw-integrat
 class GatewayError(Exception):
     """A response API Gateway itself produces (a "gateway response"): status, error type and message."""
 
-    def __init__(self, status: int, error_type: str, message: str | None, *, field_name: str = "message") -> None:
+    def __init__(self, status: int, error_type: str, message: str | None) -> None:
         super().__init__(message)
         self.status = status
         self.error_type = error_type
         self.message = message
-        self.field_name = field_name
 
 
 def _forbidden() -> GatewayError:
@@ -340,10 +339,7 @@ class DataPlane:
     # 3. resource policy
 
     def _method_arn(self, call: _Call) -> str:
-        return (
-            f"arn:aws:execute-api:{call.api.region_name}:{call.api.account_id}:{call.api.id}/{call.stage.name}/"
-            f"{call.request.method}{call.resource_path if call.resource_path != '/' else '/'}"
-        )
+        return _execute_api_arn(call, f"{call.stage.name}/{call.request.method}{call.resource_path}")
 
     def _policy_request(self, call: _Call, principal: policy.Principal | None) -> policy.Request:
         return policy.Request(
@@ -355,7 +351,10 @@ class DataPlane:
 
     def _resource_policy_decision(self, call: _Call) -> policy.Decision:
         document = policy.expand_execute_api_shorthand(
-            call.snapshot.policy or "{}", region=call.api.region_name, account_id=call.api.account_id, api_id=call.api.id
+            call.snapshot.policy or "{}",
+            region=call.api.region_name,
+            account_id=call.api.account_id,
+            api_id=call.api.id,
         )
         return policy.evaluate([document], self._policy_request(call, policy.Principal.anonymous()))
 
@@ -429,7 +428,7 @@ class DataPlane:
                 "identity": {"sourceIp": request.source_ip, "userAgent": request.user_agent},
             },
         }
-        source_arn = f"arn:aws:execute-api:{call.api.region_name}:{call.api.account_id}:{call.api.id}/authorizers/{authorizer.id}"
+        source_arn = _execute_api_arn(call, f"authorizers/{authorizer.id}")
         payload, error = self._invoke_lambda(call, authorizer.authorizer_uri, event, source_arn, timeout_ms=10_000)
         if error is not None:
             if error == "Unauthorized":
@@ -500,7 +499,9 @@ class DataPlane:
                 if required and not self._parameter(call, name)
             ]
             if missing:
-                raise GatewayError(400, "BadRequestException", f"Missing required request parameters: [{', '.join(missing)}]")
+                raise GatewayError(
+                    400, "BadRequestException", f"Missing required request parameters: [{', '.join(missing)}]"
+                )
         if validator.validate_request_body:
             content_type = _content_type(call.request)
             models = method.request_models or {}
@@ -542,7 +543,9 @@ class DataPlane:
         except ValueError:
             raise _internal_error() from None  # Lambda refuses a payload that is not JSON
         started = self.clock()
-        payload, error = self._invoke_lambda(call, integration.uri, event, self._method_arn(call), timeout_ms=timeout_ms)
+        payload, error = self._invoke_lambda(
+            call, integration.uri, event, self._method_arn(call), timeout_ms=timeout_ms
+        )
         call.integration_latency = int((self.clock() - started) * 1000)
         return self._integration_response(call, integration, payload, error)
 
@@ -646,6 +649,11 @@ def _backends() -> Iterable[APIGatewayBackend]:
         yield from list(regions.values())
 
 
+def _execute_api_arn(call: _Call, path: str) -> str:
+    """`arn:aws:execute-api:<region>:<account>:<api id>/<path>`: what policies and Lambda permissions name."""
+    return f"arn:aws:execute-api:{call.api.region_name}:{call.api.account_id}:{call.api.id}/{path}"
+
+
 def _find_api(api_id: str) -> tuple[APIGatewayBackend, RestAPI]:
     for backend in _backends():
         if api_id in backend.apis:
@@ -669,7 +677,7 @@ def _access_denied(arn: str, *, explicit: bool) -> GatewayError:
 
 
 def _gateway_response(error: GatewayError, request_id: str) -> Response:
-    body = json.dumps({error.field_name: error.message}).encode()
+    body = json.dumps({"message": error.message}).encode()
     return Response(
         error.status,
         body,
