@@ -25,6 +25,9 @@ from .naming import Names
 
 CONFIG_ENV_VAR = "KMSKG_CONFIG"
 MAX_API_KEYS = 10_000
+# The rotation function's cap on live keys (`MAX_LIVE_KEYS` in lambda/api_key_rotation/handler.py): replaced keys
+# live out their grace, so a burst of rotations may hold up to this many service keys at once.
+ROTATION_MAX_LIVE_KEYS = 10
 """API Gateway's per-account, per-region quota of API keys."""
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
 
@@ -554,8 +557,8 @@ class Settings:
 
     @property
     def service_api_keys(self) -> int:
-        """Live keys of the service itself: current + previous while rotating, else the one static key."""
-        return 2 if self.rotation.enabled else 1
+        """Live keys of the service itself: up to the rotation's cap while rotating, else the one static key."""
+        return ROTATION_MAX_LIVE_KEYS if self.rotation.enabled else 1
 
 
 class SettingsError(ValueError):

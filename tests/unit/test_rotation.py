@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from constructs_lib.settings import RotationSettings, SettingsError, load_settings
+from constructs_lib.settings import ROTATION_MAX_LIVE_KEYS, RotationSettings, SettingsError, load_settings
+from tests.support.lambdas import load_handler
 from tests.support.synth import only, ref, resources
 
 
@@ -132,3 +133,9 @@ def test_static_mode_has_no_rotation(variant):
     assert resources(stack, "aws_secretsmanager_secret") == {}
     assert resources(stack, "aws_secretsmanager_secret_rotation") == {}
     assert all(not name.startswith(ROTATION) for name in resources(stack, "aws_lambda_function"))
+
+
+def test_the_key_quota_counts_as_many_service_keys_as_rotation_may_keep_live():
+    """Settings reserve the rotation function's cap on live keys out of the region's API key quota."""
+    handler = load_handler("api_key_rotation", "api_key_rotation_cap")
+    assert ROTATION_MAX_LIVE_KEYS == handler.MAX_LIVE_KEYS

@@ -94,7 +94,7 @@ def test_rejects_bad_tenant_settings(tmp_path: Path, text: str, expected: str):
 def test_rejects_more_keys_than_the_region_allows(tmp_path: Path):
     config = tmp_path / "many.toml"
     config.write_text("".join(f'[[tenants]]\nid = "t{i}"\nplan = "default"\n' for i in range(9_999)))
-    with pytest.raises(SettingsError, match=r"tenants: 9999 tenants \+ 2 service key\(s\) exceed the 10000 API keys"):
+    with pytest.raises(SettingsError, match=r"tenants: 9999 tenants \+ 10 service key\(s\) exceed the 10000 API keys"):
         load_settings(config)
     config.write_text("[rotation]\nenabled = false\n" + "".join(f'[[tenants]]\nid = "t{i}"\nplan = "default"\n' for i in range(9_999)))
     assert len(load_settings(config).tenants) == 9_999
