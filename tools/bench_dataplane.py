@@ -32,10 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from local_aws.private import private_emulator
-from tools.local import DUMMY_CREDENTIALS, LocalTarget
+from tools.local import LocalTarget, emulator_client
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SYNTH_DIR = PROJECT_ROOT / "cdktf.out"
@@ -56,13 +54,7 @@ class Deployment:
     api_key: str
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        return emulator_client(self.endpoint, service, REGION)
 
     @property
     def url(self) -> str:

@@ -55,7 +55,7 @@ def emulator_env(endpoint: str) -> dict[str, str]:
     return env
 
 
-def emulator_client(endpoint: str, service: str, region: str = "us-east-1") -> Any:
+def emulator_client(endpoint: str, service: str, region: str = "us-east-1", **options: Any) -> Any:
     """A boto3 client for the emulator with dummy credentials.
 
     The caller's profile, config and credentials files are never read: a real profile must not sign requests
@@ -77,6 +77,7 @@ def emulator_client(endpoint: str, service: str, region: str = "us-east-1") -> A
         region_name=region,
         aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        **options,
     )
 
 
