@@ -112,6 +112,9 @@ class _Parser:
             if char == "\\":
                 parts.append(escapes[self.text[self.position + 1]])
                 self.position += 2
+            elif self.text.startswith("$${", self.position):  # HCL's escape for a literal `${`
+                parts.append("${")
+                self.position += 3
             elif self.text.startswith("${", self.position):
                 end = self.text.index("}", self.position)
                 parts.append(self.resolve(self.text[self.position + 2 : end].strip()))

@@ -2,8 +2,8 @@
 policy with the offline IAM evaluator (`local_aws/apigw/policy.py`), conditions included, never by matching text.
 
 The policy is read from the session's synth as Terraform will send it: the `${jsonencode(...)}` expression is
-parsed and each reference replaced with a concrete value (the secret's ARN, the partition, the configured usage
-plans' ids; any other reference a placeholder ARN that no request below names). The request contexts are what
+parsed by `tests.support.iam.policy_document` and each reference replaced with a concrete value (the secret's
+ARN, the partition, the configured usage plans' ids; any other reference a placeholder no request below names). The request contexts are what
 API Gateway sets: `aws:RequestTag/<key>` and `aws:TagKeys` for the tags in a CreateApiKey request,
 `aws:ResourceTag/<key>` for the tags of the key a GET or DELETE names; the collection `/apikeys` has no tags.
 For every rule, an allowed call and a refused one.
@@ -19,6 +19,7 @@ from urllib.parse import quote
 import pytest
 
 from local_aws.apigw.policy import Decision, Request, evaluate
+from tests.support.iam import policy_document
 from tests.support.synth import Synth, only, ref
 
 ROTATION = "api-key-rotation"
@@ -38,84 +39,6 @@ CREATE_TAGS = {"RotationToken": "t0k3n", "RotationSecretArn": SECRET_ARN, "Proje
 # --- The synthesized policy, as AWS will receive it ----------------------------------------------------------
 
 
-class _Parser:
-    """The subset of HCL cdktf writes inside `jsonencode(...)`: objects (`{"k" = v, ...}`), lists, strings with
-    `${reference}` interpolations (`$${` a literal `${`) and bare references (`aws_x.name.arn`)."""
-
-    _REFERENCE = re.compile(r"[A-Za-z_][\w.-]*")
-
-    def __init__(self, text: str, resolve: Callable[[str], str]) -> None:
-        self.text, self.at, self.resolve = text, 0, resolve
-
-    def parse(self) -> Any:
-        value = self._value()
-        self._space()
-        assert self.at == len(self.text), f"unparsed: {self.text[self.at:self.at + 40]!r}"
-        return value
-
-    def _space(self) -> None:
-        while self.at < len(self.text) and self.text[self.at].isspace():
-            self.at += 1
-
-    def _expect(self, token: str) -> None:
-        self._space()
-        assert self.text.startswith(token, self.at), f"expected {token!r} at {self.text[self.at:self.at + 40]!r}"
-        self.at += len(token)
-
-    def _peek(self) -> str:
-        self._space()
-        return self.text[self.at]
-
-    def _value(self) -> Any:
-        char = self._peek()
-        if char == "{":
-            return self._sequence("{", "}", self._member, dict)
-        if char == "[":
-            return self._sequence("[", "]", self._value, list)
-        if char == '"':
-            return self._string()
-        match = self._REFERENCE.match(self.text, self.at)
-        assert match, f"unexpected {self.text[self.at:self.at + 40]!r}"
-        self.at = match.end()
-        return self.resolve(match.group())
-
-    def _sequence(self, open_: str, close: str, item: Callable[[], Any], kind: type) -> Any:
-        self._expect(open_)
-        items = []
-        while self._peek() != close:
-            items.append(item())
-            if self._peek() == ",":
-                self.at += 1
-        self._expect(close)
-        return kind(items)
-
-    def _member(self) -> tuple[str, Any]:
-        key = self._string()
-        self._expect("=")
-        return key, self._value()
-
-    def _string(self) -> str:
-        self._expect('"')
-        out = []
-        while (char := self.text[self.at]) != '"':
-            if char == "\\":
-                escaped = self.text[self.at + 1]
-                out.append({"n": "\n", "t": "\t"}.get(escaped, escaped))
-                self.at += 2
-            elif self.text.startswith("$${", self.at):
-                out.append("${")
-                self.at += 3
-            elif self.text.startswith("${", self.at):
-                end = self.text.index("}", self.at)
-                out.append(self.resolve(self.text[self.at + 2 : end]))
-                self.at = end + 1
-            else:
-                out.append(char)
-                self.at += 1
-        self.at += 1
-        return "".join(out)
-
-
 def _bare(reference: str) -> str:
     return reference.removeprefix("${").removesuffix("}")
 
@@ -133,16 +56,9 @@ def role_policy(stack: dict) -> dict:
     known = {
         _bare(ref(stack, "aws_secretsmanager_secret", "arn", ROTATION)): SECRET_ARN,
         _bare(ref(stack, "aws_ssm_parameter", "arn")): PARAMETER_ARN,
-        "data.aws_partition.partition.partition": "aws",
         **configured_plans(stack),
     }
-
-    def resolve(reference: str) -> str:
-        return known.get(reference, f"arn:aws:unresolved:{REGION}:{ACCOUNT}:{reference}")
-
-    text = only(stack, "aws_iam_role_policy", ROTATION)["policy"]
-    assert text.startswith("${jsonencode(") and text.endswith(")}"), text[:40]
-    return _Parser(text[len("${jsonencode(") : -2], resolve).parse()
+    return policy_document(only(stack, "aws_iam_role_policy", ROTATION)["policy"], known)
 
 
 @pytest.fixture(scope="module", params=["default", "hardened"])
