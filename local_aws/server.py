@@ -19,11 +19,13 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from . import (
+    FAULTS_PATH,
     HEALTH_PATH,
     SERVICE_NAME,
     acm_gaps,
     apigateway_gaps,
     dynamodb_gaps,
+    faults,
     kms_gaps,
     lambda_gaps,
     lambda_runner,
@@ -35,18 +37,24 @@ from .apigw import dataplane
 
 
 class _LocalRoutes:
-    """WSGI wrapper for what moto does not serve: ``HEALTH_PATH`` (our name and pid) and API Gateway's data
-    plane (``/restapis/<id>/<stage>/_user_request_/...`` and custom domains); everything else goes to moto."""
+    """WSGI wrapper for what moto does not serve: ``HEALTH_PATH`` (our name and pid), ``FAULTS_PATH`` (test-only
+    fault injection) and API Gateway's data plane (``/restapis/<id>/<stage>/_user_request_/...`` and custom
+    domains); everything else is an AWS API call, answered by an injected fault if one applies, else by moto."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: Any, fault_config: faults.FaultConfig | None = None):
         self.app = app
         self.dataplane = dataplane.DataPlane()
+        self.faults = faults.Faults(fault_config)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
         if path == HEALTH_PATH:
             health = json.dumps({"service": SERVICE_NAME, "pid": os.getpid()}).encode()
             return _respond(start_response, 200, health, {"Content-Type": "application/json"})
+        if path == FAULTS_PATH:
+            status, answer = self.faults.admin(environ.get("REQUEST_METHOD", "GET"), faults.read_body(environ))
+            headers = {"Content-Type": "application/json", "Allow": "GET, PUT, DELETE"}
+            return _respond(start_response, status, json.dumps(answer).encode(), headers)
         user_request = dataplane.USER_REQUEST.match(path)
         if user_request is not None:
             request = dataplane.parse_wsgi(environ, user_request["path"] or "/")
@@ -57,6 +65,9 @@ class _LocalRoutes:
             response = self.dataplane.handle_domain_request(host, dataplane.parse_wsgi(environ, path))
             if response is not None:
                 return _respond(start_response, response.status, response.body, response.headers)
+        fault = self.faults.intercept(environ)
+        if fault is not None:
+            return _respond(start_response, *fault)
         return self.app(environ, start_response)
 
 
@@ -102,8 +113,10 @@ class LocalAws:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> "LocalAws":
+        """Serve in a background thread, with the faults of ``FAULTS_ENV`` (test-only; ``FaultConfigError`` if bad)."""
         if self._server is not None:
             raise RuntimeError(f"LocalAws already running on {self.endpoint}")
+        fault_config = faults.from_environment(os.environ)  # a bad value stops the start before anything changes
         acm_gaps.install()
         apigateway_gaps.install()
         dynamodb_gaps.install()
@@ -112,7 +125,7 @@ class LocalAws:
         logs_gaps.install()
         s3_gaps.install()
         route53_seed.seed_hosted_zones()
-        app = _LocalRoutes(DomainDispatcherApplication(create_backend_app))
+        app = _LocalRoutes(DomainDispatcherApplication(create_backend_app), fault_config)
         try:
             self._server = make_server(
                 self.host, self._requested_port, app, threaded=True, request_handler=MotoRequestHandler

@@ -28,7 +28,8 @@ what the control plane stored (what Terraform applied), never our synth:
    policy lets ``apigateway.amazonaws.com`` invoke it from this method's ARN (else 500 ``Internal server error``);
    past the integration timeout (29 s by default): 504 ``Endpoint request timed out``;
 10. the integration response whose selection pattern matches the Lambda's ``errorMessage`` (the default one for
-    a success or no match), its template applied to the Lambda's result;
+    a success or no match), its template applied to the Lambda's result, its ``responseParameters`` mapped to the
+    headers its method response declares;
 11. one access-log line in the stage's format, written to the stage's access-log group.
 What differs from API Gateway is listed in the README ("Emulator gaps").
 """
@@ -64,6 +65,10 @@ _LAMBDA_URI = re.compile(r"^arn:[^:]+:apigateway:[^:]+:lambda:path/[^/]+/functio
 # Identity sources of a REQUEST authorizer: `method.request.header.X`, `method.request.querystring.X`, ...
 _IDENTITY_SOURCE = re.compile(r"^method\.request\.(header|querystring|multivalueheader|multivaluequerystring)\.(.+)$")
 _ACCESS_LOG_VARIABLE = re.compile(r"\$context\.([A-Za-z0-9_.]+)")
+_METHOD_RESPONSE_HEADER = "method.response.header."
+_RESPONSE_BODY = "integration.response.body"
+# One step of a mapping's JSON path (`errors[0].type`): a field name or an array index.
+_JSON_PATH_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _invoker = ThreadPoolExecutor(max_workers=32, thread_name_prefix="apigw-integration")
 
 
@@ -625,7 +630,8 @@ class DataPlane:
                 params=_params(call),
                 stage_variables=dict(call.stage.variables or {}),
             )
-        return Response(int(selected.status_code), body.encode("utf-8"), {"Content-Type": JSON})
+        headers = {"Content-Type": JSON, **_mapped_headers(call, selected, payload)}
+        return Response(int(selected.status_code), body.encode("utf-8"), headers)
 
     # 11. access log
 
@@ -732,6 +738,44 @@ def _params(call: _Call) -> dict[str, dict[str, str]]:
         "querystring": {name: values[-1] for name, values in call.request.query.items()},
         "header": dict(call.request.headers),
     }
+
+
+def _mapped_headers(call: _Call, selected: Any, payload: Any) -> dict[str, str]:
+    """The integration response's ``responseParameters``, as headers.
+
+    Only headers the method response declares are sent: AWS refuses any other mapping at ``PutIntegrationResponse``
+    ("Invalid mapping expression"), moto stores it. A source that finds nothing (a missing body field) sends no
+    header, as in AWS.
+    """
+    method_response = (call.method.method_responses or {}).get(selected.status_code)
+    declared = (method_response.response_parameters or {}) if method_response is not None else {}
+    headers = {}
+    for target, source in (selected.response_parameters or {}).items():
+        if target in declared and target.startswith(_METHOD_RESPONSE_HEADER):
+            value = _mapping_value(str(source), payload, call.stage.variables or {})
+            if value is not None:
+                headers[target.removeprefix(_METHOD_RESPONSE_HEADER)] = value
+    return headers
+
+
+def _mapping_value(source: str, payload: Any, stage_variables: Mapping[str, str]) -> str | None:
+    """A response mapping source's value: ``'static'``, ``integration.response.body[.json.path]`` (the Lambda's
+    result or error object) or ``stageVariables.<name>``; None for what the emulator does not map (README)."""
+    if len(source) >= 2 and source[0] == source[-1] == "'":
+        return source[1:-1]
+    if source == _RESPONSE_BODY or source.startswith(_RESPONSE_BODY + "."):
+        value = payload
+        for name, index in _JSON_PATH_STEP.findall(source[len(_RESPONSE_BODY) + 1 :]):
+            if name and isinstance(value, dict):
+                value = value.get(name)
+            elif index and isinstance(value, list) and int(index) < len(value):
+                value = value[int(index)]
+            else:
+                value = None
+        return value if value is None or isinstance(value, str) else json.dumps(value)
+    if source.startswith("stageVariables."):
+        return stage_variables.get(source.removeprefix("stageVariables."))
+    return None
 
 
 def _access_value(context: Mapping[str, Any], dotted: str) -> str:

@@ -366,3 +366,39 @@ def test_custom_domain_base_path_mapping_routes_to_its_stage(emulator, functions
     missing = send(f"{emulator.endpoint}/v8/items", {"action": "echo"},
                    headers={"x-api-key": key["value"], "Host": "api.example.test"})
     assert (missing.status, missing.json) == (403, {"message": "Forbidden"})
+
+
+def test_integration_response_parameters_set_the_headers_the_method_response_declares(emulator, functions):
+    api = Api(emulator, functions)
+    key = api.key()
+    method = {"restApiId": api.id, "resourceId": api.resource_id, "httpMethod": "POST"}
+    for status, pattern, template, declared, mapped in [
+        ("200", None, "$input.json('$.event')", ["X-Stage", "X-Flavour", "X-Missing"], {
+            "X-Stage": "integration.response.body.event.stage",  # the Lambda's result, not the mapped body
+            "X-Flavour": "stageVariables.flavour",
+            "X-Missing": "integration.response.body.event.nothing",
+            "X-Undeclared": "'never sent'",
+        }),
+        ("400", r"(?s)^Bad: .*", '{"message": $input.json(\'$.errorMessage\')}', ["Retry-After", "X-Error-Type"], {
+            "Retry-After": "'1'",
+            "X-Error-Type": "integration.response.body.errorType",  # the Lambda's error object
+        }),
+    ]:
+        api.apigw.put_method_response(
+            **method, statusCode=status, responseParameters={f"method.response.header.{h}": False for h in declared},
+        )
+        api.apigw.put_integration_response(
+            **method, statusCode=status, responseTemplates={"application/json": template},
+            responseParameters={f"method.response.header.{h}": source for h, source in mapped.items()},
+            **({"selectionPattern": pattern} if pattern else {}),
+        )
+    api.apigw.create_deployment(restApiId=api.id, stageName="test")
+    api.apigw.update_stage(restApiId=api.id, stageName="test",
+                           patchOperations=[{"op": "replace", "path": "/variables/flavour", "value": "mint"}])
+    ok = send(api.url, {"action": "echo"}, headers={"x-api-key": key["value"]})
+    assert ok.status == 200, ok
+    assert (ok.headers["x-stage"], ok.headers["x-flavour"]) == ("test", "mint")
+    assert "x-missing" not in ok.headers and "x-undeclared" not in ok.headers
+    bad = send(api.url, {"action": "fail", "message": "Bad: slow down"}, headers={"x-api-key": key["value"]})
+    assert (bad.status, bad.json) == (400, {"message": "Bad: slow down"})
+    assert (bad.headers["retry-after"], bad.headers["x-error-type"]) == ("1", "Exception")
