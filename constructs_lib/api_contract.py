@@ -17,9 +17,19 @@ HTTP response. The choices below are about doing that safely:
   `#if($ref)`, because null/empty truthiness differs between Velocity engines.
 - Error selection: API Gateway matches `selection_pattern` (a Java regex, whole
   string) against the Lambda's `errorMessage`. The handler prefixes client errors
-  with `BadRequest: `, `Forbidden: ` or `Conflict: `; everything else (bugs,
-  timeouts, AWS errors) goes to a catch-all 500 that excludes those prefixes, so
-  exactly one pattern matches any non-empty message. Patterns start with `(?s)`
+  with `BadRequest: `, `Forbidden: ` or `Conflict: `, and the conditions a client
+  should wait out with `TooManyRequests: ` (KMS or STS throttling that outlasted
+  the handler's retries: 429 with `Retry-After`) or `ServiceUnavailable: ` (a KMS
+  quota reached, or KMS failing: 503); everything else (bugs, timeouts) goes to a
+  catch-all 500 that excludes those prefixes, so exactly one pattern matches any
+  non-empty message.
+- Retry-After: an integration response can only set headers from static values or
+  the Lambda's result fields, and an error result has only `errorMessage`; so the
+  header is the static `RETRY_AFTER_SECONDS`, the refill time of KMS's per-second
+  request quotas. Clients add jitter (the request CLI does).
+- Idempotency: the optional `client_token` is passed as `ClientToken`; the handler
+  keeps it on the key it creates (tags) and answers a repeat with the same key
+  (201, `"Replayed": true`). Patterns start with `(?s)`
   so multi-line messages match (Java and Python both accept the flag there).
 - The catch-all uses `.+`, not `.*`: API Gateway also tests the patterns against
   a successful invocation's (empty) errorMessage, and `.*` would turn every
@@ -67,6 +77,7 @@ REQUEST_MODEL_SCHEMA: dict = {
         },
         "key_description": {"type": "string", "maxLength": 8192},
         "key_spec": {"type": "string", "pattern": "^[A-Z0-9_]+$"},
+        "client_token": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "maxLength": 64},
     },
 }
 
@@ -80,6 +91,9 @@ REQUEST_TEMPLATE = """{
 #if("$!input.path('$.key_spec')" != "")
   ,"KeySpec": $input.json('$.key_spec')
 #end
+#if("$!input.path('$.client_token')" != "")
+  ,"ClientToken": $input.json('$.client_token')
+#end
 }
 """
 
@@ -87,6 +101,7 @@ SUCCESS_STATUS = "201"
 SUCCESS_RESPONSE_TEMPLATE = "$input.json('$')"
 
 GENERIC_ERROR_MESSAGE = "Internal server error"
+RETRY_AFTER_SECONDS = 1
 _CLIENT_ERROR_TEMPLATE = """{"message": $input.json('$.errorMessage')}"""
 
 
@@ -98,6 +113,8 @@ class ErrorResponse:
     selection_pattern: str
     response_template: str
     description: str
+    # Header name -> integration response mapping expression (a static value is quoted: "'1'").
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 ERROR_RESPONSES: tuple[ErrorResponse, ...] = (
@@ -120,8 +137,23 @@ ERROR_RESPONSES: tuple[ErrorResponse, ...] = (
         description="The alias is already in use.",
     ),
     ErrorResponse(
+        status_code="429",
+        selection_pattern=r"(?s)^TooManyRequests: .*",
+        response_template=_CLIENT_ERROR_TEMPLATE,
+        description="KMS or STS throttled the request; retry after `Retry-After` seconds, with the same "
+        "`client_token`.",
+        headers=(("Retry-After", f"'{RETRY_AFTER_SECONDS}'"),),
+    ),
+    ErrorResponse(
+        status_code="503",
+        selection_pattern=r"(?s)^ServiceUnavailable: .*",
+        response_template=_CLIENT_ERROR_TEMPLATE,
+        description="A KMS quota is reached (named with the account and Region) or KMS is failing; nothing "
+        "was created.",
+    ),
+    ErrorResponse(
         status_code="500",
-        selection_pattern=r"(?s)^(?!(?:BadRequest|Forbidden|Conflict): ).+",
+        selection_pattern=r"(?s)^(?!(?:BadRequest|Forbidden|Conflict|TooManyRequests|ServiceUnavailable): ).+",
         response_template=f'{{"message": "{GENERIC_ERROR_MESSAGE}"}}',
         description="Unexpected failure; details are only logged.",
     ),
@@ -159,7 +191,10 @@ def deployment_hash(
         "request_template": REQUEST_TEMPLATE,
         "request_model": REQUEST_MODEL_SCHEMA,
         "success": [SUCCESS_STATUS, SUCCESS_RESPONSE_TEMPLATE],
-        "errors": [[e.status_code, e.selection_pattern, e.response_template] for e in ERROR_RESPONSES],
+        "errors": [
+            [e.status_code, e.selection_pattern, e.response_template, *([dict(e.headers)] if e.headers else [])]
+            for e in ERROR_RESPONSES
+        ],
         "allowed_source_cidrs": list(allowed_source_cidrs),
         "allowed_vpc_endpoint_ids": list(allowed_vpc_endpoint_ids),
     }

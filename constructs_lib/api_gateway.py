@@ -166,12 +166,14 @@ class KeyServiceApi(Construct):
             passthrough_behavior="NEVER",
             request_templates={JSON: api_contract.REQUEST_TEMPLATE},
         )
-        responses = [(api_contract.SUCCESS_STATUS, None, api_contract.SUCCESS_RESPONSE_TEMPLATE)] + [
-            (error.status_code, error.selection_pattern, error.response_template)
+        responses = [(api_contract.SUCCESS_STATUS, None, api_contract.SUCCESS_RESPONSE_TEMPLATE, ())] + [
+            (error.status_code, error.selection_pattern, error.response_template, error.headers)
             for error in api_contract.ERROR_RESPONSES
         ]
         integration_responses = []
-        for status, pattern, template in responses:
+        for status, pattern, template, headers in responses:
+            # A header reaches the client only when the method response declares it.
+            parameters = {f"method.response.header.{name}": value for name, value in headers}
             method_response = ApiGatewayMethodResponse(
                 self,
                 f"method-response-{status}",
@@ -180,6 +182,7 @@ class KeyServiceApi(Construct):
                 http_method=self.method.http_method,
                 status_code=status,
                 response_models={JSON: "Empty"},
+                response_parameters={name: True for name in parameters} or None,
             )
             integration_responses.append(
                 ApiGatewayIntegrationResponse(
@@ -191,6 +194,7 @@ class KeyServiceApi(Construct):
                     status_code=method_response.status_code,
                     selection_pattern=pattern,
                     response_templates={JSON: template},
+                    response_parameters=parameters or None,
                     depends_on=[integration],
                 )
             )

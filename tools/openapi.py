@@ -25,7 +25,7 @@ from constructs_lib import api_contract
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "docs" / "openapi.json"
 OPENAPI_VERSION = "3.0.3"
-API_VERSION = "1.0.0"  # bump with any incompatible change of api_contract
+API_VERSION = "1.1.0"  # major: an incompatible change of api_contract; minor: an addition (1.1: client_token, 429, 503)
 SECURITY_SCHEME = "apiKey"
 API_KEY_HEADER = "x-api-key"
 
@@ -42,6 +42,9 @@ SUCCESS_FIELDS = {
     "KeyUsage": "Usage of the key",
     "KeySpec": "Key spec (the default for the usage when the request had none)",
 }
+REPLAYED_DESCRIPTION = (
+    "true when the request repeated an earlier one's `client_token`: the key is the one that request created"
+)
 
 # Draft-04 keywords an OpenAPI 3.0 Schema Object accepts with the same meaning (OpenAPI 3.0.3, 4.7.24).
 _OPENAPI_30_KEYWORDS = frozenset(
@@ -117,6 +120,11 @@ def build_document() -> dict[str, Any]:
             "description": error.description,
             "content": {content_type: {"schema": _ref(ERROR_SCHEMA_NAME)}},
         }
+        if error.headers:
+            responses[error.status_code]["headers"] = {
+                name: {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
+                for name, _ in error.headers
+            }
     request_schema = to_openapi_schema(api_contract.REQUEST_MODEL_SCHEMA)
     return {
         "openapi": OPENAPI_VERSION,
@@ -167,10 +175,13 @@ def build_document() -> dict[str, Any]:
                 RESPONSE_SCHEMA_NAME: {
                     "title": RESPONSE_SCHEMA_NAME,
                     "type": "object",
-                    "required": list(SUCCESS_FIELDS),
+                    "required": [*SUCCESS_FIELDS, "Replayed"],
                     "properties": {
-                        field: {"type": "string", "description": description}
-                        for field, description in SUCCESS_FIELDS.items()
+                        **{
+                            field: {"type": "string", "description": description}
+                            for field, description in SUCCESS_FIELDS.items()
+                        },
+                        "Replayed": {"type": "boolean", "description": REPLAYED_DESCRIPTION},
                     },
                 },
                 ERROR_SCHEMA_NAME: {

@@ -96,10 +96,11 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -134,6 +135,8 @@ SECRET_ARN_PATTERN = re.compile(r"arn:[a-z0-9-]+:secretsmanager:[a-z0-9-]+:\d{12
 _CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 5})
 
 LogFunction = Callable[..., None]
+# The services this function calls (`_client`'s argument).
+ServiceName = Literal["apigateway", "secretsmanager", "ssm"]
 
 
 class ConfigError(Exception):
@@ -150,7 +153,7 @@ class TooManyLiveKeys(Exception):
 
 def now() -> datetime:
     """The clock every grace decision reads (timezone-aware UTC); tests replace it to move time."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ class StoredKey:
 # --- Pure functions, no AWS calls -----------------------------------------------------------------------------
 
 
-def load_settings(environ: dict[str, str]) -> Settings:
+def load_settings(environ: Mapping[str, str]) -> Settings:
     """The settings; all are required, as a rotation that cannot publish its key, or could delete a key too
     early, must not start."""
     names = ("SSM_PARAMETER_NAME", "SSM_KMS_KEY_ID", GRACE_VARIABLE, USAGE_PLANS_VARIABLE)
@@ -293,13 +296,15 @@ def parse_key_secret(secret_string: str | None) -> dict[str, Any] | None:
 
 def key_secret(api_key: dict[str, Any], usage_plan_ids: tuple[str, ...]) -> str:
     """The secret value for an API key as API Gateway returns it (with its value)."""
-    return json.dumps({
-        "id": api_key["id"],
-        "value": api_key["value"],
-        "name": api_key["name"],
-        "usage_plan_ids": list(usage_plan_ids),
-        "created": api_key["createdDate"].astimezone(timezone.utc).isoformat(),
-    })
+    return json.dumps(
+        {
+            "id": api_key["id"],
+            "value": api_key["value"],
+            "name": api_key["name"],
+            "usage_plan_ids": list(usage_plan_ids),
+            "created": api_key["createdDate"].astimezone(UTC).isoformat(),
+        }
+    )
 
 
 def grace_ends(created: datetime, parameter_changed: datetime | None, grace: timedelta) -> datetime:
@@ -319,8 +324,9 @@ def _session() -> boto3.session.Session:
 
 
 @lru_cache(maxsize=4)
-def _client(service: str) -> Any:
-    """One client per service for the container's life; boto3 itself honours AWS_ENDPOINT_URL."""
+def _client(service: ServiceName) -> Any:
+    """One client per service for the container's life; boto3 itself honours AWS_ENDPOINT_URL. Typed Any: the
+    callers read the answers of three services."""
     return _session().client(service, config=_CLIENT_CONFIG)
 
 
@@ -334,7 +340,8 @@ def _secret_string(secret_arn: str, version_id: str, stage: str | None = None) -
     if stage:
         params["VersionStage"] = stage
     try:
-        return _client("secretsmanager").get_secret_value(**params)["SecretString"]
+        secret_string: str = _client("secretsmanager").get_secret_value(**params)["SecretString"]
+        return secret_string
     except ClientError as error:
         if _error_code(error) == "ResourceNotFoundException":
             return None
@@ -376,7 +383,7 @@ def _owned_key(secret_arn: str, key_id: str, log: LogFunction) -> dict[str, Any]
     IAM refuses GetApiKey on a key without the secret's tag (AccessDenied); the tag is checked here as well, so
     the decision does not rest on the policy alone (and holds where IAM is not enforced)."""
     try:
-        api_key = _client("apigateway").get_api_key(apiKey=key_id)
+        api_key: dict[str, Any] = _client("apigateway").get_api_key(apiKey=key_id)
     except ClientError as error:
         code = _error_code(error)
         if code == "NotFoundException":
@@ -412,7 +419,8 @@ def _parameter_changed(rotation: Rotation) -> datetime | None:
         if _error_code(error) == "ParameterNotFound":
             return None
         raise
-    return parameter["Parameter"]["LastModifiedDate"]
+    changed: datetime = parameter["Parameter"]["LastModifiedDate"]
+    return changed
 
 
 def _retire_old_keys(rotation: Rotation) -> dict[str, datetime | None]:
@@ -432,11 +440,16 @@ def _retire_old_keys(rotation: Rotation) -> dict[str, datetime | None]:
         ends = grace_ends(api_key["createdDate"], parameter_changed, rotation.settings.grace)
         if now() < ends:
             kept[key_id] = ends
-            rotation.log(logging.INFO, "replaced key kept: within its grace window", key_id=key_id,
-                         grace_ends=ends.isoformat())
+            rotation.log(
+                logging.INFO, "replaced key kept: within its grace window", key_id=key_id, grace_ends=ends.isoformat()
+            )
         elif _delete_key(key_id, rotation.log):
-            rotation.log(logging.INFO, "replaced key deleted: its grace window ended", key_id=key_id,
-                         grace_ended=ends.isoformat())
+            rotation.log(
+                logging.INFO,
+                "replaced key deleted: its grace window ended",
+                key_id=key_id,
+                grace_ended=ends.isoformat(),
+            )
     return kept
 
 
@@ -611,8 +624,14 @@ def run_cleanup(event: dict[str, Any], context: Any) -> dict[str, int]:
             return {"deleted": 0}
         return {"deleted": delete_secret_keys(cleanup.secret_arn, log_fields)}
     except Exception as error:
-        _log(logging.ERROR, "cleanup failed", log_fields, exc_info=True, error_type=type(error).__name__,
-             error_code=_error_code(error))
+        _log(
+            logging.ERROR,
+            "cleanup failed",
+            log_fields,
+            exc_info=True,
+            error_type=type(error).__name__,
+            error_code=_error_code(error),
+        )
         raise
 
 
@@ -648,7 +667,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int] | None
             return None
         STEPS[step](rotation, key_config(metadata.get("Tags", []), settings.usage_plan_ids))
     except Exception as error:
-        _log(logging.ERROR, "rotation step failed", log_fields, exc_info=True, error_type=type(error).__name__,
-             error_code=_error_code(error))
+        _log(
+            logging.ERROR,
+            "rotation step failed",
+            log_fields,
+            exc_info=True,
+            error_type=type(error).__name__,
+            error_code=_error_code(error),
+        )
         raise
     return None

@@ -4,9 +4,25 @@ Contract (API Gateway relies on it): the event is the mapping template's output
 `{Account, Region, KeyUsage, KeyAlias, KeyDescription}` with optional `KeySpec`, plus
 `"Caller": {"ApiKeyId": "<$context.identity.apiKeyId>", "TenantId": "<$context.authorizer.tenant_id>"}`, which
 the template builds from API Gateway's context (strings, `""` when absent; the client never controls it).
-Success returns the key's ids; failures raise with a message starting `BadRequest:`, `Forbidden:` or
-`Conflict:` (mapped to 400, 403, 409). Anything else becomes a generic `InternalError:` (500) whose message
-carries no AWS error text; the detail goes to the log instead.
+Success returns the key's ids and `Replayed`; failures raise with a message starting `BadRequest:`, `Forbidden:`,
+`Conflict:`, `TooManyRequests:` or `ServiceUnavailable:` (mapped to 400, 403, 409, 429, 503). Anything else
+becomes a generic `InternalError:` (500) whose message carries no AWS error text; the detail goes to the log.
+
+Errors a client can act on: throttling (KMS, STS or API Gateway) that outlasted botocore's retries is
+`TooManyRequests:` (429, the gateway adds `Retry-After`); KMS `LimitExceededException` on CreateKey or CreateAlias
+is `ServiceUnavailable:` naming the quota, the account and the Region (503: an operator must raise it); KMS's own
+transient failures (`KMSInternalException`, `DependencyTimeoutException`) are `ServiceUnavailable:` too. Each
+leaves nothing behind: a key made before the failing call is scheduled for deletion first.
+
+Idempotency: an optional `ClientToken` (1-64 of `[A-Za-z0-9_-]`) is kept on the key as tags (`ClientToken`, and
+`RequestFingerprint`, a SHA-256 of every key parameter), and after the alias, as a second alias
+`alias/<SERVICE_NAME>-client-tokens/<tenant>/<token>` (an index KMS keeps unique for us; user aliases under it are
+refused). A request whose alias already names a key made for the same tenant, token and parameters gets that
+key back (`Replayed: true`, still 201); the same token with other parameters, or a token already indexed for
+another alias, is `Conflict:`; so is a replay of a key no longer enabled. A token is scoped, like EC2's client
+tokens, to the account and Region the request names, and honoured as long as the key exists. The index alias is
+written after the key is complete, so a failure there is logged and the key still returned: only the "same token,
+other alias" check then misses that token.
 
 Identity, resolved before any KMS call: a non-empty `Caller.TenantId` names the tenant (authorizer mode). Else
 `Caller.ApiKeyId`: equal to `OPERATOR_API_KEY_ID` is the operator; otherwise the API key's tags (API Gateway
@@ -28,8 +44,8 @@ must not nest. The operator keeps the global rules and any alias. Every key is t
 No oracle: a taken alias is `Conflict: alias alias/<name> already exists`, never the key behind it.
 
 Ownership through the key policy: `CreateKey` gets `key_policy(...)` (the account root, as in AWS's default
-policy, plus the creating role for DescribeKey, TagResource, CreateAlias, EnableKeyRotation,
-ScheduleKeyDeletion and PutKeyPolicy), `BypassPolicyLockoutSafetyCheck=False`, `MultiRegion=False`,
+policy, plus the creating role for DescribeKey, ListResourceTags (replays), TagResource, CreateAlias,
+EnableKeyRotation, ScheduleKeyDeletion and PutKeyPolicy), `BypassPolicyLockoutSafetyCheck=False`, `MultiRegion=False`,
 `Origin=AWS_KMS` and no tags, so the role's IAM policy needs no `kms:TagResource` on `*`. The key is then
 tagged (`CreatedBy`, `RequestId`, `Tenant`), rotation is enabled for symmetric encryption keys, and the alias
 is created last: the alias commits the key.
@@ -64,6 +80,7 @@ the boto3 session, clients, region list and tenant policies are built on first u
 container's life.
 """
 
+import hashlib
 import json
 import logging
 import os
@@ -72,7 +89,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -81,7 +98,7 @@ from botocore.exceptions import ClientError
 from structured_log import get_logger  # lambda/shared/, packaged next to this file
 
 REQUIRED_FIELDS = ("Account", "Region", "KeyUsage", "KeyAlias", "KeyDescription")
-OPTIONAL_FIELDS = ("KeySpec",)
+OPTIONAL_FIELDS = ("KeySpec", "ClientToken")
 # Added by the mapping template from API Gateway's context; never a client value.
 CALLER_FIELD = "Caller"
 
@@ -89,9 +106,18 @@ CALLER_FIELD = "Caller"
 KEY_SPECS_BY_USAGE = {
     "ENCRYPT_DECRYPT": ("SYMMETRIC_DEFAULT", "RSA_2048", "RSA_3072", "RSA_4096", "SM2"),
     "SIGN_VERIFY": (
-        "RSA_2048", "RSA_3072", "RSA_4096",
-        "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_NIST_EDWARDS25519", "ECC_SECG_P256K1",
-        "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "SM2",
+        "RSA_2048",
+        "RSA_3072",
+        "RSA_4096",
+        "ECC_NIST_P256",
+        "ECC_NIST_P384",
+        "ECC_NIST_P521",
+        "ECC_NIST_EDWARDS25519",
+        "ECC_SECG_P256K1",
+        "ML_DSA_44",
+        "ML_DSA_65",
+        "ML_DSA_87",
+        "SM2",
     ),
     "GENERATE_VERIFY_MAC": ("HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512"),
     "KEY_AGREEMENT": ("ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "SM2"),
@@ -121,6 +147,26 @@ ASSUMED_ROLE_SECONDS = 900
 OPERATOR = "operator"  # the service's own caller; reserved, no tenant may have this id
 TENANT_TAG = "Tenant"
 ROTATION_SECRET_TAG = "RotationSecretArn"  # what the rotation function tags the service's API keys with
+CLIENT_TOKEN_TAG = "ClientToken"
+FINGERPRINT_TAG = "RequestFingerprint"
+CLIENT_TOKEN_NAMESPACE = "-client-tokens/"  # after alias/<SERVICE_NAME>: the token index, reserved
+
+# Errors a client should wait out: botocore's throttling codes (standard retry mode), then KMS's transient faults.
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "RequestThrottled",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "SlowDown",
+    }
+)
+UNAVAILABLE_CODES = frozenset({"KMSInternalException", "DependencyTimeoutException"})
+# The KMS quota each operation's LimitExceededException means (Service Quotas names).
+QUOTAS = {"CreateKey": "KMS keys", "CreateAlias": "aliases"}
 TENANTS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tenants.json")
 TENANT_POLICY_KEYS = ("allowed_accounts", "allowed_regions", "alias_prefix")
 NOT_A_TENANT = "the caller is not a known tenant"
@@ -137,6 +183,7 @@ SAFETY_MARGIN_S = 0.5
 DEFAULT_REMAINING_S = 29.0  # API Gateway's integration timeout: no request lives longer
 
 _ACCOUNT_RE = re.compile(r"[0-9]{12}")
+_CLIENT_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ALIAS_NAME_RE = re.compile(r"[A-Za-z0-9/_-]+")
 _SESSION_NAME_UNSAFE_RE = re.compile(r"[^A-Za-z0-9_+=,.@-]")
 _TENANT_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -146,9 +193,12 @@ _API_KEY_ID_RE = re.compile(r"[A-Za-z0-9]{1,128}")
 _ROLE_ARN_RE = re.compile(r"arn:(aws[a-z-]*):iam::([0-9]{12}):role/[A-Za-z0-9+=,.@_/-]+")
 _SECRET_ARN_RE = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+")
 
+# The services this function calls (`_client`'s argument).
+ServiceName = Literal["apigateway", "kms", "sts"]
+
 
 class RequestError(Exception):
-    """A problem the caller must fix; the message starts with the prefix API Gateway maps to a status."""
+    """An outcome the caller can act on; the message starts with the prefix API Gateway maps to a status."""
 
     prefix = ""
 
@@ -172,6 +222,18 @@ class Conflict(RequestError):
     """409: the alias already names a key."""
 
     prefix = "Conflict"
+
+
+class TooManyRequests(RequestError):
+    """429: AWS throttled a call past the retries; the client retries later (with the same client token)."""
+
+    prefix = "TooManyRequests"
+
+
+class ServiceUnavailable(RequestError):
+    """503: a KMS quota is reached, or KMS is failing; nothing was created."""
+
+    prefix = "ServiceUnavailable"
 
 
 class InternalError(Exception):
@@ -245,6 +307,7 @@ class KeyRequest:
     key_spec: str
     alias: str
     description: str
+    client_token: str = ""
 
 
 # --- Configuration and identity -------------------------------------------------------------------------
@@ -297,7 +360,7 @@ def parse_tenants(text: str) -> dict[str, TenantPolicy]:
             raise ConfigError(f"tenants.json: {tenant!r} is not a valid tenant id (or is reserved)")
         tenants[tenant] = _tenant_policy(tenant, policy)
     prefixes = sorted((policy.alias_prefix.lower(), tenant) for tenant, policy in tenants.items())
-    for (prefix, tenant), (other_prefix, other) in zip(prefixes, prefixes[1:]):
+    for (prefix, tenant), (other_prefix, other) in zip(prefixes, prefixes[1:], strict=False):
         if other_prefix.startswith(prefix):
             raise ConfigError(f"tenants.json: alias prefixes of {tenant} and {other} overlap")
     return tenants
@@ -348,7 +411,7 @@ def load_tenants() -> dict[str, TenantPolicy]:
     return _tenants_from_file(TENANTS_FILE)
 
 
-def own_identity(context: Any) -> Identity:
+def own_identity(context: object) -> Identity:
     """The function's account, partition and region: from its ARN when invoked by Lambda, else from STS."""
     arn = getattr(context, "invoked_function_arn", None)
     if arn:
@@ -380,7 +443,7 @@ def kms_regions() -> dict[str, str]:
 # --- Who is calling, and what it may do: pure functions --------------------------------------------------------
 
 
-def parse_caller(event: Any) -> CallerRef:
+def parse_caller(event: object) -> CallerRef:
     """The caller API Gateway named in the event (the event must be an object; anything else is no identity)."""
     if not isinstance(event, dict):
         raise BadRequest(f"request must be a JSON object, got {_json_type(event)}")
@@ -438,7 +501,7 @@ def scope_for(tenant: str, tenants: Mapping[str, TenantPolicy], settings: Settin
     return Scope(tenant, accounts, regions, policy.alias_prefix)
 
 
-def key_policy(partition: str, account_id: str, owner_role_arn: str) -> dict:
+def key_policy(partition: str, account_id: str, owner_role_arn: str) -> dict[str, Any]:
     """The policy every key is created with: the account keeps control through IAM (AWS's default
     statement), and the role that created the key may finish and undo its setup, nothing else."""
     return {
@@ -457,6 +520,7 @@ def key_policy(partition: str, account_id: str, owner_role_arn: str) -> dict:
                 "Principal": {"AWS": owner_role_arn},
                 "Action": [
                     "kms:DescribeKey",
+                    "kms:ListResourceTags",
                     "kms:TagResource",
                     "kms:CreateAlias",
                     "kms:EnableKeyRotation",
@@ -479,12 +543,37 @@ def owner_role_arn(settings: Settings, identity: Identity, account: str) -> str:
     return settings.key_factory_role_arn
 
 
-def key_tags(settings: Settings, tenant: str, request_id: str) -> list[dict[str, str]]:
-    return [
-        {"TagKey": "CreatedBy", "TagValue": settings.service_name},
-        {"TagKey": "RequestId", "TagValue": request_id},
-        {"TagKey": TENANT_TAG, "TagValue": tenant},
-    ]
+def key_tags(settings: Settings, tenant: str, request_id: str, request: KeyRequest) -> list[dict[str, str]]:
+    tags = {"CreatedBy": settings.service_name, "RequestId": request_id, TENANT_TAG: tenant}
+    if request.client_token:
+        tags |= {CLIENT_TOKEN_TAG: request.client_token, FINGERPRINT_TAG: request_fingerprint(request)}
+    return [{"TagKey": key, "TagValue": value} for key, value in tags.items()]
+
+
+def request_fingerprint(request: KeyRequest) -> str:
+    """What a replay must repeat exactly: every parameter of the key (the caller is the Tenant tag)."""
+    fields = [request.account, request.region, request.key_usage, request.key_spec, request.alias, request.description]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+
+
+def token_alias(settings: Settings, tenant: str, client_token: str) -> str:
+    """The alias that indexes a client token (per tenant, so tenants' tokens never collide)."""
+    return f"{ALIAS_PREFIX}{settings.service_name}{CLIENT_TOKEN_NAMESPACE}{tenant}/{client_token}"
+
+
+def client_facing(error: ClientError, region: str, account: str) -> RequestError | None:
+    """The 429 or 503 an AWS error means to a client, or None when it is unexpected (a 500)."""
+    code, operation = _error_code(error), getattr(error, "operation_name", "")
+    if code in THROTTLING_CODES:
+        return TooManyRequests(f"AWS is throttling key creation in {region}; retry after the Retry-After delay")
+    if code == "LimitExceededException" and operation in QUOTAS:
+        return ServiceUnavailable(
+            f"the {QUOTAS[operation]} quota of KMS is reached in account {account}, Region {region}; an operator must "
+            "raise it (Service Quotas) or delete unused keys"
+        )
+    if code in UNAVAILABLE_CODES:
+        return ServiceUnavailable(f"KMS is temporarily unavailable in {region}; retry later")
+    return None
 
 
 # --- Validation: pure functions, no AWS calls -------------------------------------------------------------
@@ -498,7 +587,8 @@ def _json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, (int, float)):
         return "number"
-    return {dict: "object", list: "array", str: "string"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "object", list: "array", str: "string"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -564,7 +654,7 @@ def validate_key_spec(value: Any, key_usage: str, region_partition: str) -> str:
 def validate_alias(value: Any) -> str:
     """The alias as `alias/<name>`, given with or without the prefix."""
     text = _string("KeyAlias", value)
-    name = text[len(ALIAS_PREFIX):] if text.startswith(ALIAS_PREFIX) else text
+    name = text[len(ALIAS_PREFIX) :] if text.startswith(ALIAS_PREFIX) else text
     alias = ALIAS_PREFIX + name
     if not name:
         raise BadRequest(f"KeyAlias: must not be empty after the {ALIAS_PREFIX} prefix")
@@ -582,28 +672,41 @@ def validate_alias(value: Any) -> str:
 
 def validate_alias_prefix(alias: str, alias_prefix: str) -> str:
     """A valid `alias/<name>` whose name starts with the caller's prefix ("" allows any)."""
-    if not alias[len(ALIAS_PREFIX):].startswith(alias_prefix):
+    if not alias[len(ALIAS_PREFIX) :].startswith(alias_prefix):
         raise Forbidden(f"KeyAlias: {alias} is outside your alias prefix {alias_prefix}")
     return alias
+
+
+def validate_not_reserved(alias: str, reserved_prefix: str) -> str:
+    """Refuse aliases in the client-token index (`reserved_prefix`), which only the service writes."""
+    if reserved_prefix and alias.lower().startswith(reserved_prefix.lower()):
+        raise BadRequest(f"KeyAlias: names under {reserved_prefix} are reserved for the service")
+    return alias
+
+
+def validate_client_token(value: Any) -> str:
+    token = _string("ClientToken", value)
+    if not _CLIENT_TOKEN_RE.fullmatch(token):
+        raise BadRequest("ClientToken: must be 1 to 64 letters, digits, '_' or '-'")
+    return token
 
 
 def validate_description(value: Any) -> str:
     description = _string("KeyDescription", value)
     if len(description) > MAX_DESCRIPTION_LENGTH:
-        raise BadRequest(
-            f"KeyDescription: must be at most {MAX_DESCRIPTION_LENGTH} characters, got {len(description)}"
-        )
+        raise BadRequest(f"KeyDescription: must be at most {MAX_DESCRIPTION_LENGTH} characters, got {len(description)}")
     return description
 
 
 def parse_request(
-    event: Any,
+    event: object,
     *,
     allowed_accounts: frozenset[str],
     allowed_regions: frozenset[str] | None,
     regions: Mapping[str, str],
     partition: str,
     alias_prefix: str = "",
+    reserved_alias_prefix: str = "",
 ) -> KeyRequest:
     """Validate the whole event, field by field in a fixed order; the first problem is raised."""
     if not isinstance(event, dict):
@@ -626,8 +729,11 @@ def parse_request(
         region=region,
         key_usage=key_usage,
         key_spec=key_spec,
-        alias=validate_alias_prefix(validate_alias(event["KeyAlias"]), alias_prefix),
+        alias=validate_not_reserved(
+            validate_alias_prefix(validate_alias(event["KeyAlias"]), alias_prefix), reserved_alias_prefix
+        ),
         description=validate_description(event["KeyDescription"]),
+        client_token=validate_client_token(event["ClientToken"]) if "ClientToken" in event else "",
     )
 
 
@@ -669,7 +775,7 @@ class Budget:
         self._end = _clock() + seconds - SAFETY_MARGIN_S
 
     @classmethod
-    def from_context(cls, context: Any) -> "Budget":
+    def from_context(cls, context: object) -> "Budget":
         remaining = getattr(context, "get_remaining_time_in_millis", None)
         return cls(remaining() / 1000 if callable(remaining) else DEFAULT_REMAINING_S)
 
@@ -697,26 +803,34 @@ def _session() -> boto3.session.Session:
 
 @lru_cache(maxsize=32)
 def _client(
-    service: str,
+    service: ServiceName,
     region: str | None,
     credentials: tuple[str, str, str] | None = None,
     attempts: int = MAX_ATTEMPTS,
     read_timeout: float = READ_TIMEOUT_S,
 ) -> Any:
     """A client per (service, region, credentials, attempts, read timeout), reused across invocations; the
-    attempts and timeouts bound each call (see the module docstring)."""
-    keys = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+    attempts and timeouts bound each call (see the module docstring). Typed Any: callers read the answers of
+    three services."""
+    access_key_id, secret_access_key, session_token = credentials or (None, None, None)
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=read_timeout,
         # total_max_attempts counts the first attempt; botocore's max_attempts would count only retries.
         retries={"mode": "standard", "total_max_attempts": attempts},
     )
-    return _session().client(service, region_name=region, config=config, **dict(zip(keys, credentials or ())))
+    return _session().client(
+        service,
+        region_name=region,
+        config=config,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        aws_session_token=session_token,
+    )
 
 
 def _budgeted_client(
-    service: str, region: str | None, credentials: tuple[str, str, str] | None, budget: Budget, reserve: float
+    service: ServiceName, region: str | None, credentials: tuple[str, str, str] | None, budget: Budget, reserve: float
 ) -> Any:
     """A client whose retries fit in the time left after `reserve`; at least one attempt (the caller has
     checked that one fits)."""
@@ -751,7 +865,8 @@ def _api_key_tags(api_key_id: str, identity: Identity, budget: Budget) -> dict[s
     arn = f"arn:{identity.partition}:apigateway:{identity.region}::/apikeys/{api_key_id}"
     client = _budgeted_client("apigateway", identity.region, None, budget, MIN_CREATE_RESERVE_S)
     try:
-        return client.get_tags(resourceArn=arn).get("tags", {})
+        tags: dict[str, str] = client.get_tags(resourceArn=arn).get("tags", {})
+        return tags
     except ClientError as error:
         if _error_code(error) == "NotFoundException":
             return {}
@@ -772,14 +887,46 @@ def _tenant_of_api_key(
     return tenant
 
 
-def _alias_target(kms: Any, alias: str) -> str | None:
-    """The id of the key `alias` names, or None when the alias is free."""
+def _describe(kms: Any, key_id: str) -> dict[str, Any] | None:
+    """The metadata of the key `key_id` (an id or an alias) names, or None when there is none."""
     try:
-        return kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+        metadata: dict[str, Any] = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+        return metadata
     except ClientError as error:
         if _error_code(error) == "NotFoundException":
             return None
         raise
+
+
+def _made_for(kms: Any, metadata: Mapping[str, Any], request: KeyRequest, tenant: str) -> bool:
+    """Whether the key was made for this tenant with this client token (a replay); `Conflict` when the token came
+    with other parameters or the key is no longer usable. A key we may not read is someone else's."""
+    try:
+        tags = {tag["TagKey"]: tag["TagValue"] for tag in kms.list_resource_tags(KeyId=metadata["KeyId"])["Tags"]}
+    except ClientError as error:
+        if _error_code(error) == "AccessDeniedException":
+            return False
+        raise
+    if tags.get(TENANT_TAG) != tenant or tags.get(CLIENT_TOKEN_TAG) != request.client_token:
+        return False
+    if tags.get(FINGERPRINT_TAG) != request_fingerprint(request):
+        raise Conflict("client_token was already used with different parameters")
+    if metadata["KeyState"] != "Enabled":
+        raise Conflict(f"the key this client_token created is {metadata['KeyState']}")
+    return True
+
+
+def _earlier_key(kms: Any, request: KeyRequest, tenant: str, settings: Settings) -> dict[str, Any] | None:
+    """The key an earlier request with this client token made (a replay), or None: create one. `Conflict` when
+    the alias is taken otherwise, or the token was used for another alias."""
+    metadata = _describe(kms, request.alias)
+    if metadata is not None:
+        if request.client_token and _made_for(kms, metadata, request, tenant):
+            return metadata
+        raise _conflict(request.alias)
+    if request.client_token and _describe(kms, token_alias(settings, tenant, request.client_token)) is not None:
+        raise Conflict("client_token was already used for another alias")
+    return None
 
 
 def _conflict(alias: str) -> Conflict:
@@ -801,7 +948,7 @@ def _discard_key(kms_for: Callable[[int], Any], key_id: str, request_id: str, bu
 
 def create_key(
     request: KeyRequest, scope: Scope, settings: Settings, identity: Identity, request_id: str, budget: Budget
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """Create the key with its policy, tag it, enable rotation when symmetric, then the alias last: the alias
     commits the key. Every call fits the budget; CreateKey starts only when the rest can follow in time."""
     owner = owner_role_arn(settings, identity, request.account)
@@ -814,8 +961,9 @@ def create_key(
     def kms_for(attempts: int, read_timeout: float = READ_TIMEOUT_S) -> Any:
         return _client("kms", request.region, credentials, attempts, read_timeout)
 
-    if _alias_target(kms_for(max(1, budget.attempts(reserve))), request.alias):
-        raise _conflict(request.alias)
+    earlier = _earlier_key(kms_for(max(1, budget.attempts(reserve))), request, scope.tenant, settings)
+    if earlier is not None:
+        return _result(earlier, request, replayed=True)
 
     budget.require(reserve, "to create the key, set it up and undo it")
     key = kms_for(1, CREATE_KEY_READ_TIMEOUT_S).create_key(
@@ -830,7 +978,9 @@ def create_key(
     key_id = key["KeyId"]
     operations = setup_operations(request.key_spec)
     calls = {
-        "TagResource": lambda kms: kms.tag_resource(KeyId=key_id, Tags=key_tags(settings, scope.tenant, request_id)),
+        "TagResource": lambda kms: kms.tag_resource(
+            KeyId=key_id, Tags=key_tags(settings, scope.tenant, request_id, request)
+        ),
         "EnableKeyRotation": lambda kms: kms.enable_key_rotation(KeyId=key_id),
         "CreateAlias": lambda kms: kms.create_alias(AliasName=request.alias, TargetKeyId=key_id),
     }
@@ -851,19 +1001,53 @@ def create_key(
     except Exception as error:
         _discard_key(kms_for, key_id, request_id, budget)
         if _error_code(error) == "AlreadyExistsException":
-            # Another request took the alias between our check and CreateAlias.
+            # Another request took the alias between our check and CreateAlias: if it was this one, retried while
+            # the first attempt still ran, its key is the answer.
+            twin = _concurrent_twin(kms_for, request, scope.tenant, budget)
+            if twin is not None:
+                return _result(twin, request, replayed=True)
             raise _conflict(request.alias) from None
         raise
 
+    if request.client_token:
+        _index_token(kms_for(max(1, budget.attempts(0))), settings, scope.tenant, request, key_id, request_id)
+    return _result(key, request, replayed=False)
+
+
+def _result(metadata: Mapping[str, Any], request: KeyRequest, replayed: bool) -> dict[str, Any]:
     return {
-        "KeyId": key_id,
-        "KeyArn": key["Arn"],
+        "KeyId": metadata["KeyId"],
+        "KeyArn": metadata["Arn"],
         "AliasName": request.alias,
         "Region": request.region,
         "Account": request.account,
         "KeyUsage": request.key_usage,
         "KeySpec": request.key_spec,
+        "Replayed": replayed,
     }
+
+
+def _concurrent_twin(
+    kms_for: Callable[[int], Any], request: KeyRequest, tenant: str, budget: Budget
+) -> dict[str, Any] | None:
+    """The key a concurrent request with the same client token and parameters made, when there is time to ask."""
+    attempts = budget.attempts(0)
+    if not request.client_token or not attempts:
+        return None
+    try:
+        metadata = _describe(kms_for(attempts), request.alias)
+        return metadata if metadata is not None and _made_for(kms_for(attempts), metadata, request, tenant) else None
+    except ClientError:
+        return None
+
+
+def _index_token(kms: Any, settings: Settings, tenant: str, request: KeyRequest, key_id: str, request_id: str) -> None:
+    """Index the client token once the key is complete. Best effort: the key is the answer either way; without
+    the index only the "same token, other alias" check misses this token (logged)."""
+    try:
+        kms.create_alias(AliasName=token_alias(settings, tenant, request.client_token), TargetKeyId=key_id)
+    except ClientError:
+        _log(logging.WARNING, "client token not indexed", request_id, exc_info=True, key_id=key_id)
 
 
 def _is_ours(kms_for: Callable[[int], Any], alias: str, key_id: str, budget: Budget) -> bool:
@@ -872,9 +1056,10 @@ def _is_ours(kms_for: Callable[[int], Any], alias: str, key_id: str, budget: Bud
     if not attempts:
         return False
     try:
-        return _alias_target(kms_for(attempts), alias) == key_id
+        metadata = _describe(kms_for(attempts), alias)
     except ClientError:
         return False
+    return metadata is not None and metadata["KeyId"] == key_id
 
 
 # --- Logging --------------------------------------------------------------------------------------------------
@@ -887,7 +1072,9 @@ def _log(level: int, message: str, request_id: str, exc_info: bool = False, **fi
     LOG.log(level, message, exc_info=exc_info, extra={"fields": {"request_id": request_id, **fields}})
 
 
-def _request_fields(request: KeyRequest | None) -> dict[str, str]:
+# The two helpers below return dict[str, Any], not dict[str, str]: mypy would otherwise refuse to spread them into
+# `_log(**fields)`, whose `exc_info` is a bool.
+def _request_fields(request: KeyRequest | None) -> dict[str, Any]:
     """What the log may say about a request: never the description, which is free client text."""
     if request is None:
         return {}
@@ -900,9 +1087,9 @@ def _request_fields(request: KeyRequest | None) -> dict[str, str]:
     }
 
 
-def _caller_fields(caller: CallerRef | None, tenant: str | None) -> dict[str, str]:
+def _caller_fields(caller: CallerRef | None, tenant: str | None) -> dict[str, Any]:
     """Who asked: API Gateway's key id and tenant id (ids, never key values) and the tenant they resolved to."""
-    fields = {}
+    fields: dict[str, Any] = {}
     if caller is not None:
         fields.update(caller_api_key_id=caller.api_key_id, caller_tenant_id=caller.tenant_id)
     if tenant is not None:
@@ -913,19 +1100,23 @@ def _caller_fields(caller: CallerRef | None, tenant: str | None) -> dict[str, st
 # --- Entry point ----------------------------------------------------------------------------------------------
 
 
-def lambda_handler(event: Any, context: Any) -> dict[str, str]:
-    """Identify the caller, validate the event against its tenant's rules, create the key and alias, and map
-    every failure to a status prefix."""
+def lambda_handler(event: object, context: object) -> dict[str, Any]:
+    """Identify the caller, validate the event against its tenant's rules, create the key and alias (or find the
+    one a replayed request made), and map every failure to a status prefix."""
     budget = Budget.from_context(context)
     request_id = getattr(context, "aws_request_id", None) or "unknown"
     caller = tenant = request = None
+    region = account = ""  # where the failing call went, for a 429's or a 503's message
     try:
         settings = load_settings(os.environ)
         tenants = load_tenants()
         identity = own_identity(context)
+        region, account = identity.region, identity.account
         caller = parse_caller(event)
         tenant = resolve_tenant(
-            caller, settings, tenants,
+            caller,
+            settings,
+            tenants,
             lambda api_key_id: _tenant_of_api_key(api_key_id, settings, tenants, identity, budget),
         )
         scope = scope_for(tenant, tenants, settings, identity.account)
@@ -936,18 +1127,51 @@ def lambda_handler(event: Any, context: Any) -> dict[str, str]:
             regions=kms_regions(),
             partition=identity.partition,
             alias_prefix=scope.alias_prefix,
+            reserved_alias_prefix=f"{ALIAS_PREFIX}{settings.service_name}{CLIENT_TOKEN_NAMESPACE}",
         )
+        region, account = request.region, request.account
         result = create_key(request, scope, settings, identity, request_id, budget)
     except RequestError as error:
-        _log(logging.WARNING, "request rejected", request_id, outcome="rejected", error=str(error),
-             **_caller_fields(caller, tenant), **_request_fields(request))
+        _log(
+            logging.WARNING,
+            "request rejected",
+            request_id,
+            outcome="rejected",
+            error=str(error),
+            **_caller_fields(caller, tenant),
+            **_request_fields(request),
+        )
         raise
     except Exception as error:
-        _log(logging.ERROR, "key creation failed", request_id, exc_info=True, outcome="error",
-             error_type=type(error).__name__, error_code=_error_code(error), **_caller_fields(caller, tenant),
-             **_request_fields(request))
+        mapped = client_facing(error, region, account) if isinstance(error, ClientError) else None
+        if mapped is not None:
+            _log(
+                logging.WARNING,
+                "request deferred",
+                request_id,
+                outcome=type(mapped).__name__,
+                error=str(mapped),
+                error_code=_error_code(error),
+                **_caller_fields(caller, tenant),
+                **_request_fields(request),
+            )
+            raise mapped from None
+        _log(
+            logging.ERROR,
+            "key creation failed",
+            request_id,
+            exc_info=True,
+            outcome="error",
+            error_type=type(error).__name__,
+            error_code=_error_code(error),
+            **_caller_fields(caller, tenant),
+            **_request_fields(request),
+        )
         raise InternalError(f"InternalError: key creation failed (request {request_id})") from None
 
-    _log(logging.INFO, "key created", request_id, outcome="created", key_id=result["KeyId"],
-         **_caller_fields(caller, tenant), **_request_fields(request))
+    fields = {"key_id": result["KeyId"], **_caller_fields(caller, tenant), **_request_fields(request)}
+    if result["Replayed"]:  # counted apart: the KeysCreated metric counts outcome "created" only
+        _log(logging.INFO, "key replayed", request_id, outcome="replayed", **fields)
+    else:
+        _log(logging.INFO, "key created", request_id, outcome="created", **fields)
     return result

@@ -7,13 +7,13 @@ never key material or API keys.
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 class JsonFormatter(logging.Formatter):
-    def format(self, record):
+    def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "timestamp": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "message": record.getMessage(),
             **getattr(record, "fields", {}),
@@ -26,7 +26,7 @@ class JsonFormatter(logging.Formatter):
 class _StdoutHandler(logging.Handler):
     """Writes to whatever `sys.stdout` is at emit time (the Lambda runtime and test capture swap it)."""
 
-    def emit(self, record):
+    def emit(self, record: logging.LogRecord) -> None:
         try:
             sys.stdout.write(self.format(record) + "\n")
             sys.stdout.flush()
@@ -34,7 +34,7 @@ class _StdoutHandler(logging.Handler):
             self.handleError(record)
 
 
-def get_logger(name):
+def get_logger(name: str) -> logging.Logger:
     """A JSON logger writing to stdout; records carry their fields in `extra={"fields": {...}}`."""
     logger = logging.getLogger(name)
     if not logger.handlers:

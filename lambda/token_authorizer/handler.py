@@ -36,14 +36,19 @@ import hmac
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from structured_log import get_logger  # lambda/shared/, packaged next to this file
+
+if TYPE_CHECKING:  # the stubs are a lint dependency, not in the deployed package
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 UNAUTHORIZED = "Unauthorized"  # the exact error message API Gateway turns into 401
 UNKNOWN_PRINCIPAL = "unknown"
@@ -67,7 +72,7 @@ class ConfigError(Exception):
 class Malformed(Exception):
     """The request carries no usable bearer token (401); `reason` says why, without quoting the header."""
 
-    def __init__(self, reason):
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -85,14 +90,14 @@ class Decision:
 # --- Pure functions, no AWS calls -------------------------------------------------------------------------
 
 
-def tokens_table(environ):
+def tokens_table(environ: Mapping[str, str]) -> str:
     table = environ.get("TOKENS_TABLE", "").strip()
     if not table:
         raise ConfigError("TOKENS_TABLE is not set")
     return table
 
 
-def authorization_header(headers):
+def authorization_header(headers: Mapping[object, object] | None) -> object:
     """The `Authorization` value, whatever the name's case; None when absent. Two spellings are ambiguous."""
     values = [
         value for name, value in (headers or {}).items() if isinstance(name, str) and name.lower() == "authorization"
@@ -102,7 +107,7 @@ def authorization_header(headers):
     return values[0] if values else None
 
 
-def bearer_token(header):
+def bearer_token(header: object) -> str:
     """The token of `Bearer <token>` (the scheme is case-insensitive, as RFC 7235 says)."""
     if header is None:
         raise Malformed("missing_header")
@@ -116,11 +121,11 @@ def bearer_token(header):
     return match.group(1)
 
 
-def token_hash(token):
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
-def policy_resources(method_arn):
+def policy_resources(method_arn: object) -> list[str]:
     """The routes of the request's API and stage, from its method ARN."""
     match = _METHOD_ARN_RE.fullmatch(method_arn) if isinstance(method_arn, str) else None
     if not match:
@@ -128,12 +133,12 @@ def policy_resources(method_arn):
     return [f"{match.group(1)}/{route}" for route in ROUTES]
 
 
-def _string(item, name):
-    value = item.get(name, {}).get("S")
+def _string(item: Mapping[str, Any], name: str) -> str | None:
+    value: str | None = item.get(name, {}).get("S")
     return value or None
 
 
-def decide(item, expected_hash):
+def decide(item: Mapping[str, Any] | None, expected_hash: str) -> Decision:
     """The decision for a token's item (DynamoDB's typed attributes, or None when there is none)."""
     if item is None or not hmac.compare_digest(_string(item, "token_hash") or "", expected_hash):
         return Decision("denied_unknown")
@@ -146,10 +151,10 @@ def decide(item, expected_hash):
     return Decision("allowed", tenant_id, api_key_id, api_key_value)
 
 
-def authorizer_response(decision, resources):
+def authorizer_response(decision: Decision, resources: list[str]) -> dict[str, Any]:
     """API Gateway's authorizer output: Allow with the tenant's API key, or an explicit Deny."""
     allowed = decision.outcome == "allowed"
-    response = {
+    response: dict[str, Any] = {
         "principalId": decision.tenant_id or UNKNOWN_PRINCIPAL,
         "policyDocument": {
             "Version": "2012-10-17",
@@ -168,24 +173,24 @@ def authorizer_response(decision, resources):
 
 
 @lru_cache(maxsize=1)
-def _session():
+def _session() -> boto3.session.Session:
     """One session per container, so botocore loads the service model once."""
     return boto3.session.Session()
 
 
 @lru_cache(maxsize=1)
-def _dynamodb():
+def _dynamodb() -> "DynamoDBClient":
     """One client for the container's life; boto3 itself honours AWS_ENDPOINT_URL."""
     return _session().client("dynamodb", config=_CLIENT_CONFIG)
 
 
-def _lookup(table, digest):
+def _lookup(table: str, digest: str) -> dict[str, Any] | None:
     """The token's item, or None. Strongly consistent, so a deletion (revocation) is seen at once."""
     response = _dynamodb().get_item(TableName=table, Key={"token_hash": {"S": digest}}, ConsistentRead=True)
     return response.get("Item")
 
 
-def _error_code(error):
+def _error_code(error: BaseException) -> str | None:
     return error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
 
 
@@ -195,13 +200,13 @@ def _error_code(error):
 LOG = get_logger("token_authorizer")
 
 
-def _log(level, message, fields, exc_info=False, **more):
+def _log(level: int, message: str, fields: Mapping[str, Any], exc_info: bool = False, **more: Any) -> None:
     LOG.log(level, message, exc_info=exc_info, extra={"fields": {**fields, **more}})
 
 
-def lambda_handler(event, context):
+def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     """401 for a request without a well-formed token, else Allow or Deny from the token's item."""
-    fields = {
+    fields: dict[str, Any] = {
         "request_id": getattr(context, "aws_request_id", None) or "unknown",
         "api_request_id": (event.get("requestContext") or {}).get("requestId"),
     }
@@ -216,11 +221,24 @@ def lambda_handler(event, context):
         resources = policy_resources(event.get("methodArn"))
         item = _lookup(tokens_table(os.environ), digest)
     except Exception as error:
-        _log(logging.ERROR, "authorization failed", fields, exc_info=True, outcome="error",
-             error_type=type(error).__name__, error_code=_error_code(error))
+        _log(
+            logging.ERROR,
+            "authorization failed",
+            fields,
+            exc_info=True,
+            outcome="error",
+            error_type=type(error).__name__,
+            error_code=_error_code(error),
+        )
         raise
     decision = decide(item, digest)
     level = logging.ERROR if decision.outcome == "denied_incomplete" else logging.INFO
-    _log(level, "request allowed" if decision.outcome == "allowed" else "request denied", fields,
-         outcome=decision.outcome, tenant_id=decision.tenant_id, api_key_id=decision.api_key_id)
+    _log(
+        level,
+        "request allowed" if decision.outcome == "allowed" else "request denied",
+        fields,
+        outcome=decision.outcome,
+        tenant_id=decision.tenant_id,
+        api_key_id=decision.api_key_id,
+    )
     return authorizer_response(decision, resources)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -27,6 +28,7 @@ from tests.support.emulator import client, emulator
 from tests.support.http import Answer, send, user_request_url
 from tests.support.synth import PROJECT_ROOT, SERVICE_STACK, Synth, run_synth
 from tools.local import LocalTarget, _print_outputs, synthesized_stacks
+from tools.request_key import Response, Unreachable, send_with_retries
 
 pytestmark = pytest.mark.e2e
 
@@ -419,3 +421,138 @@ def test_the_printed_curl_and_request_key_lines_create_keys_as_printed(target, s
     _, curl_again, request_again = printed_commands(target, capsys)
     aliases = [re.search(r"demo-[0-9a-f]{8}", line).group(0) for line in (curl, request, curl_again, request_again)]
     assert len(set(aliases)) == 4
+
+
+# --- retry safety: throttling a client can see, replays that return the same key ----------------------------------
+
+
+@pytest.fixture
+def faults(target):
+    """Set the emulator's fault injection (test-only admin route) for one test; cleared afterwards."""
+    admin = f"{target.endpoint}/_local_aws/faults"
+
+    def configure(config: dict) -> None:
+        answer = send(admin, config, method="PUT")
+        assert answer.status == 200, answer
+
+    yield configure
+    send(admin, method="DELETE")
+
+
+def fault_counters(target) -> dict:
+    return send(f"{target.endpoint}/_local_aws/faults", method="GET").json["counters"]
+
+
+def retrying_client(url: str, api_key: str, body: dict) -> tuple[Response, list[Answer]]:
+    """One logical request as `tools.request_key` sends it: one client token, retried by its policy."""
+    answers: list[Answer] = []
+
+    def attempt() -> Response:
+        try:
+            answer = send(url, body, headers={"x-api-key": api_key})
+        except OSError as error:
+            raise Unreachable(str(error)) from None
+        answers.append(answer)
+        retry_after = answer.headers.get("retry-after")
+        return Response(answer.status, answer.text, float(retry_after) if retry_after else None)
+
+    response, _ = send_with_retries(attempt, max_attempts=12)
+    return response, answers
+
+
+def keys_with_token(target, token: str) -> list[str]:
+    kms = client(target, "kms")
+    return [
+        key["KeyId"]
+        for key in kms.list_keys()["Keys"]
+        if {"TagKey": "ClientToken", "TagValue": token} in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]
+    ]
+
+
+def test_throttled_key_creation_is_429_with_retry_after_and_retries_bring_every_request_through(
+    target, url, service_key, faults
+):
+    """CreateKey at 5/s, and its next 3 calls throttled outright (so 429s happen however fast this machine is):
+    several clients' retries end in 201 for every logical request, one key each, every key with its alias."""
+    wait_until_full(STAGE_RATE, STAGE_BURST)
+    faults({
+        "throttle": {"kms:CreateKey": 5},
+        "fail": [{"action": "kms:CreateKey", "code": "ThrottlingException", "times": 3}],
+    })
+    bodies = [
+        request_body(f"retry/c{client_id}-r{n}", client_token=f"burst-{client_id}-{n}")
+        for client_id in range(6) for n in range(2)
+    ]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda body: retrying_client(url, service_key, body), bodies))
+
+    answers = [answer for _, attempts in results for answer in attempts]
+    assert [response.status for response, _ in results] == [201] * len(bodies)
+    assert not [answer for answer in answers if answer.status >= 500], "a throttle or a quota must never be a 5xx"
+    kms_throttles = [a for a in answers if a.status == 429 and a.json["message"].startswith("TooManyRequests: ")]
+    assert len(kms_throttles) >= 3
+    assert {a.headers.get("retry-after") for a in kms_throttles} == {"1"}
+    counters = fault_counters(target)["kms:CreateKey"]
+    assert counters["throttled"] + counters["failed"] == len(kms_throttles)
+    kms = client(target, "kms")
+    for body in bodies:  # keys created == distinct tokens that succeeded; each has its alias
+        (key_id,) = keys_with_token(target, body["client_token"])
+        assert kms.describe_key(KeyId=f"alias/{body['key_alias']}")["KeyMetadata"]["KeyId"] == key_id
+    assert counters["passed"] == len(bodies)
+
+
+def test_a_replay_after_a_dropped_response_returns_the_first_key(target, url, service_key):
+    body = request_body("retry/dropped", client_token="dropped-response-1")
+    wait_until_full(STAGE_RATE, STAGE_BURST)
+    with pytest.raises(TimeoutError):  # the client hangs up before the answer; the request goes on
+        send(url, body, headers={"x-api-key": service_key}, timeout=0.05)
+    kms = client(target, "kms")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            first = kms.describe_key(KeyId="alias/retry/dropped")["KeyMetadata"]["KeyId"]
+            break
+        except kms.exceptions.NotFoundException:
+            time.sleep(0.2)
+    else:
+        pytest.fail("the dropped request never created its key")
+
+    replay = send(url, body, headers={"x-api-key": service_key})
+
+    assert replay.status == 201, replay
+    assert (replay.json["KeyId"], replay.json["Replayed"]) == (first, True)
+    assert keys_with_token(target, "dropped-response-1") == [first]
+    other = send(url, {**body, "key_description": "changed"}, headers={"x-api-key": service_key})
+    assert (other.status, other.json) == (
+        409, {"message": "Conflict: client_token was already used with different parameters"}
+    )
+
+
+def test_a_kms_quota_is_503_naming_it_and_creates_nothing(target, url, service_key, faults):
+    faults({"fail": [{"action": "kms:CreateKey", "code": "LimitExceededException"}]})
+    before = key_count(target)
+    wait_until_full(STAGE_RATE, STAGE_BURST)
+
+    answer = send(url, request_body("retry/quota"), headers={"x-api-key": service_key})
+
+    assert answer.status == 503, answer
+    assert answer.json == {
+        "message": f"ServiceUnavailable: the KMS keys quota of KMS is reached in account {ACCOUNT}, Region "
+        "us-east-1; an operator must raise it (Service Quotas) or delete unused keys"
+    }
+    assert "retry-after" not in answer.headers
+    assert key_count(target) == before
+
+
+def test_request_key_retries_a_throttle_and_reports_its_attempts(target, faults):
+    faults({"fail": [{"action": "kms:CreateKey", "code": "ThrottlingException", "times": 2}]})
+    wait_until_full(STAGE_RATE, STAGE_BURST)
+
+    ran = run_request_key(*local_flags(target, alias="retry/cli"))
+
+    assert ran.returncode == 0, ran.stderr
+    assert "created after 3 attempts (2 throttled)" in ran.stderr
+    created = json.loads(ran.stdout)
+    kms = client(target, "kms")
+    tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=created["KeyId"])["Tags"]}
+    assert keys_with_token(target, tags["ClientToken"]) == [created["KeyId"]]  # 3 attempts, 1 key

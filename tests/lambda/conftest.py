@@ -172,8 +172,9 @@ def aliases(client):
 
 
 @contextmanager
-def fail_on(*operations, code="KMSInternalException", message="arn:aws:kms:secret-detail internal failure"):
-    """Make the named AWS operations fail with a ClientError, as if AWS had returned it."""
+def fail_on(*operations, code="KMSInvalidStateException", message="arn:aws:kms:secret-detail invalid state"):
+    """Make the named AWS operations fail with a ClientError, as if AWS had returned it (by default an error no
+    client can act on: a 500)."""
     original = BaseClient._make_api_call
 
     def call(client, operation, params):

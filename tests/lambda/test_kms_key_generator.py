@@ -47,6 +47,7 @@ def test_creates_aliased_tagged_key_for_each_usage(aws, context, key_usage, key_
         "Account": OWN_ACCOUNT,
         "KeyUsage": key_usage,
         "KeySpec": key_spec,
+        "Replayed": False,
     }
     assert (metadata["KeyUsage"], metadata["KeySpec"], metadata["KeyState"]) == (key_usage, key_spec, "Enabled")
     assert metadata["Description"] == "Key for the app"

@@ -217,6 +217,9 @@ ERROR_MESSAGES = {
     "forbidden_multiline_crlf": ("Forbidden: account\r\n123456789012", "403"),
     "conflict": ("Conflict: alias alias/x already exists (key 1234)", "409"),
     "conflict_multiline": ("Conflict: alias alias/x\nalready exists", "409"),
+    "too_many_requests": ("TooManyRequests: AWS is throttling key creation in eu-west-1; retry later", "429"),
+    "service_unavailable": ("ServiceUnavailable: the KMS keys quota of KMS is reached in account 1", "503"),
+    "throttle_without_space": ("TooManyRequests:x", "500"),
     "internal_error": ("InternalError: key creation failed (request abc)", "500"),
     "internal_error_multiline": ("InternalError: failed\nTraceback (most recent call last):", "500"),
     "timeout": ("Task timed out after 3.00 seconds", "500"),
@@ -275,15 +278,23 @@ def test_status_for_error_rejects_overlapping_patterns(monkeypatch):
         status_for_error("BadRequest: x")
 
 
+def test_only_the_429_carries_retry_after_as_a_static_value():
+    headers = {r.status_code: dict(r.headers) for r in ERROR_RESPONSES if r.headers}
+
+    assert headers == {"429": {"Retry-After": f"'{api_contract.RETRY_AFTER_SECONDS}'"}}
+
+
 def test_error_responses_cover_each_status_once():
-    assert sorted(r.status_code for r in ERROR_RESPONSES) == ["400", "403", "409", "500"]
+    assert sorted(r.status_code for r in ERROR_RESPONSES) == ["400", "403", "409", "429", "500", "503"]
 
 
 # --- response templates ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("status_code", "prefix"), [("400", "BadRequest"), ("403", "Forbidden"), ("409", "Conflict")]
+    ("status_code", "prefix"),
+    [("400", "BadRequest"), ("403", "Forbidden"), ("409", "Conflict"), ("429", "TooManyRequests"),
+     ("503", "ServiceUnavailable")],
 )
 def test_client_error_template_returns_lambda_message_as_json(status_code, prefix):
     message = f"{prefix}: \"quoted\" it's \\ $x #set($a = 1)\nnext line"

@@ -38,7 +38,7 @@ def test_integration_is_non_proxy_lambda(service):
 
 def test_every_status_has_a_method_and_integration_response(service):
     method_statuses = sorted(r["status_code"] for r in resources(service, "aws_api_gateway_method_response").values())
-    assert method_statuses == ["201", "400", "403", "409", "500"]
+    assert method_statuses == ["201", "400", "403", "409", "429", "500", "503"]
     patterns = {
         r["status_code"]: (r.get("selection_pattern"), r["response_templates"]["application/json"])
         for r in resources(service, "aws_api_gateway_integration_response").values()

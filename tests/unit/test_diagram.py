@@ -104,7 +104,7 @@ def test_edge_and_operations_concerns_are_one_column_each(dot):
 
 def test_labels_summarize_what_a_node_holds(model):
     api = "\n".join(model.node(API).lines)
-    for phrase in ("POST /keys (API key required)", "stage v1 + client certificate", "responses 201/400/403/409/500"):
+    for phrase in ("POST /keys (API key required)", "stage v1 + client certificate", "responses 201/400/403/409/429/500/503"):
         assert phrase in api
     assert "${" not in api
     assert model.node(API).title == "REST API"

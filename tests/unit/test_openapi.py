@@ -94,11 +94,17 @@ def test_path_and_method_come_from_the_contract(document):
 
 def test_responses_cover_success_and_every_contract_error(document, operation):
     responses = operation["responses"]
-    assert sorted(responses) == ["201", "400", "403", "409", "500"]
+    assert sorted(responses) == ["201", "400", "403", "409", "429", "500", "503"]
     success = schema_of(document, responses[api_contract.SUCCESS_STATUS])
     fields = ["KeyId", "KeyArn", "AliasName", "Region", "Account", "KeyUsage", "KeySpec"]
-    assert success["required"] == fields
-    assert {name: prop["type"] for name, prop in success["properties"].items()} == dict.fromkeys(fields, "string")
+    assert success["required"] == [*fields, "Replayed"]
+    assert {name: prop["type"] for name, prop in success["properties"].items()} == {
+        **dict.fromkeys(fields, "string"),
+        "Replayed": "boolean",
+    }
+    assert responses["429"]["headers"] == {
+        "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
+    }
     for error in api_contract.ERROR_RESPONSES:
         response = responses[error.status_code]
         assert response["description"] == error.description
