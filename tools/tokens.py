@@ -1,7 +1,7 @@
-"""Manage tenants' bearer tokens: `python -m tools.tokens --table NAME [--region R] <command>`.
+"""Manage tenants' bearer tokens: `python -m tools.tokens [--table NAME] [--region R] [--stack-dir DIR] <command>`.
 
 The table is the one `lambda/token_authorizer/` reads (hash key `token_hash`). Commands:
-- `issue TENANT --api-key-id ID`: a new token (`secrets.token_urlsafe(32)`) for the tenant, metered on API key
+- `issue TENANT [--api-key-id ID]`: a new token (`secrets.token_urlsafe(32)`) for the tenant, metered on API key
   ID, which must be enabled and tagged `Tenant=TENANT` (constructs_lib/tenants.py: the `tenant_api_key_ids`
   output). A key without that tag is refused, and so is one tagged `RotationSecretArn` (the service's own key,
   owned by rotation, which deletes it two rotations later: every token on it would then be refused). The
@@ -18,19 +18,30 @@ The table is the one `lambda/token_authorizer/` reads (hash key `token_hash`). C
 Tenant-wide revoke and list scan the whole table (paginated, strongly consistent so a token issued a moment ago
 is seen): the table holds one item per live token, issued by hand, so it stays small (hundreds of items) and a
 scan costs less than keeping a tenant index. Failures print one line on stderr and exit 1.
+
+What a flag leaves out comes from the deployed service stack, so `issue acme` is enough after a deploy:
+`--table` defaults to its `tokens_table_name` output and `--api-key-id` to the tenant's entry in its
+`tenant_api_key_ids` output (`terraform output -json` in `--stack-dir`, run only when one of them is missing).
+The region is `--region`, else `$AWS_REGION`, else `$AWS_DEFAULT_REGION`, else the stack's `region` output when
+the outputs were read (the table is there), else boto3's configured region. botocore's own `$AWS_ENDPOINT_URL`
+(and `$AWS_ENDPOINT_URL_DYNAMODB`, ...) sends the calls elsewhere, e.g. to the local emulator.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import secrets
 import sys
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+
+from tools.request_key import DEFAULT_STACK_DIR, REGION_OUTPUT, CliError, terraform_outputs
 
 TOKEN_BYTES = 32
 HASH_PREFIX_LENGTH = 12
@@ -41,20 +52,32 @@ _TENANT_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 TENANT_TAG = "Tenant"
 # The tag the rotation Lambda puts on every key it creates (lambda/api_key_rotation/handler.py: SECRET_TAG).
 ROTATION_TAG = "RotationSecretArn"
-
-
-class CliError(Exception):
-    """A failure worth one line on stderr and exit status 1."""
+# The service stack's outputs (constructs_lib/stacks/service.py) that name the table and each tenant's key.
+TABLE_OUTPUT = "tokens_table_name"
+TENANT_KEYS_OUTPUT = "tenant_api_key_ids"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.tokens", description="Manage tenants' bearer tokens.")
-    parser.add_argument("--table", required=True, help="the tokens DynamoDB table")
-    parser.add_argument("--region", help="AWS region (default: boto3's configured region)")
+    parser.add_argument("--table", help=f"the tokens DynamoDB table (default: the stack's {TABLE_OUTPUT} output)")
+    parser.add_argument(
+        "--region",
+        help="AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION, the stack's region output when read, then "
+        "boto3's configured region)",
+    )
+    parser.add_argument(
+        "--stack-dir",
+        default=DEFAULT_STACK_DIR,
+        help=f"deployed service stack whose outputs fill in --table and --api-key-id (default: {DEFAULT_STACK_DIR})",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     issue = commands.add_parser("issue", help="issue a token for a tenant and print it once")
     issue.add_argument("tenant", help="tenant id: 1-63 lowercase letters, digits or '-'")
-    issue.add_argument("--api-key-id", required=True, help="id of the API key the tenant's requests are metered on")
+    issue.add_argument(
+        "--api-key-id",
+        help="id of the API key the tenant's requests are metered on (default: the tenant's entry in the stack's "
+        f"{TENANT_KEYS_OUTPUT} output)",
+    )
     revoke = commands.add_parser("revoke", help="revoke one token (by hash) or every token of a tenant")
     revoke.add_argument("target", metavar="TENANT|HASH", help="a tenant id, or a token's 64-hex-digit hash")
     listing = commands.add_parser("list", help="list tokens: tenant, hash prefix, created, enabled")
@@ -189,8 +212,43 @@ def _target(target: str) -> str:
     return f"hash {target.lower()}" if _HASH_RE.fullmatch(target) else f"tenant {target}"
 
 
-def run(args: argparse.Namespace) -> None:
+def complete(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+    """Fill in --table, issue's --api-key-id and --region; the stack's outputs are read only when a flag is
+    missing, so the CLI also works with no Terraform at hand."""
+    key_missing = args.command == "issue" and not args.api_key_id
+    hint = "pass --table and --api-key-id"
+    outputs = terraform_outputs(args.stack_dir, hint=hint) if not args.table or key_missing else {}
+    if not args.table:
+        table = outputs.get(TABLE_OUTPUT)
+        if not isinstance(table, str) or not table:
+            raise CliError(
+                f"stack {args.stack_dir} has no {TABLE_OUTPUT} output (deployed with api.api_key_source "
+                '= "AUTHORIZER"?): pass --table'
+            )
+        args.table = table
+    if key_missing:
+        keys = outputs.get(TENANT_KEYS_OUTPUT)
+        key_id = keys.get(args.tenant) if isinstance(keys, dict) else None
+        if not isinstance(key_id, str) or not key_id:
+            raise CliError(
+                f"stack {args.stack_dir} has no API key for tenant {args.tenant} in its "
+                f"{TENANT_KEYS_OUTPUT} output (one per [[tenants]] entry deployed): pass --api-key-id"
+            )
+        args.api_key_id = key_id
+    stack_region = outputs.get(REGION_OUTPUT)
+    args.region = (
+        args.region
+        or environ.get("AWS_REGION")
+        or environ.get("AWS_DEFAULT_REGION")
+        or (stack_region if isinstance(stack_region, str) and stack_region else None)
+    )
+
+
+def run(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+    complete(args, environ)
     session = boto3.session.Session(region_name=args.region)
+    if session.region_name is None:  # else boto3's own "You must specify a region." names no way out
+        raise CliError("no AWS region: pass --region or set $AWS_REGION")
     if args.command == "issue":
         token, digest = issue(session, args.table, args.tenant, args.api_key_id)
         print(token)
@@ -212,8 +270,8 @@ def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        run(args)
-    except (CliError, BotoCoreError) as error:  # BotoCoreError: e.g. no region configured
+        run(args, os.environ)
+    except (CliError, BotoCoreError) as error:  # BotoCoreError: e.g. no credentials found
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

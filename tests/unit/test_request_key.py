@@ -1,12 +1,16 @@
 """`python -m tools.request_key` against a local HTTP server standing in for API Gateway.
 
 Terraform is replaced by a script on PATH printing chosen outputs (one test uses the real binary on a local
-state file), and SSM by moto; with `--local`, the same server also answers SSM `GetParameter` as the emulator
-would, so a test sees how the key was asked for (signature, region).
+state file), and SSM by moto; with `--local` (or `AWS_ENDPOINT_URL`), the same server also answers SSM
+`GetParameter` as the emulator would, so a test sees how the key was asked for (signature, region).
+The server answers a script of statuses, resets and stalls, so retries are real HTTP; the backoff's sleep is
+recorded instead of slept.
 """
 
+import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -14,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -34,6 +39,8 @@ CREATED = {
     "AliasName": "alias/payments",
 }
 REQUIRED_ARGS = ["--account", "123456789012", "--region", "eu-west-1", "--alias", "payments"]
+CLIENT_TOKEN_RULE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # constructs_lib/api_contract.py's client_token
+STALL_SECONDS = 1.0  # a "stall" answer: longer than the tests' --timeout, so the attempt times out
 
 
 @pytest.fixture(autouse=True)
@@ -48,14 +55,19 @@ def isolated_env(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
 
-@pytest.fixture
-def api():
-    """A POST endpoint that checks x-api-key, records requests and answers with `api.answer`.
+def api_state():
+    """What a fake API answers (`script` in order, then `answer` for ever) and what it was asked."""
+    return SimpleNamespace(requests=[], ssm_requests=[], script=[], answer=(201, CREATED))
 
-    SSM `GetParameter` calls (as the emulator gets them with `--local`) go to `api.ssm_requests` and are answered
-    with the API key for PARAMETER.
+
+@contextlib.contextmanager
+def serving(state, port=0):
+    """A POST endpoint on 127.0.0.1:`port` that checks x-api-key, records requests and answers as `state` says.
+
+    An answer is `(status, payload[, headers])`, `"reset"` (the connection closed unanswered) or `"stall"` (no
+    answer for STALL_SECONDS). SSM `GetParameter` calls (as the emulator gets them with `--local`) go to
+    `state.ssm_requests` and are answered with the API key for PARAMETER.
     """
-    state = SimpleNamespace(requests=[], ssm_requests=[], answer=(201, CREATED))
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
@@ -66,13 +78,23 @@ def api():
                 return
             state.requests.append({"path": self.path, "headers": headers, "body": json.loads(body)})
             if self.headers.get("x-api-key") != API_KEY:
-                status, payload = 403, {"message": "Forbidden"}
+                answer = (403, {"message": "Forbidden"})
             else:
-                status, payload = state.answer
+                answer = state.script.pop(0) if state.script else state.answer
+            if answer == "reset":
+                self.close_connection = True
+                return
+            if answer == "stall":
+                time.sleep(STALL_SECONDS)
+                self.close_connection = True
+                return
+            status, payload, extra_headers = (*answer, {})[:3]
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in extra_headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 
@@ -102,15 +124,31 @@ def api():
         def log_message(self, *args):
             """Keep the test output clean."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     state.port = server.server_address[1]
     state.url = f"http://127.0.0.1:{state.port}/v1/keys"
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def api():
+    """The fake API on a free port (see `serving`)."""
+    with serving(api_state()) as state:
+        yield state
+
+
+def free_port():
+    """A port nothing listens on (closed once the probe is)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -151,12 +189,17 @@ def fake_terraform(tmp_path, monkeypatch):
     )
 
 
-def run(capsys, *args):
-    """Run the CLI in-process; returns (exit status, stdout, stderr) and checks the key never shows."""
-    status = request_key.main([*REQUIRED_ARGS, *args])
+def run(capsys, *args, sleep=lambda seconds: None, rand=random.random):
+    """Run the CLI in-process, its backoff not sleeping; returns (exit status, stdout, stderr) and checks the key
+    never shows."""
+    status = request_key.main([*REQUIRED_ARGS, *args], sleep=sleep, rand=rand)
     out, err = capsys.readouterr()
     assert API_KEY not in out + err
     return status, out, err
+
+
+def tokens_sent(api):
+    return [request["body"]["client_token"] for request in api.requests]
 
 
 # --- Talking to the API -----------------------------------------------------------------------------------------
@@ -169,12 +212,15 @@ def test_posts_request_and_prints_created_key(api, capsys):
     (sent,) = api.requests
     assert sent["path"] == "/v1/keys"
     assert sent["headers"]["content-type"] == "application/json"
+    token = sent["body"]["client_token"]
+    assert CLIENT_TOKEN_RULE.fullmatch(token) and len(token) == 32
     assert sent["body"] == {
         "account": "123456789012",
         "region": "eu-west-1",
         "key_usage": "ENCRYPT_DECRYPT",
         "key_alias": "payments",
         "key_description": 'say "hi"\nbye',
+        "client_token": token,
     }
 
 
@@ -193,30 +239,52 @@ def test_reads_api_key_from_environment(api, capsys, monkeypatch):
     assert (status, json.loads(out)) == (0, CREATED)
 
 
+GAVE_UP = (" (gave up after 8 attempts; rerun with --client-token t0k3n to get the key an unanswered attempt may "
+           "have created, not a second one)")
+
+
 @pytest.mark.parametrize(
-    ("status", "body", "line"),
+    ("status", "body", "line", "attempts"),
     [
         (400, {"message": "BadRequest: KeyAlias: must not be empty after the alias/ prefix"},
-         "error: bad request: KeyAlias: must not be empty after the alias/ prefix"),
+         "error: bad request: KeyAlias: must not be empty after the alias/ prefix", 1),
         (403, {"message": "Forbidden: Account: 111122223333 is not allowed"},
-         "error: forbidden (wrong API key or account not allowed): Account: 111122223333 is not allowed"),
+         "error: forbidden (wrong API key or account not allowed): Account: 111122223333 is not allowed", 1),
         (409, {"message": "Conflict: alias alias/payments already exists (key k-1)"},
-         "error: conflict: alias alias/payments already exists (key k-1)"),
+         "error: conflict: alias alias/payments already exists (key k-1)", 1),
+        (429, {"message": "Limit Exceeded"},
+         "error: quota of this API key's usage plan used up for its period (day, week or month): Limit Exceeded", 1),
+        (418, b"", "error: unexpected HTTP 418: (no message)", 1),
+        (201, b"not json", "error: the service answered HTTP 201 with a body that is not JSON: not json", 1),
         (429, {"message": "Too Many Requests"},
-         "error: throttled: request rate or quota of this API key exceeded, retry later: Too Many Requests"),
-        (500, {"message": "Internal server error"}, "error: server error (HTTP 500): Internal server error"),
-        (502, b"<html>Bad\n  Gateway</html>", "error: server error (HTTP 502): <html>Bad Gateway</html>"),
-        (418, b"", "error: unexpected HTTP 418: (no message)"),
-        (201, b"not json", "error: the service answered HTTP 201 with a body that is not JSON: not json"),
+         "error: throttled: too many requests for this API key, the stage or KMS: Too Many Requests" + GAVE_UP, 8),
+        (429, {"message": "TooManyRequests: AWS is throttling key creation in eu-west-1"},
+         "error: throttled: too many requests for this API key, the stage or KMS: AWS is throttling key creation in "
+         "eu-west-1" + GAVE_UP, 8),
+        (503, {"message": "ServiceUnavailable: KMS quota reached"},
+         "error: server error (HTTP 503): KMS quota reached" + GAVE_UP, 8),
+        (500, {"message": "Internal server error"},
+         "error: server error (HTTP 500): Internal server error" + GAVE_UP, 8),
+        (502, b"<html>Bad\n  Gateway</html>", "error: server error (HTTP 502): <html>Bad Gateway</html>" + GAVE_UP, 8),
+        (504, {"message": "Endpoint request timed out"},
+         "error: server error (HTTP 504): Endpoint request timed out" + GAVE_UP, 8),
     ],
-    ids=["400", "403", "409", "429", "500", "502-html", "418-empty", "201-not-json"],
+    ids=["400", "403", "409", "429-quota", "418-empty", "201-not-json", "429-gateway-throttle", "429-service",
+         "503", "500", "502-html", "504"],
 )
-def test_prints_one_line_per_error_status_and_fails(api, capsys, status, body, line):
+def test_prints_one_line_per_error_status_and_fails_after_retrying_only_transient_ones(
+    api, capsys, status, body, line, attempts
+):
+    """Client errors and a spent quota are final; throttling and 5xx are retried, by default 8 times in all."""
     api.answer = (status, body)
+    slept = []
 
-    exit_status, out, err = run(capsys, "--endpoint", api.url, "--api-key", API_KEY)
+    exit_status, out, err = run(capsys, "--endpoint", api.url, "--api-key", API_KEY, "--client-token", "t0k3n",
+                                sleep=slept.append)
 
     assert (exit_status, out, err) == (1, "", line + "\n")
+    assert tokens_sent(api) == ["t0k3n"] * attempts
+    assert len(slept) == attempts - 1
 
 
 def test_wrong_api_key_is_forbidden(api, capsys):
@@ -225,15 +293,18 @@ def test_wrong_api_key_is_forbidden(api, capsys):
     assert (status, err) == (1, "error: forbidden (wrong API key or account not allowed): Forbidden\n")
 
 
-def test_unreachable_endpoint_is_one_line_error(capsys):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{probe.getsockname()[1]}/v1/keys"  # closed once the probe is
+def test_unreachable_endpoint_is_one_line_error_after_every_attempt(capsys):
+    url = f"http://127.0.0.1:{free_port()}/v1/keys"
+    slept = []
 
-    status, _, err = run(capsys, "--endpoint", url, "--api-key", API_KEY, "--timeout", "5")
+    status, _, err = run(capsys, "--endpoint", url, "--api-key", API_KEY, "--timeout", "5", "--max-attempts", "3",
+                         "--client-token", "t0k3n", sleep=slept.append)
 
     assert status == 1
     assert err.startswith(f"error: cannot reach {url}: ") and err.count("\n") == 1
+    assert err.endswith(" (gave up after 3 attempts; rerun with --client-token t0k3n to get the key an unanswered "
+                        "attempt may have created, not a second one)\n")
+    assert len(slept) == 2
 
 
 @pytest.mark.parametrize("endpoint", ["keys.example.com/v1/keys", "file:///etc/hostname"])
@@ -241,6 +312,156 @@ def test_rejects_endpoint_that_is_not_http(capsys, endpoint):
     status, _, err = run(capsys, "--endpoint", endpoint, "--api-key", API_KEY)
 
     assert (status, err) == (1, f"error: not an http(s) URL: {endpoint}\n")
+
+
+# --- Retries ---------------------------------------------------------------------------------------------------------
+
+
+def test_throttled_with_retry_after_waits_at_least_that_long(api, capsys):
+    api.script = [(429, {"message": "TooManyRequests: AWS is throttling key creation"}, {"Retry-After": "2"})]
+    slept = []
+
+    status, out, err = run(capsys, "--endpoint", api.url, "--api-key", API_KEY, sleep=slept.append)
+
+    assert (status, json.loads(out), err) == (0, CREATED, "created after 2 attempts (1 throttled)\n")
+    assert len(api.requests) == 2
+    (delay,) = slept
+    assert delay >= 2
+
+
+def test_retries_unavailable_with_the_same_client_token(api, capsys):
+    api.script = [(503, {"message": "ServiceUnavailable: KMS quota reached"})] * 2
+
+    status, out, err = run(capsys, "--endpoint", api.url, "--api-key", API_KEY)
+
+    assert (status, json.loads(out), err) == (0, CREATED, "created after 3 attempts (2 unavailable)\n")
+    first, *others = tokens_sent(api)
+    assert CLIENT_TOKEN_RULE.fullmatch(first) and others == [first, first]
+    assert [request["body"] for request in api.requests[1:]] == [api.requests[0]["body"]] * 2
+
+
+def test_retries_a_refused_connection_until_the_api_listens(capsys):
+    """The first attempt finds nothing on the port; the API starts while the CLI backs off."""
+    state, port, started = api_state(), free_port(), []
+    with contextlib.ExitStack() as running:
+
+        def start_api(seconds):
+            if not started:
+                started.append(running.enter_context(serving(state, port)))
+
+        status, out, err = run(capsys, "--endpoint", f"http://127.0.0.1:{port}/v1/keys", "--api-key", API_KEY,
+                               sleep=start_api)
+
+    assert (status, json.loads(out), err) == (0, CREATED, "created after 2 attempts (1 unreachable)\n")
+    assert len(state.requests) == 1
+
+
+def test_retries_a_reset_connection_a_timeout_and_gateway_errors(api, capsys):
+    api.script = ["reset", "stall", (502, {"message": "Internal server error"}),
+                  (504, {"message": "Endpoint request timed out"})]
+
+    status, out, err = run(capsys, "--endpoint", api.url, "--api-key", API_KEY, "--timeout", "0.2")
+
+    assert (status, json.loads(out)) == (0, CREATED)
+    assert err == "created after 5 attempts (2 unreachable, 1 HTTP 502, 1 HTTP 504)\n"
+    assert len(set(tokens_sent(api))) == 1 and len(api.requests) == 5
+
+
+def test_a_final_answer_after_retries_says_what_was_retried(api, capsys):
+    api.script = [(429, {"message": "Too Many Requests"})]
+    api.answer = (409, {"message": "Conflict: alias alias/payments already exists (key k-1)"})
+
+    status, _, err = run(capsys, "--endpoint", api.url, "--api-key", API_KEY)
+
+    assert (status, err) == (1, "error: conflict: alias alias/payments already exists (key k-1) "
+                                "(after 2 attempts: 1 throttled)\n")
+    assert len(api.requests) == 2
+
+
+def test_max_attempts_bounds_the_attempts(api, capsys):
+    api.answer = (503, {"message": "ServiceUnavailable: KMS quota reached"})
+
+    status, _, err = run(capsys, "--endpoint", api.url, "--api-key", API_KEY, "--max-attempts", "3")
+
+    assert status == 1 and len(api.requests) == 3
+    assert err.startswith("error: server error (HTTP 503): KMS quota reached (gave up after 3 attempts; ")
+
+    status, _, _ = run(capsys, "--endpoint", api.url, "--api-key", API_KEY, "--max-attempts", "1")
+
+    assert status == 1 and len(api.requests) == 4
+
+
+def test_each_run_is_a_new_logical_request_with_its_own_token(api, capsys):
+    for _ in range(2):
+        assert run(capsys, "--endpoint", api.url, "--api-key", API_KEY)[0] == 0
+
+    first, second = tokens_sent(api)
+    assert first != second and all(CLIENT_TOKEN_RULE.fullmatch(token) for token in (first, second))
+
+
+def test_client_token_flag_is_sent_and_a_replay_is_reported(api, capsys):
+    api.answer = (201, {**CREATED, "Replayed": True})
+
+    status, out, err = run(capsys, "--endpoint", api.url, "--api-key", API_KEY, "--client-token", "deploy-42_a")
+
+    assert (status, json.loads(out)) == (0, {**CREATED, "Replayed": True})
+    assert err == "replayed: an earlier request with client token deploy-42_a created this key; no new key\n"
+    assert tokens_sent(api) == ["deploy-42_a"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--client-token", ""), ("--client-token", "a" * 65), ("--client-token", "has space"),
+     ("--client-token", "dot.ted"), ("--client-token", "line\n"), ("--max-attempts", "0"), ("--max-attempts", "x")],
+)
+def test_rejects_client_tokens_outside_the_contract_and_no_attempts(capsys, flag, value):
+    with pytest.raises(SystemExit) as exit_info:
+        request_key.parse_args([*REQUIRED_ARGS, flag, value], {})
+
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: must be" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("status", "base"), [(429, 0.5), (503, 0.5), (502, 0.1), (None, 0.1)])
+def test_backoff_is_full_jitter_under_a_capped_exponential(status, base):
+    """The SDKs' standard mode: rand() * min(20 s, base * 2**retry), base 0.5 s when throttled, else 0.1 s."""
+    ceilings = [request_key.backoff_delay(retry, status, None, lambda: 1.0) for retry in range(12)]
+    assert ceilings == [min(20.0, base * 2**retry) for retry in range(12)]
+    assert ceilings[-1] == 20.0
+    assert [request_key.backoff_delay(retry, status, None, lambda: 0.0) for retry in range(12)] == [0.0] * 12
+    jitter = random.Random(7).random
+    for retry in range(40):
+        assert 0.0 <= request_key.backoff_delay(retry, status, None, jitter) <= min(20.0, base * 2**retry)
+
+
+def test_retry_after_is_a_floor_not_a_ceiling():
+    assert request_key.backoff_delay(0, 429, 2.0, lambda: 0.0) == 2.0
+    assert request_key.backoff_delay(8, 429, 2.0, lambda: 0.5) == 10.0
+
+
+def test_send_with_retries_counts_attempts_and_raises_the_last_unreachable():
+    answers = [request_key.Unreachable("refused"), request_key.Response(429, "{}", 1.0),
+               request_key.Response(201, "{}")]
+
+    def send():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    response, attempts = request_key.send_with_retries(send, max_attempts=5, sleep=lambda s: None, rand=lambda: 0.0)
+
+    assert response.status == 201
+    assert attempts == [request_key.Attempt(None, 0.0), request_key.Attempt(429, 1.0), request_key.Attempt(201)]
+
+    def refused():
+        raise request_key.Unreachable("refused")
+
+    with pytest.raises(request_key.Unreachable) as failure:
+        request_key.send_with_retries(refused, max_attempts=2, sleep=lambda s: None)
+    assert [attempt.status for attempt in failure.value.attempts] == [None, None]
+    with pytest.raises(ValueError, match="max_attempts must be at least 1"):
+        request_key.send_with_retries(refused, max_attempts=0)
 
 
 # --- Endpoint and key from the deployed stack ------------------------------------------------------------------------
@@ -389,6 +610,19 @@ def test_api_key_region_for_an_endpoint_that_is_not_execute_api(
     assert api.requests[0]["headers"]["x-api-key"] == API_KEY
 
 
+def test_api_key_is_read_from_aws_endpoint_url_in_aws_region(api, capsys, fake_terraform, no_aws_config, monkeypatch):
+    """botocore's own `AWS_ENDPOINT_URL` and the CLI's `AWS_REGION`: the SSM call goes where and how they say."""
+    fake_terraform.configure({"key_endpoint_url": api.url, "ssm_parameter_name": PARAMETER, "region": "us-east-1"})
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{api.port}")
+    monkeypatch.setenv("AWS_REGION", "eu-west-2")
+
+    status, out, err = run(capsys, "--stack-dir", fake_terraform.stack_dir)
+
+    assert (status, json.loads(out), err) == (0, CREATED, "")
+    (asked,) = api.ssm_requests
+    assert _credential_of(asked["headers"]["authorization"]) == "testing/eu-west-2/ssm"
+
+
 def test_execute_api_region_wins_over_aws_region(monkeypatch):
     endpoint = "https://a1b2c3.execute-api.eu-central-1.amazonaws.com/v1/keys"
     environ = {"AWS_REGION": "eu-west-2", "AWS_DEFAULT_REGION": "eu-west-3"}
@@ -533,9 +767,7 @@ def test_local_with_nothing_deployed_is_clear_error(capsys, tmp_path, monkeypatc
 
 
 def test_local_without_an_emulator_is_clear_error(capsys, fake_terraform):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed once the probe is
+    port = free_port()
 
     status, _, err = run(capsys, "--local", "--port", str(port), "--stack-dir", fake_terraform.stack_dir)
 

@@ -1,10 +1,17 @@
 """`python -m tools.tokens` against moto (API Gateway and DynamoDB), checked end to end through the authorizer:
-a token `issue` prints is one the authorizer allows, and `revoke` makes it denied.
+a token `issue` prints is one the authorizer allows, and `revoke` makes it denied. Where a flag is left out, the
+table, the tenant's key and the region come from the environment or from the stack's outputs, printed by a
+`terraform` script on PATH.
 """
 
 import hashlib
+import json
+import os
 import subprocess
 import sys
+import textwrap
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -250,3 +257,169 @@ def test_runs_as_a_module():
 
     assert completed.returncode == 0, completed.stderr
     assert all(command in completed.stdout for command in ("issue", "revoke", "list"))
+
+
+# --- What flags leave out: stack outputs, region and endpoint from the environment -----------------------------------
+
+
+@pytest.fixture
+def stack(tmp_path, monkeypatch):
+    """A stack directory whose `terraform output -json` prints `outputs` (set by the test), via a fake terraform."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "terraform"
+    script.write_text(textwrap.dedent(f"""\
+        #!{sys.executable}
+        import os, sys
+        sys.stdout.write(os.environ["FAKE_TF_STDOUT"])
+        """))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "stack").mkdir()
+
+    def outputs(**values):
+        shown = {name: {"sensitive": False, "value": value} for name, value in values.items()}
+        monkeypatch.setenv("FAKE_TF_STDOUT", json.dumps(shown))
+
+    outputs()
+    outputs.dir = str(tmp_path / "stack")
+    return outputs
+
+
+def test_issue_and_revoke_with_table_key_and_region_from_the_stack_outputs(capsys, stack):
+    key_id, key_value = api_key("acme")
+    stack(tokens_table_name=TABLE, tenant_api_key_ids={"acme": key_id, "globex": "other"}, region=REGION)
+
+    status = tokens.main(["--stack-dir", stack.dir, "issue", "acme"])  # no --table, --region nor --api-key-id
+    out, err = capsys.readouterr()
+
+    assert status == 0, err
+    token = out.strip()
+    allowed = authorize(token, capsys)
+    assert (effect(allowed), allowed["usageIdentifierKey"]) == ("Allow", key_value)
+    assert f"(API key {key_id})" in err
+    assert tokens.main(["--stack-dir", stack.dir, "revoke", "acme"]) == 0
+    assert capsys.readouterr().out == "revoked 1 token (tenant acme)\n"
+    assert effect(authorize(token, capsys)) == "Deny"
+
+
+def test_flags_win_over_the_stack_outputs_which_are_then_not_read(capsys, stack, monkeypatch):
+    key_id, _ = api_key("acme")
+    monkeypatch.setenv("PATH", "")  # no terraform at all
+
+    status, out, err = cli(capsys, "--stack-dir", stack.dir, "issue", "acme", "--api-key-id", key_id)
+
+    assert status == 0, err
+    assert len(out.strip()) == 43
+
+
+@pytest.mark.parametrize(
+    ("outputs", "argv", "message"),
+    [
+        ({"tenant_api_key_ids": {"acme": "k"}}, ["issue", "acme"],
+         'has no tokens_table_name output (deployed with api.api_key_source = "AUTHORIZER"?): pass --table'),
+        ({"tokens_table_name": TABLE}, ["issue", "acme"],
+         "has no API key for tenant acme in its tenant_api_key_ids output (one per [[tenants]] entry deployed): "
+         "pass --api-key-id"),
+        ({"tokens_table_name": TABLE, "tenant_api_key_ids": {"globex": "k"}}, ["issue", "acme"],
+         "has no API key for tenant acme in its tenant_api_key_ids output (one per [[tenants]] entry deployed): "
+         "pass --api-key-id"),
+    ],
+    ids=["no-table-output", "no-tenant-keys-output", "tenant-not-deployed"],
+)
+def test_missing_stack_outputs_are_one_line_errors(capsys, stack, outputs, argv, message):
+    stack(**outputs, region=REGION)
+
+    status = tokens.main(["--stack-dir", stack.dir, *argv])
+    out, err = capsys.readouterr()
+
+    assert (status, out) == (1, "")
+    assert err == f"error: stack {stack.dir} {message}\n"
+    assert stored_items() == []
+
+
+def test_without_terraform_or_stack_the_errors_name_the_flags(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    missing = str(tmp_path / "absent")
+
+    assert tokens.main(["--region", REGION, "--stack-dir", str(tmp_path), "list"]) == 1
+    assert capsys.readouterr().err == "error: terraform not found on PATH: pass --table and --api-key-id instead\n"
+    assert tokens.main(["--region", REGION, "--stack-dir", missing, "list"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: stack directory {missing} not found: deploy the stack, or pass --table and --api-key-id\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environment", "argv"),
+    [
+        ({"AWS_REGION": REGION}, []),
+        ({"AWS_DEFAULT_REGION": REGION}, []),
+        ({"AWS_REGION": REGION, "AWS_DEFAULT_REGION": "us-east-2"}, []),
+        ({"AWS_REGION": "us-east-2"}, ["--region", REGION]),
+    ],
+    ids=["AWS_REGION", "AWS_DEFAULT_REGION", "AWS_REGION-first", "--region-first"],
+)
+def test_region_from_flag_then_environment(capsys, monkeypatch, environment, argv):
+    """The CLI's session gets REGION (checked by `cli_session`), where the table is."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    key_id, _ = api_key("acme")
+
+    assert tokens.main(["--table", TABLE, *argv, "issue", "acme", "--api-key-id", key_id]) == 0
+    assert tokens.main(["--table", TABLE, *argv, "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split()[0] == "acme"
+
+
+def test_environment_region_wins_over_the_stack_region(capsys, stack, monkeypatch):
+    stack(tokens_table_name=TABLE, region="ap-southeast-2")
+    monkeypatch.setenv("AWS_REGION", REGION)
+
+    assert tokens.main(["--stack-dir", stack.dir, "list"]) == 0
+    assert capsys.readouterr().out == "no tokens\n"
+
+
+def test_no_region_anywhere_is_a_one_line_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setattr(tokens.boto3.session, "Session", lambda region_name=None: _Session(
+        botocore_session=botocore.session.Session(), region_name=region_name))
+
+    status = tokens.main(["--table", TABLE, "list"])
+
+    assert (status, capsys.readouterr().err) == (1, "error: no AWS region: pass --region or set $AWS_REGION\n")
+
+
+def test_calls_go_to_aws_endpoint_url_signed_for_aws_region(capsys, monkeypatch):
+    """botocore's `AWS_ENDPOINT_URL` and the CLI's `AWS_REGION`: a stand-in DynamoDB on 127.0.0.1 gets the scan."""
+    seen = []
+
+    class DynamoDB(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.headers["X-Amz-Target"], self.headers["Authorization"]))
+            data = b'{"Items": [], "Count": 0, "ScannedCount": 0}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            """Keep the test output clean."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DynamoDB)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    try:
+        status = tokens.main(["--table", "elsewhere", "list"])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    assert (status, capsys.readouterr().out) == (0, "no tokens\n")
+    [(target, authorization)] = seen
+    assert target == "DynamoDB_20120810.Scan"
+    assert f"/{REGION}/dynamodb/aws4_request" in authorization
