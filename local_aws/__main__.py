@@ -1,4 +1,4 @@
-"""Command line for the local AWS emulator.
+"""Command line for the local AWS emulator, and the record that finds a directory's one emulator.
 
     python -m local_aws serve  [--port 4566]   # foreground, Ctrl-C stops
     python -m local_aws start  [--port 4566]   # background; state in ./.local-aws/
@@ -8,7 +8,16 @@
 ``start`` records the daemon's pid and port in ``.local-aws/local-aws.pid``
 (log: ``.local-aws/local-aws.log``) under the current directory, and ``stop``
 only ever signals that recorded process, after checking it is still ours.
+A directory has one emulator: ``start`` on another port than the recorded one,
+or on a port another directory's emulator (or anything else) holds, is refused;
+a record whose process is gone is removed. ``tools.local`` uses ``recorded``,
+``launch`` and ``shutdown`` with its working folder as the directory.
+
+``serve`` and ``start`` apply the test-only fault injection in ``LOCAL_AWS_FAULTS``
+(``local_aws.faults``); a bad value stops them with an error naming the variable.
 """
+
+from __future__ import annotations
 
 import argparse
 import json
@@ -20,18 +29,35 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import HEALTH_PATH, SERVICE_NAME
+from . import FAULTS_ENV, FAULTS_PATH, HEALTH_PATH, SERVICE_NAME
 
 DEFAULT_PORT = 4566
 HOST = "127.0.0.1"
 STATE_DIR = Path(".local-aws")
-PID_FILE = STATE_DIR / "local-aws.pid"
-LOG_FILE = STATE_DIR / "local-aws.log"
+RECORD_NAME = "local-aws.pid"
+LOG_NAME = "local-aws.log"
 START_TIMEOUT = 60.0  # generous: a cold first start (moto imports, .pyc compiles) is slow on busy CI
 STOP_TIMEOUT = 10.0
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+
+
+class EmulatorError(RuntimeError):
+    """The emulator cannot be started as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """A running emulator, as its directory recorded it."""
+
+    pid: int
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
 
 
 def _health(port: int, timeout: float = 2.0) -> dict | None:
@@ -49,10 +75,11 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-def _read_state() -> dict | None:
+def _read_record(state_dir: Path) -> Emulator | None:
     try:
-        return json.loads(PID_FILE.read_text())
-    except (OSError, ValueError):
+        record = json.loads((state_dir / RECORD_NAME).read_text())
+        return Emulator(int(record["pid"]), int(record["port"]))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -66,16 +93,113 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _ours(state: dict) -> bool:
+def _ours(emulator: Emulator) -> bool:
     """Whether the recorded pid is still our emulator, not a stranger that reused the pid."""
-    health = _health(state["port"])
+    health = _health(emulator.port)
     if health is not None:
-        return health["pid"] == state["pid"]
+        return health["pid"] == emulator.pid
     try:  # not answering (starting up or hung): fall back to its command line where /proc exists
-        cmdline = Path(f"/proc/{state['pid']}/cmdline").read_bytes()
+        cmdline = Path(f"/proc/{emulator.pid}/cmdline").read_bytes()
     except OSError:
         return False
     return b"local_aws" in cmdline
+
+
+def _origin(pid: int) -> str:
+    """Where another emulator runs from (its working directory: a checkout), where /proc tells."""
+    try:
+        return f", running from {os.readlink(f'/proc/{pid}/cwd')}"
+    except OSError:
+        return ""
+
+
+def recorded(state_dir: Path = STATE_DIR) -> Emulator | None:
+    """The emulator `state_dir` recorded, if it still runs.
+
+    A stale record (its process gone, or the pid now someone else's) is removed and said so on stderr, so that
+    nothing ever acts on it: the emulator keeps its state in memory, so what was deployed there is gone too.
+    """
+    emulator = _read_record(state_dir)
+    if emulator is None or (_alive(emulator.pid) and _ours(emulator)):
+        return emulator
+    (state_dir / RECORD_NAME).unlink(missing_ok=True)
+    print(
+        f"local_aws: removed the stale record {state_dir / RECORD_NAME}: pid {emulator.pid} (port {emulator.port}) "
+        "no longer runs local_aws",
+        file=sys.stderr,
+    )
+    return None
+
+
+def launch(port: int, state_dir: Path = STATE_DIR) -> tuple[Emulator, bool]:
+    """`state_dir`'s emulator on `port`: the recorded one (False), else one started in the background (True).
+
+    Refused with `EmulatorError`: the recorded one runs on another port (a directory has one emulator), or `port`
+    is held by anything else, another directory's emulator included (deploying there would mix both states).
+    """
+    if os.environ.get(FAULTS_ENV, "").strip():  # checked here too, so a bad value is reported here, not in the log
+        from .faults import FaultConfigError, from_environment
+
+        try:
+            from_environment(os.environ)
+        except FaultConfigError as error:
+            raise EmulatorError(str(error)) from None
+    running = recorded(state_dir)
+    if running is not None:
+        if running.port != port:
+            raise EmulatorError(
+                f"local_aws from this directory already runs on port {running.port} (pid {running.pid}); stop it first"
+            )
+        return running, False
+    health = _health(port)
+    if health is not None:
+        raise EmulatorError(
+            f"port {port} is used by another local_aws (pid {health['pid']}{_origin(health['pid'])}), not the one "
+            f"recorded in {state_dir / RECORD_NAME}: pick another port, or stop that one where it was started"
+        )
+    if _port_in_use(port):
+        raise EmulatorError(f"port {port} is in use by something that is not local_aws")
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    record, log_file = state_dir / RECORD_NAME, (state_dir / LOG_NAME).resolve()
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local_aws", "serve", "--port", str(port)],
+            cwd=PACKAGE_PARENT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives this shell; Ctrl-C here doesn't reach it
+        )
+    record.write_text(json.dumps({"pid": process.pid, "port": port}))
+
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            record.unlink(missing_ok=True)
+            raise EmulatorError(f"local_aws exited during startup; see {log_file}")
+        health = _health(port, timeout=0.5)
+        if health is not None and health["pid"] == process.pid:
+            return Emulator(process.pid, port), True
+        time.sleep(0.1)
+    process.kill()
+    record.unlink(missing_ok=True)
+    raise EmulatorError(f"local_aws did not answer within {START_TIMEOUT:.0f}s; see {log_file}")
+
+
+def shutdown(state_dir: Path = STATE_DIR) -> Emulator | None:
+    """Stop the emulator `state_dir` recorded (only that process, checked to be ours); None if none runs."""
+    emulator = recorded(state_dir)
+    if emulator is None:
+        return None
+    os.kill(emulator.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while _alive(emulator.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(emulator.pid):
+        os.kill(emulator.pid, signal.SIGKILL)
+    (state_dir / RECORD_NAME).unlink(missing_ok=True)
+    return emulator
 
 
 def serve(port: int) -> int:
@@ -84,11 +208,12 @@ def serve(port: int) -> int:
         signal.signal(signum, lambda *_: stopped.set())
     os.environ.setdefault("MOTO_PORT", str(port))  # as moto_server does, for URLs moto builds to itself
 
+    from .faults import FaultConfigError
     from .server import LocalAws
 
     try:
         emulator = LocalAws(port).start()
-    except OSError as error:
+    except (OSError, FaultConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"local_aws serving on {emulator.endpoint} (pid {os.getpid()})", flush=True)
@@ -99,84 +224,41 @@ def serve(port: int) -> int:
 
 
 def start(port: int) -> int:
-    state = _read_state()
-    if state is not None and state["port"] != port and _alive(state["pid"]) and _ours(state):
-        print(
-            f"error: local_aws from this directory already runs on port {state['port']} "
-            f"(pid {state['pid']}); stop it first",
-            file=sys.stderr,
-        )
+    try:
+        emulator, started = launch(port)
+    except EmulatorError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
-    health = _health(port)
-    if health is not None:
-        print(f"local_aws already running on http://{HOST}:{port} (pid {health['pid']}); reusing it")
+    if started:
+        print(f"local_aws started on {emulator.endpoint} (pid {emulator.pid}); log: {(STATE_DIR / LOG_NAME).resolve()}")
         return 0
-    if _port_in_use(port):
-        print(f"error: port {port} is in use by something that is not local_aws", file=sys.stderr)
-        return 1
-
-    STATE_DIR.mkdir(exist_ok=True)
-    with LOG_FILE.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_aws", "serve", "--port", str(port)],
-            cwd=PACKAGE_PARENT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # survives this shell; Ctrl-C here doesn't reach it
-        )
-    PID_FILE.write_text(json.dumps({"pid": process.pid, "port": port}))
-
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            PID_FILE.unlink(missing_ok=True)
-            print(f"error: local_aws exited during startup; see {LOG_FILE.resolve()}", file=sys.stderr)
-            return 1
-        health = _health(port, timeout=0.5)
-        if health is not None and health["pid"] == process.pid:
-            print(f"local_aws started on http://{HOST}:{port} (pid {process.pid}); log: {LOG_FILE.resolve()}")
-            return 0
-        time.sleep(0.1)
-    process.kill()
-    PID_FILE.unlink(missing_ok=True)
-    print(f"error: local_aws did not answer within {START_TIMEOUT:.0f}s; see {LOG_FILE.resolve()}", file=sys.stderr)
-    return 1
+    print(f"local_aws already running on {emulator.endpoint} (pid {emulator.pid}); reusing it")
+    if os.environ.get(FAULTS_ENV, "").strip():
+        print(f"note: {FAULTS_ENV} applies when an emulator starts; PUT it to {FAULTS_PATH} to change this one")
+    return 0
 
 
 def stop() -> int:
-    state = _read_state()
-    if state is None or not _alive(state["pid"]):
-        PID_FILE.unlink(missing_ok=True)
+    emulator = shutdown()
+    if emulator is None:
         print("local_aws is not running (nothing started from this directory)")
-        return 0
-    if not _ours(state):
-        PID_FILE.unlink(missing_ok=True)
-        print(f"pid {state['pid']} no longer looks like local_aws; removed the stale pid file, signalled nothing")
-        return 0
-
-    os.kill(state["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while _alive(state["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(state["pid"]):
-        os.kill(state["pid"], signal.SIGKILL)
-    PID_FILE.unlink(missing_ok=True)
-    print(f"local_aws stopped (pid {state['pid']}, port {state['port']})")
+    else:
+        print(f"local_aws stopped (pid {emulator.pid}, port {emulator.port})")
     return 0
 
 
 def status(port: int) -> int:
-    state = _read_state()
-    if state is not None and _alive(state["pid"]) and _ours(state):
-        print(f"local_aws running on http://{HOST}:{state['port']} (pid {state['pid']})")
+    """0 when this directory's emulator runs; 3 (LSB "not running") otherwise, naming another one on `port`."""
+    emulator = recorded()
+    if emulator is not None:
+        print(f"local_aws running on {emulator.endpoint} (pid {emulator.pid})")
         return 0
     health = _health(port)
     if health is not None:
-        print(f"local_aws running on http://{HOST}:{port} (pid {health['pid']}), not started from this directory")
-        return 0
-    print("local_aws is not running")
-    return 3  # LSB "program is not running"
+        print(f"local_aws is not running from this directory; port {port} has another one (pid {health['pid']})")
+    else:
+        print("local_aws is not running")
+    return 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in [
         ("serve", "run in the foreground until Ctrl-C"),
-        ("start", "run in the background (reuses an emulator already on the port)"),
-        ("status", "say whether the emulator is running"),
+        ("start", "run in the background (reuses this directory's emulator if it runs on the port)"),
+        ("status", "say whether this directory's emulator is running"),
     ]:
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--port", type=int, default=DEFAULT_PORT)

@@ -1,12 +1,21 @@
-"""Deploy, plan and destroy every synthesized stack on the local emulator (`make *-local`).
+"""Deploy, plan and destroy every synthesized stack on this checkout's local emulator (`make *-local`).
 
 The JSON applied is exactly what `make synth` wrote: stack folders are copied byte for byte into
 `.local-aws/stacks/` (so local runs never touch the `.terraform` or state of a real deployment), and only
 the environment differs: `AWS_ENDPOINT_URL`, dummy credentials, and backend settings given to
 `terraform init` with `-backend-config` (the local state path; the S3 backend's endpoints).
 
+A checkout has one emulator, found from its record (`.local-aws/local-aws.pid`: pid and port), never from a guess:
+every command uses it, a port asked for (`--port`, `$LOCAL_AWS_PORT`) must be its port, and only when none runs
+does `deploy` (or `env`) start one, on that port or 4566.
+
+`npx cdktf diff|deploy|destroy` works against the same emulator and state: `env` prints its environment, with
+`CDKTF_OUTPUT=.local-aws/cdktf.out`, so cdktf's synth and `.terraform` folders stay apart from a real deployment's,
+and the remote-state stack's local state lands where `deploy` keeps it (`.local-aws/terraform.<stack>.tfstate`).
+
     python -m tools.local deploy|plan|destroy [--port 4566] [--synth-dir cdktf.out]
     python -m tools.local api-key [--port 4566]    # the deployed API's live key, for `curl -H "x-api-key: $(...)"`
+    eval "$(python -m tools.local env)"             # then `npx cdktf deploy kms-key-generator-remote-state`, ...
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -21,11 +31,13 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.terraform import ToolError, terraform, terraform_env
+from local_aws.__main__ import Emulator, EmulatorError, launch, recorded, shutdown
+from tools.terraform import ToolError, cdktf_env, shell_exports, terraform, terraform_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORKDIR = PROJECT_ROOT / ".local-aws"
@@ -33,23 +45,32 @@ DEFAULT_WORKDIR = PROJECT_ROOT / ".local-aws"
 LOCAL_SERVICE_STACK_DIR = ".local-aws/stacks/kms-key-generator"
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
+PORT_ENV_VAR = "LOCAL_AWS_PORT"
+CDKTF_OUTPUT = "cdktf.out"  # cdktf's output folder inside the working folder (`CDKTF_OUTPUT` of `env`)
+# What cdktf itself leaves in a stack folder it ran in (its `terraform init` and `plan -out`): never part of a
+# synth, so never copied (`.terraform`'s provider links point at the very files the copy's own links do).
+CDKTF_RUN_FILES = (".terraform", ".terraform.lock.hcl", "plan", "generated_resources.tf")
+_RESOURCE_COUNTS = re.compile(r"(?:Apply|Destroy) complete! Resources: ([^.]*)\.")
 PARAMETER_OUTPUT = "ssm_parameter_name"  # the service stack's output naming the SSM SecureString with its API key
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Variables that would send Terraform to a real account or a profile instead of the emulator.
 _REAL_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
 
 
+def emulator_variables(endpoint: str) -> dict[str, str]:
+    """What sends Terraform (the provider and the S3 backend alike) to the emulator at `endpoint`."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        # An emulator gap answers 500 forever; fail in seconds instead of the SDK's 25 retries.
+        "AWS_MAX_ATTEMPTS": "3",
+        **DUMMY_CREDENTIALS,
+    }
+
+
 def emulator_env(endpoint: str) -> dict[str, str]:
     """Terraform's environment for the emulator at `endpoint`: dummy credentials, no profile of the caller's."""
-    env = terraform_env(
-        {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            # An emulator gap answers 500 forever; fail in seconds instead of the SDK's 25 retries.
-            "AWS_MAX_ATTEMPTS": "3",
-            **DUMMY_CREDENTIALS,
-        }
-    )
+    env = terraform_env(emulator_variables(endpoint))
     for name in _REAL_AWS_VARIABLES:
         env.pop(name, None)
     return env
@@ -85,6 +106,12 @@ def local_endpoint(port: int) -> str:
     return f"http://{LOCAL_HOST}:{port}"
 
 
+def resource_changes(output: str) -> str:
+    """Terraform's own count of what an apply or destroy did, e.g. `9 added, 0 changed, 0 destroyed`."""
+    found = _RESOURCE_COUNTS.search(output)
+    return found.group(1) if found else "no resource count in Terraform's output"
+
+
 def user_request_url(endpoint: str, rest_api_id: str, stage: str, path: str = "/keys") -> str:
     """Where the emulator serves a deployed stage (AWS's execute-api host does not resolve locally)."""
     return f"{endpoint}/restapis/{rest_api_id}/{stage}/_user_request_{path}"
@@ -105,6 +132,10 @@ def synthesized_stacks(synth_dir: Path) -> list[Stack]:
     stacks = []
     for name in sorted(json.loads(manifest.read_text())["stacks"]):
         config = json.loads((synth_dir / "stacks" / name / "cdk.tf.json").read_text())
+        if "backend" not in config["terraform"]:  # `state.backend = "hcp"`: a cloud block, which the emulator lacks
+            raise ToolError(
+                f'stack {name} keeps its state in HCP Terraform: the local targets need state.backend = "s3"'
+            )
         (backend,) = config["terraform"]["backend"]
         stacks.append(Stack(name, backend, config))
     return sorted(stacks, key=lambda stack: stack.backend != "local")
@@ -119,29 +150,49 @@ class LocalTarget:
     workdir: Path
     variables: tuple[tuple[str, str], ...] = ()
     """Extra environment, e.g. `TF_VAR_tenant_api_key_values` (sensitive inputs never in the JSON)."""
+    verbose: bool = False
+    """Print each stack's steps as they start, and Terraform's counts: the progress of `make *-local`."""
 
     def env(self) -> dict[str, str]:
         return emulator_env(self.endpoint) | dict(self.variables)
+
+    def say(self, stack: Stack, step: str) -> None:
+        if self.verbose:
+            print(f"## {stack.name}: {step}", flush=True)
 
     def stack_dir(self, stack: Stack) -> Path:
         return self.workdir / "stacks" / stack.name
 
     def prepare(self, stack: Stack) -> Path:
-        """Copy the synthesized files (JSON and assets, unchanged) over the working copy, keeping `.terraform`."""
+        """Copy the synthesized files (JSON and assets, unchanged) over the working copy, keeping `.terraform`.
+
+        What cdktf leaves in the synth folder after it ran there (`CDKTF_RUN_FILES`) is not copied.
+        """
         source, target = self.synth_dir / "stacks" / stack.name, self.stack_dir(stack)
         target.mkdir(parents=True, exist_ok=True)
         for old in target.iterdir():
-            if old.name != ".terraform" and not old.name.startswith(".terraform"):
+            if not old.name.startswith(".terraform"):
                 shutil.rmtree(old) if old.is_dir() else old.unlink()
-        shutil.copytree(source, target, dirs_exist_ok=True)
+
+        def cdktf_run_files(folder: str, _: list[str]) -> tuple[str, ...]:
+            return CDKTF_RUN_FILES if folder == str(source) else ()
+
+        shutil.copytree(source, target, ignore=cdktf_run_files, dirs_exist_ok=True)
         return target
+
+    def state_file(self, stack: Stack) -> Path:
+        """A local-backend stack's state: where its relative `path` puts it when cdktf runs in `CDKTF_OUTPUT`.
+
+        `make *-local` and `npx cdktf` with `env`'s environment so share one state (for S3-backend stacks the
+        emulator's bucket is shared anyway), and a real deployment's, in the project root, is never touched.
+        """
+        relative = stack.config["terraform"]["backend"]["local"]["path"]
+        return Path(os.path.normpath(self.workdir / CDKTF_OUTPUT / "stacks" / stack.name / relative))
 
     def backend_config(self, stack: Stack) -> list[str]:
         """`-backend-config` arguments that point a stack's backend at the emulator."""
         if stack.backend == "local":
-            state = self.workdir / "state" / f"{stack.name}.tfstate"
-            state.parent.mkdir(parents=True, exist_ok=True)
-            return [f"-backend-config=path={state}"]
+            return [f"-backend-config=path={self.state_file(stack)}"]
         settings = self.workdir / f"{stack.name}.s3.tfbackend"
         settings.write_text(
             f'endpoints = {{\n  s3       = "{self.endpoint}"\n  dynamodb = "{self.endpoint}"\n'
@@ -154,6 +205,7 @@ class LocalTarget:
         return [f"-backend-config={settings}"]
 
     def init(self, stack: Stack) -> Path:
+        self.say(stack, "init")
         workdir = self.prepare(stack)
         backend = self.backend_config(stack)
         terraform("init", "-reconfigure", "-input=false", "-no-color", *backend, cwd=workdir, env=self.env())
@@ -161,15 +213,21 @@ class LocalTarget:
 
     def apply(self, stack: Stack) -> subprocess.CompletedProcess[str]:
         """Returns Terraform's run, whose printed output callers may inspect (e.g. for leaked secrets)."""
-        return terraform("apply", "-auto-approve", "-input=false", "-no-color", cwd=self.init(stack), env=self.env())
+        workdir = self.init(stack)
+        self.say(stack, "apply")
+        result = terraform("apply", "-auto-approve", "-input=false", "-no-color", cwd=workdir, env=self.env())
+        self.say(stack, f"applied: {resource_changes(result.stdout)}")
+        return result
 
     def plan(self, stack: Stack) -> subprocess.CompletedProcess[str]:
         """`terraform plan -detailed-exitcode`: returncode 0 = no changes, 2 = changes, 1 = error."""
+        workdir = self.init(stack)
+        self.say(stack, "plan")
         return terraform(
-            "plan", "-detailed-exitcode", "-input=false", "-no-color", cwd=self.init(stack), env=self.env(), check=False
+            "plan", "-detailed-exitcode", "-input=false", "-no-color", cwd=workdir, env=self.env(), check=False
         )
 
-    def destroy(self, stack: Stack) -> None:
+    def destroy(self, stack: Stack) -> subprocess.CompletedProcess[str]:
         """`terraform destroy`, once the stack's tables have deletion protection switched off.
 
         DynamoDB refuses to delete a protected table, and so does the emulator; in AWS an operator switches
@@ -178,7 +236,8 @@ class LocalTarget:
         """
         workdir = self.init(stack)
         self.unprotect_tables(stack)
-        terraform("destroy", "-auto-approve", "-input=false", "-no-color", cwd=workdir, env=self.env())
+        self.say(stack, "destroy")
+        return terraform("destroy", "-auto-approve", "-input=false", "-no-color", cwd=workdir, env=self.env())
 
     def unprotect_tables(self, stack: Stack) -> list[str]:
         """Switch deletion protection off on the stack's protected tables that exist; returns their names."""
@@ -229,7 +288,7 @@ class LocalTarget:
     def deployed(self, stack: Stack) -> bool:
         """Whether the stack has state to destroy: a local state file, or a state bucket that exists."""
         if stack.backend == "local":
-            return (self.workdir / "state" / f"{stack.name}.tfstate").is_file()
+            return self.state_file(stack).is_file()
         from botocore.exceptions import ClientError
 
         s3 = emulator_client(self.endpoint, "s3")
@@ -244,21 +303,72 @@ class LocalTarget:
         stacks = synthesized_stacks(self.synth_dir)
         for stack in reversed(stacks):
             if not self.deployed(stack):
-                print(f"## {stack.name}: nothing deployed")
+                print(f"## {stack.name}: nothing deployed", flush=True)
                 continue
-            self.destroy(stack)
+            result = self.destroy(stack)
             if stack.backend == "s3":
                 self.empty_state_bucket(stack)
-            print(f"## {stack.name}: destroyed")
+            print(f"## {stack.name}: destroyed: {resource_changes(result.stdout)}", flush=True)
 
 
-def _emulator(command: str, port: int) -> int:
-    """Run `python -m local_aws start|status|stop`; return its exit code (status: 0 = running)."""
-    args = [] if command == "stop" else ["--port", str(port)]
-    result = subprocess.run([sys.executable, "-m", "local_aws", command, *args], cwd=PROJECT_ROOT)
-    if result.returncode != 0 and command != "status":
-        raise ToolError(f"local emulator `{command}` failed on port {port} (see the message above)")
-    return result.returncode
+@dataclass(frozen=True)
+class PortRequest:
+    """A port asked for, and by what (`--port` or `$LOCAL_AWS_PORT`), to name it in a refusal."""
+
+    port: int
+    source: str
+
+
+def requested_port(flag: int | None, environ: Mapping[str, str] = os.environ) -> PortRequest | None:
+    """`--port`, else a non-empty `$LOCAL_AWS_PORT` (the Makefile drops its own default), else None."""
+    if flag is not None:
+        return PortRequest(flag, "--port")
+    value = environ.get(PORT_ENV_VAR, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ToolError(f"${PORT_ENV_VAR} is not a port number: {value!r}")
+    return PortRequest(int(value), PORT_ENV_VAR)
+
+
+def checkout_emulator(workdir: Path, requested: PortRequest | None) -> Emulator | None:
+    """The emulator `workdir` recorded, if it runs (a stale record is removed); a request for another port is
+    refused, naming both, rather than served by a second emulator or a guess."""
+    running = recorded(workdir)
+    if running is not None and requested is not None and requested.port != running.port:
+        drop = "unset LOCAL_AWS_PORT" if requested.source == PORT_ENV_VAR else "drop --port"
+        raise ToolError(
+            f"{requested.source}={requested.port} but this checkout's emulator runs on {running.port} "
+            f"(pid {running.pid}); {drop} or run `make destroy-local` first"
+        )
+    return running
+
+
+def ensure_emulator(workdir: Path, requested: PortRequest | None) -> tuple[Emulator, bool]:
+    """This checkout's emulator: the recorded one (False), else one started on the requested port or 4566 (True)."""
+    running = checkout_emulator(workdir, requested)
+    if running is not None:
+        return running, False
+    try:
+        return launch(requested.port if requested else DEFAULT_PORT, workdir)
+    except EmulatorError as error:
+        raise ToolError(str(error)) from None
+
+
+def emulator_line(emulator: Emulator, started: bool, workdir: Path) -> str:
+    how = f"started (log: {workdir / 'local-aws.log'})" if started else "this checkout's, already running"
+    return f"## emulator: local_aws on {emulator.endpoint} (pid {emulator.pid}), {how}"
+
+
+def no_emulator(workdir: Path) -> ToolError:
+    return ToolError(f"no emulator of this checkout runs (none recorded in {workdir}): run `make deploy-local` first")
+
+
+def cdktf_exports(target: LocalTarget) -> str:
+    """Shell lines for `eval`: `npx cdktf diff|deploy|destroy` against `target`'s emulator, offline, with cdktf's
+    output in the working folder (`CDKTF_OUTPUT`), so state lands where `make *-local` keeps it."""
+    variables = cdktf_env() | {"CDKTF_OUTPUT": str(target.workdir / CDKTF_OUTPUT)} | emulator_variables(target.endpoint)
+    return shell_exports(variables, unset=_REAL_AWS_VARIABLES)
 
 
 def emulator_answers(endpoint: str) -> bool:
@@ -287,15 +397,16 @@ def service_stack(stacks: list[Stack]) -> Stack | None:
     return next((stack for stack in stacks if PARAMETER_OUTPUT in stack.config.get("output", {})), None)
 
 
-def live_api_key(target: LocalTarget) -> str:
+def live_api_key(workdir: Path, emulator: Emulator | None) -> str:
     """The deployed service's API key, as the emulator's SSM holds it now (it rotates); ToolError if none."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    stack = service_stack(working_copies(target.workdir))
-    if stack is None or not (target.stack_dir(stack) / ".terraform").is_dir():
-        raise ToolError(f"nothing deployed from {target.workdir}: run `make deploy-local` first")
-    if not emulator_answers(target.endpoint):
-        raise ToolError(f"no emulator on {target.endpoint}: run `make deploy-local` first")
+    stack = service_stack(working_copies(workdir))
+    if stack is None or not (workdir / "stacks" / stack.name / ".terraform").is_dir():
+        raise ToolError(f"nothing deployed from {workdir}: run `make deploy-local` first")
+    if emulator is None:
+        raise no_emulator(workdir)
+    target = LocalTarget(emulator.endpoint, workdir / CDKTF_OUTPUT, workdir)
     outputs = {name: output["value"] for name, output in target.outputs(stack).items()}
     parameter = outputs.get(PARAMETER_OUTPUT)
     if not parameter:
@@ -365,40 +476,75 @@ def _print_outputs(target: LocalTarget, stacks: list[Stack]) -> None:
     )
 
 
+def _deploy(target: LocalTarget, emulator: Emulator, stacks: list[Stack]) -> None:
+    """Apply every stack (progress per stack), print the outputs, and end with Terraform's counts per stack."""
+    changes = {stack.name: resource_changes(target.apply(stack).stdout) for stack in stacks}
+    _print_outputs(target, stacks)
+    print(f"\nDeployed to local_aws on {emulator.endpoint} (pid {emulator.pid}):")
+    for name, counts in changes.items():
+        print(f"  {name}: {counts}")
+    print("The emulator keeps running: `make plan-local`, then `make destroy-local`.")
+
+
+def _plan(target: LocalTarget) -> int:
+    """Plan every stack: 0 = no changes, 2 = changes, 1 = an error (Terraform's output is printed unless 0)."""
+    codes = []
+    for stack in synthesized_stacks(target.synth_dir):
+        result = target.plan(stack)
+        print(f"## {stack.name}: " + {0: "no changes", 2: "changes"}.get(result.returncode, "error"), flush=True)
+        if result.returncode != 0:
+            print(result.stdout + result.stderr)
+        codes.append(result.returncode)
+    return 1 if 1 in codes else max(codes, default=0)
+
+
+def _destroy(synth_dir: Path, workdir: Path, emulator: Emulator | None) -> None:
+    """Destroy every stack on the recorded emulator and stop it; then drop the local state of what it held."""
+    if emulator is None:
+        print("## no emulator of this checkout runs: nothing to destroy")
+    else:
+        print(emulator_line(emulator, False, workdir), flush=True)
+        LocalTarget(emulator.endpoint, synth_dir, workdir, verbose=True).destroy_all()
+        shutdown(workdir)
+        print(f"## emulator: local_aws on {emulator.endpoint} (pid {emulator.pid}) stopped")
+    for state in workdir.glob("terraform.*.tfstate*"):  # the emulator kept everything in memory: it is all gone
+        state.unlink()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.local", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["deploy", "plan", "destroy", "api-key"])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", str(DEFAULT_PORT))))
+    parser.add_argument("command", choices=["deploy", "plan", "destroy", "api-key", "env"])
+    parser.add_argument(
+        "--port", type=int, help=f"the emulator's port (default ${PORT_ENV_VAR}); must be the running one's if any; "
+        f"a new one starts on it, else on {DEFAULT_PORT}"
+    )
     parser.add_argument("--synth-dir", type=Path, default=PROJECT_ROOT / "cdktf.out")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     args = parser.parse_args(argv)
-    target = LocalTarget(local_endpoint(args.port), args.synth_dir.resolve(), args.workdir.resolve())
+    synth_dir, workdir = args.synth_dir.resolve(), args.workdir.resolve()
     try:
+        requested = requested_port(args.port)
         if args.command == "api-key":
-            print(live_api_key(target))
+            print(live_api_key(workdir, checkout_emulator(workdir, requested)))
             return 0
-        if args.command == "deploy":
-            _emulator("start", args.port)
-            stacks = target.deploy_all()
-            _print_outputs(target, stacks)
-            print(f"\nThe emulator keeps running on {target.endpoint}: `make plan-local`, then `make destroy-local`.")
+        if args.command == "destroy":
+            _destroy(synth_dir, workdir, checkout_emulator(workdir, requested))
             return 0
-        running = _emulator("status", args.port) == 0
         if args.command == "plan":
-            if not running:
-                raise ToolError(f"no emulator on port {args.port}: run `make deploy-local` first")
-            codes = []
-            for stack in synthesized_stacks(target.synth_dir):
-                result = target.plan(stack)
-                print(f"## {stack.name}: " + {0: "no changes", 2: "changes"}.get(result.returncode, "error"))
-                if result.returncode != 0:
-                    print(result.stdout + result.stderr)
-                codes.append(result.returncode)
-            return 1 if 1 in codes else max(codes, default=0)
-        if running:
-            target.destroy_all()
-        _emulator("stop", args.port)
-        shutil.rmtree(target.workdir / "state", ignore_errors=True)
+            running = checkout_emulator(workdir, requested)
+            if running is None:
+                raise no_emulator(workdir)
+            print(emulator_line(running, False, workdir), flush=True)
+            return _plan(LocalTarget(running.endpoint, synth_dir, workdir, verbose=True))
+        if args.command == "env":
+            emulator, started = ensure_emulator(workdir, requested)
+            print(emulator_line(emulator, started, workdir), file=sys.stderr)
+            print(cdktf_exports(LocalTarget(emulator.endpoint, synth_dir, workdir)))
+            return 0
+        stacks = synthesized_stacks(synth_dir)  # nothing to deploy: fail before starting an emulator
+        emulator, started = ensure_emulator(workdir, requested)
+        print(emulator_line(emulator, started, workdir), flush=True)
+        _deploy(LocalTarget(emulator.endpoint, synth_dir, workdir, verbose=True), emulator, stacks)
         return 0
     except ToolError as error:
         print(f"error: {error}", file=sys.stderr)

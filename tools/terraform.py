@@ -5,13 +5,21 @@ at a file that does not exist, so every Terraform call goes through `terraform_e
 names our own CLI config. The mirror folder comes from `$KMSKG_PROVIDER_MIRROR`, else the first of the
 usual plugin folders holding `hashicorp/aws`. Missing Terraform or mirror raise `ToolError`: they fail
 loudly, never skip.
+
+`npx cdktf diff|deploy|destroy` runs Terraform itself, so it gets the same through its environment:
+
+    eval "$(.venv/bin/python -m tools.terraform env)"    # against AWS; the emulator's: `python -m tools.local env`
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import shlex
 import shutil
 import subprocess
+import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 MIRROR_ENV_VAR = "KMSKG_PROVIDER_MIRROR"
@@ -88,6 +96,23 @@ def terraform_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def cdktf_env() -> dict[str, str]:
+    """The variables `npx cdktf diff|deploy|destroy` needs offline: our CLI config, no checkpoint calls, and no
+    `terraform providers lock` after init (`CDKTF_SKIP_PROVIDER_LOCK`: it asks the registry for every platform)."""
+    return {
+        "TF_CLI_CONFIG_FILE": str(write_cli_config()),
+        "CHECKPOINT_DISABLE": "1",
+        "CDKTF_SKIP_PROVIDER_LOCK": "true",
+    }
+
+
+def shell_exports(variables: Mapping[str, str], unset: Iterable[str] = ()) -> str:
+    """POSIX shell lines setting `variables` (and unsetting `unset`), for `eval "$(...)"`."""
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+    names = " ".join(unset)
+    return "\n".join(lines + ([f"unset {names}"] if names else []))
+
+
 def terraform(
     *args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
@@ -103,3 +128,19 @@ def terraform(
     if check and result.returncode != 0:
         raise ToolError(f"terraform {' '.join(args)} failed in {cwd} (exit {result.returncode}):\n{result.stderr}{result.stdout}")
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.terraform", description="Terraform and cdktf, offline.")
+    parser.add_argument("command", choices=["env"], help="print the exports `npx cdktf` needs against AWS")
+    parser.parse_args(argv)
+    try:
+        print(shell_exports(cdktf_env()))
+    except ToolError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

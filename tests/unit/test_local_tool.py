@@ -1,20 +1,28 @@
-"""`python -m tools.local`: the request commands printed after a deploy, and `api-key` when nothing is deployed.
+"""`python -m tools.local`: the request commands printed after a deploy, `api-key` when nothing is deployed, the
+checkout's one emulator found from its record, and the copy of a synth folder cdktf ran in.
 
-The commands themselves are run against a deployment in tests/e2e/test_http.py; here only their shape and the
-errors that need no emulator.
+The commands themselves are run against a deployment in tests/e2e/test_http.py, and `npx cdktf` next to the make
+targets in tests/e2e/test_local_workflow.py; here only their shape, and what needs an emulator but no deployment.
 """
 
 import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from local_aws.private import free_port
+from local_aws import HEALTH_PATH
+from local_aws.__main__ import RECORD_NAME, Emulator, _alive, recorded, shutdown
+from local_aws.private import free_port, private_emulator
 from tools import local, request_key
-from tools.local import LocalTarget, Stack
+from tools.local import LocalTarget, Stack, synthesized_stacks
+from tools.terraform import ToolError
 
 OUTPUTS = {
     "account_id": "123456789012",
@@ -112,7 +120,8 @@ def test_api_key_without_an_emulator_fails_with_one_clear_line(tmp_path, capsys)
 
     out, err = capsys.readouterr()
     assert (status, out) == (1, "")
-    assert err == f"error: no emulator on http://127.0.0.1:{port}: run `make deploy-local` first\n"
+    assert err == (f"error: no emulator of this checkout runs (none recorded in {tmp_path}): "
+                   "run `make deploy-local` first\n")
 
 
 def test_emulator_client_ignores_the_callers_profile(monkeypatch):
@@ -129,4 +138,251 @@ def test_api_key_is_a_command_next_to_deploy_plan_destroy(capsys):
     with pytest.raises(SystemExit):
         local.main(["--help"])
 
-    assert "{deploy,plan,destroy,api-key}" in capsys.readouterr().out
+    assert "{deploy,plan,destroy,api-key,env}" in capsys.readouterr().out
+
+
+# --- the checkout's one emulator -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory) -> Emulator:
+    """A real emulator (`python -m local_aws serve` on a free port), as a record would name it."""
+    with private_emulator(tmp_path_factory.mktemp("emulator") / "emulator.log") as endpoint:
+        with urllib.request.urlopen(endpoint + HEALTH_PATH) as answer:
+            yield Emulator(json.load(answer)["pid"], int(endpoint.rsplit(":", 1)[1]))
+
+
+@pytest.fixture
+def checkout(tmp_path, monkeypatch) -> Path:
+    """A working folder with an empty synth (`--synth-dir`), and no port asked for in the environment."""
+    monkeypatch.delenv("LOCAL_AWS_PORT", raising=False)
+    (tmp_path / "synth").mkdir()
+    (tmp_path / "synth" / "manifest.json").write_text('{"stacks": {}}')
+    return tmp_path
+
+
+def record(workdir: Path, emulator: Emulator) -> None:
+    (workdir / RECORD_NAME).write_text(json.dumps({"pid": emulator.pid, "port": emulator.port}))
+
+
+def run(command: str, workdir: Path, *args: str) -> int:
+    return local.main([command, "--workdir", str(workdir), "--synth-dir", str(workdir / "synth"), *args])
+
+
+@pytest.mark.parametrize("command", ["deploy", "plan", "destroy", "env", "api-key"])
+def test_another_port_than_the_running_emulators_is_refused_naming_both(command, checkout, running, monkeypatch,
+                                                                        capsys):
+    record(checkout, running)
+    other = free_port()
+    monkeypatch.setenv("LOCAL_AWS_PORT", str(other))
+
+    assert run(command, checkout) == 1
+
+    out, err = capsys.readouterr()
+    assert err == (f"error: LOCAL_AWS_PORT={other} but this checkout's emulator runs on {running.port} "
+                   f"(pid {running.pid}); unset LOCAL_AWS_PORT or run `make destroy-local` first\n")
+    assert "export" not in out
+    assert recorded(checkout) == running  # neither stopped nor forgotten
+
+
+def test_another_port_by_flag_is_refused_too(checkout, running, capsys):
+    record(checkout, running)
+
+    assert run("plan", checkout, "--port", str(running.port + 1)) == 1
+
+    assert capsys.readouterr().err.startswith(f"error: --port={running.port + 1} but this checkout's emulator runs on "
+                                              f"{running.port} (pid {running.pid}); drop --port")
+
+
+@pytest.mark.parametrize("asked", [None, "same"])
+def test_the_recorded_emulator_is_reused(asked, checkout, running, monkeypatch, capsys):
+    record(checkout, running)
+    if asked:
+        monkeypatch.setenv("LOCAL_AWS_PORT", str(running.port))
+
+    assert run("env", checkout) == 0
+
+    out, err = capsys.readouterr()
+    assert err == (f"## emulator: local_aws on {running.endpoint} (pid {running.pid}), "
+                   "this checkout's, already running\n")
+    assert f"export AWS_ENDPOINT_URL={running.endpoint}" in out.splitlines()
+    assert recorded(checkout) == running
+
+
+def test_env_gives_npx_cdktf_the_emulator_offline_and_the_make_targets_state(checkout, running, capsys):
+    record(checkout, running)
+    assert run("env", checkout) == 0
+    exports = capsys.readouterr().out
+
+    shell = subprocess.run(["sh", "-c", 'eval "$1" && env', "sh", exports], capture_output=True, text=True, check=True,
+                           env={**os.environ, "AWS_PROFILE": "production", "AWS_SESSION_TOKEN": "real"})
+
+    env = dict(line.split("=", 1) for line in shell.stdout.splitlines() if "=" in line)
+    assert env["AWS_ENDPOINT_URL"] == running.endpoint
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("testing", "testing")
+    assert "AWS_PROFILE" not in env and "AWS_SESSION_TOKEN" not in env
+    assert (env["CDKTF_SKIP_PROVIDER_LOCK"], env["CHECKPOINT_DISABLE"]) == ("true", "1")
+    assert "filesystem_mirror" in Path(env["TF_CLI_CONFIG_FILE"]).read_text()
+    # cdktf resolves the remote-state stack's relative state path from its output folder: where make keeps it.
+    name, path = "kms-key-generator-remote-state", "../../../terraform.kms-key-generator-remote-state.tfstate"
+    state = Stack(name, "local", {"terraform": {"backend": {"local": {"path": path}}}})  # as synthesized
+    target = LocalTarget(running.endpoint, checkout / "synth", checkout)
+    cdktf_state = (Path(env["CDKTF_OUTPUT"]) / "stacks" / name / path).resolve()
+    assert target.state_file(state) == cdktf_state == checkout / f"terraform.{name}.tfstate"
+    assert target.backend_config(state) == [f"-backend-config=path={target.state_file(state)}"]
+
+
+def test_a_stale_record_is_removed_and_never_used(checkout, capsys):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    record(checkout, Emulator(gone.pid, free_port()))
+
+    assert run("plan", checkout) == 1
+
+    err = capsys.readouterr().err
+    assert f"removed the stale record {checkout / RECORD_NAME}: pid {gone.pid}" in err
+    assert err.endswith(f"error: no emulator of this checkout runs (none recorded in {checkout}): "
+                        "run `make deploy-local` first\n")
+    assert not (checkout / RECORD_NAME).exists()
+
+
+def test_a_record_naming_a_stranger_is_removed_and_the_stranger_left_alone(checkout, capsys):
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        record(checkout, Emulator(stranger.pid, free_port()))
+
+        assert run("destroy", checkout) == 0
+
+        assert "## no emulator of this checkout runs: nothing to destroy" in capsys.readouterr().out
+        assert not (checkout / RECORD_NAME).exists()
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_port_held_by_another_checkouts_emulator_is_refused(checkout, running, capsys):
+    assert run("deploy", checkout, "--port", str(running.port)) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: port {running.port} is used by another local_aws (pid {running.pid}")
+    assert f"not the one recorded in {checkout / RECORD_NAME}: pick another port" in err
+    assert not (checkout / RECORD_NAME).exists()
+
+
+def test_destroy_acts_on_the_recorded_emulator_and_stops_it(checkout, capsys):
+    workdir = checkout / ".local-aws"  # where `python -m local_aws start` records, run from the checkout
+    port = free_port()
+    started = subprocess.run([sys.executable, "-m", "local_aws", "start", "--port", str(port)], cwd=checkout,
+                             env={**os.environ, "PYTHONPATH": str(local.PROJECT_ROOT)}, capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    try:
+        emulator = recorded(workdir)
+        assert emulator is not None and emulator.port == port
+        (workdir / "terraform.kms-key-generator-remote-state.tfstate").write_text("{}")
+        capsys.readouterr()
+
+        assert local.main(["destroy", "--workdir", str(workdir), "--synth-dir", str(checkout / "synth")]) == 0
+
+        out = capsys.readouterr().out
+        assert f"## emulator: local_aws on {emulator.endpoint} (pid {emulator.pid}), this checkout's" in out
+        assert out.endswith(f"## emulator: local_aws on {emulator.endpoint} (pid {emulator.pid}) stopped\n")
+        assert not _alive(emulator.pid) and recorded(workdir) is None
+        assert list(workdir.glob("*.tfstate")) == []
+    finally:
+        shutdown(workdir)
+
+
+def test_a_non_numeric_port_variable_is_an_error(checkout, monkeypatch, capsys):
+    monkeypatch.setenv("LOCAL_AWS_PORT", "http")
+
+    assert run("plan", checkout) == 1
+
+    assert capsys.readouterr().err == "error: $LOCAL_AWS_PORT is not a port number: 'http'\n"
+
+
+# --- copying a synth folder, progress ----------------------------------------------
+
+
+def test_a_synth_folder_cdktf_ran_in_is_copied_without_what_cdktf_left(tmp_path):
+    """`npx cdktf diff` leaves `.terraform` (provider links into the plugin cache), its lock file and `plan` in
+    the stack folder; the working copy's `.terraform` links to the same provider, so copying them crashed."""
+    provider = tmp_path / "plugin-cache" / "linux_amd64"
+    provider.mkdir(parents=True)
+    (provider / "terraform-provider-aws").write_bytes(b"provider")
+    link = Path(".terraform/providers/registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64")
+    synth, work = tmp_path / "synth" / "stacks" / "s", tmp_path / "work" / "stacks" / "s"
+    for folder in synth, work:
+        (folder / link).parent.mkdir(parents=True)
+        (folder / link).symlink_to(provider)
+        (folder / ".terraform.lock.hcl").write_text(f"# {folder.parent.parent.name}'s lock\n")
+    (synth / "cdk.tf.json").write_text("{}")
+    (synth / "assets").mkdir()
+    (synth / "assets" / "handler.zip").write_bytes(b"zip")
+    (synth / "plan").write_bytes(b"binary plan")
+    (work / "stale.json").write_text("{}")
+    probe = shutil.copytree(work, tmp_path / "probe", symlinks=True)
+    # The crash seen after `npx cdktf diff`: "<DirEntry ...> and ... are the same file", one character per error.
+    with pytest.raises(shutil.Error, match=re.escape("['<', 'D', 'i', 'r', 'E', 'n', 't', 'r', 'y'")):
+        shutil.copytree(synth, probe, dirs_exist_ok=True)
+
+    copy = LocalTarget("http://127.0.0.1:9", tmp_path / "synth", tmp_path / "work").prepare(Stack("s", "s3", {}))
+
+    files = sorted(str(path.relative_to(copy)) for path in copy.rglob("*") if path.is_file() and ".terraform/" not in
+                   f"{path.relative_to(copy)}/")
+    assert files == [".terraform.lock.hcl", "assets/handler.zip", "cdk.tf.json"]
+    assert (copy / ".terraform.lock.hcl").read_text() == "# work's lock\n"
+    assert (copy / link).is_symlink() and (copy / link / "terraform-provider-aws").read_bytes() == b"provider"
+
+
+@pytest.mark.parametrize("output, counts", [
+    ("...\nApply complete! Resources: 9 added, 0 changed, 0 destroyed.\n\nOutputs:\n",
+     "9 added, 0 changed, 0 destroyed"),
+    ("Apply complete! Resources: 1 imported, 0 added, 2 changed, 0 destroyed.",
+     "1 imported, 0 added, 2 changed, 0 destroyed"),
+    ("Destroy complete! Resources: 62 destroyed.\n", "62 destroyed"),
+    ("Error: something\n", "no resource count in Terraform's output"),
+])
+def test_resource_changes_are_terraforms_own_counts(output, counts):
+    assert local.resource_changes(output) == counts
+
+
+def test_deploy_prints_each_stacks_steps_and_ends_with_the_counts_and_the_emulator(tmp_path, monkeypatch, capsys):
+    stacks = [Stack("app-remote-state", "local", {}), Stack("app", "s3", {})]
+    for stack in stacks:
+        (tmp_path / "synth" / "stacks" / stack.name).mkdir(parents=True)
+    applied = {"app-remote-state": "9 added, 0 changed, 0 destroyed", "app": "0 added, 1 changed, 0 destroyed"}
+
+    def terraform(*args, cwd, env, **_):
+        stdout = {"apply": f"Apply complete! Resources: {applied[cwd.name]}.", "output": "{}"}.get(args[0], "")
+        return subprocess.CompletedProcess(args, 0, stdout, "")
+
+    monkeypatch.setattr(local, "terraform", terraform)
+    monkeypatch.setattr(LocalTarget, "backend_config", lambda self, stack: [])
+    emulator = Emulator(4242, 4599)
+    target = LocalTarget(emulator.endpoint, tmp_path / "synth", tmp_path / "work", verbose=True)
+
+    local._deploy(target, emulator, stacks)
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:6] == [
+        "## app-remote-state: init", "## app-remote-state: apply",
+        "## app-remote-state: applied: 9 added, 0 changed, 0 destroyed",
+        "## app: init", "## app: apply", "## app: applied: 0 added, 1 changed, 0 destroyed",
+    ]
+    assert lines[-4:] == [
+        "Deployed to local_aws on http://127.0.0.1:4599 (pid 4242):",
+        "  app-remote-state: 9 added, 0 changed, 0 destroyed",
+        "  app: 0 added, 1 changed, 0 destroyed",
+        "The emulator keeps running: `make plan-local`, then `make destroy-local`.",
+    ]
+
+
+def test_a_stack_with_an_hcp_cloud_block_is_refused_by_the_local_targets(tmp_path):
+    stack = tmp_path / "stacks" / "svc"
+    stack.mkdir(parents=True)
+    (tmp_path / "manifest.json").write_text(json.dumps({"stacks": {"svc": {}}}))
+    (stack / "cdk.tf.json").write_text(json.dumps({"terraform": {"cloud": {"organization": "o"}}}))
+
+    with pytest.raises(ToolError, match='stack svc keeps its state in HCP Terraform: .*state.backend = "s3"'):
+        synthesized_stacks(tmp_path)

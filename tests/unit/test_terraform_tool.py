@@ -1,7 +1,9 @@
-"""The Terraform wrapper fails loudly when terraform or the provider mirror is missing."""
+"""The Terraform wrapper fails loudly when terraform or the provider mirror is missing; `env` gives `npx cdktf` the
+same offline setup."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,21 @@ def test_terraform_env_points_at_our_cli_config():
     env = tf.terraform_env()
     assert Path(env["TF_CLI_CONFIG_FILE"]).is_file()
     assert env["TF_INPUT"] == "0"
+
+
+def test_env_gives_npx_cdktf_our_cli_config_and_no_provider_lock(capsys: pytest.CaptureFixture[str]):
+    """`eval "$(python -m tools.terraform env)"`, then `npx cdktf diff|deploy|destroy` runs offline against AWS."""
+    assert tf.main(["env"]) == 0
+    exports = capsys.readouterr().out
+
+    shell = subprocess.run(["sh", "-c", 'eval "$1" && env', "sh", exports], capture_output=True, text=True, check=True)
+
+    env = dict(line.split("=", 1) for line in shell.stdout.splitlines() if "=" in line)
+    assert env["TF_CLI_CONFIG_FILE"] == str(tf.CLI_CONFIG) and "filesystem_mirror" in tf.CLI_CONFIG.read_text()
+    assert (env["CDKTF_SKIP_PROVIDER_LOCK"], env["CHECKPOINT_DISABLE"]) == ("true", "1")
+    assert "AWS_ENDPOINT_URL" not in exports and "CDKTF_OUTPUT" not in exports  # cdktf.out and AWS, as documented
+
+
+def test_shell_exports_quote_values_and_unset_names():
+    lines = tf.shell_exports({"A": "it's here", "B": "plain"}, unset=("C", "D")).splitlines()
+    assert lines == ["export A='it'\"'\"'s here'", "export B=plain", "unset C D"]
