@@ -1,6 +1,7 @@
 """Compare the synthesized Terraform JSON of the working tree with a base git ref, as Markdown for a PR.
 
-    python -m tools.synth_diff --base origin/main [--head-dir DIR] [--base-dir DIR] [--output FILE]
+    python -m tools.synth_diff --base origin/main [--base-config FILE] [--head-dir DIR] [--base-dir DIR]
+                               [--output FILE] [--result FILE]
 
 The working tree is synthesized with `python main.py` (this interpreter, so the current venv) into a
 temporary folder; the base ref is checked out with `git worktree add --detach` into another temporary folder,
@@ -8,15 +9,27 @@ synthesized the same way (the two synths run side by side) and the worktree is r
 `--head-dir` / `--base-dir` use folders that are already synthesized (a `cdktf.out`) instead. Nothing talks to
 AWS: this is a pure comparison of `cdk.tf.json` files.
 
+Settings: the working tree reads `$KMSKG_CONFIG` (default `config/default.toml`). The base reads
+`--base-config` when given, a path relative to the working tree (so it may be a file the base revision does not
+have: reviewing an `[adopt]` section against the same settings without it shows exactly the imports). Otherwise
+the base reads the same settings file as the base revision has it, so a code change is compared under one
+environment's settings; a file the base revision lacks (a new environment) falls back to the base's default.
+
 Every stack is compared resource by resource (address `type.name`, data sources `data.type.name`),
 ignoring the `//` metadata CDKTF adds, plus its `import` blocks (adopting existing objects), outputs and the
 `terraform` / `provider` blocks. The Markdown has a per-stack count table, a `> [!WARNING]` block for what
-Terraform will destroy (removed or replaced stateful or client-facing resources, and renamed addresses, with
-the `moved` block that keeps them), then per stack `### Added`, `### Removed`, `### Changed` (attribute paths
-with `old -> new`), `### Imports`, `### Outputs` and `### Terraform and providers`. Sensitive values (API key values, SSM parameter and secret values,
-password/token-like attributes, outputs marked `sensitive`) are shown as `(sensitive)`.
+Terraform will destroy (removed or replaced stateful or client-facing resources, instances of them whose
+`for_each` key goes, and renamed addresses, with the `moved` block that keeps them), then per stack `### Added`,
+`### Removed`, `### Changed` (attribute paths with `old -> new`), `### Imports`, `### Outputs` and
+`### Terraform and providers`. A `for_each` resource names its instance keys when added or removed, and the keys
+that appear or disappear when it changes (a tenant added to the tenants map), when they can be read from the JSON:
+a literal map or set, or a literal `locals` entry; otherwise they are "computed at plan time". Sensitive values
+(API key values, SSM parameter and secret values, password/token-like attributes, outputs marked `sensitive`) are
+shown as `(sensitive)`.
 
-Exit status: 0 no changes, 1 changes, 2 error.
+Exit status: 0 no changes, 1 changes, 2 error. `--result FILE` also writes the outcome as one word
+(`no-changes`, `changes`, `error`) once the run ends, so a caller that only learns success or failure (`make`
+turns every failing status into its own 2) can still tell them apart; no file means the tool crashed.
 
 `diff_stacks()` and `render_markdown()` are pure functions; only `main()` runs git and the synths.
 """
@@ -34,13 +47,19 @@ import tempfile
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from constructs_lib.settings import CONFIG_ENV_VAR, DEFAULT_CONFIG
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SYNTH_TIMEOUT_SECONDS = 300
 MAX_VALUE_CHARS = 100
+# A for_each over thousands of tenants: list this many instance keys, then count the rest.
+MAX_LISTED_KEYS = 50
+EXIT_NO_CHANGES, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
+RESULT_WORDS = {EXIT_NO_CHANGES: "no-changes", EXIT_CHANGES: "changes", EXIT_ERROR: "error"}
 # A removed and an added resource of one type are a rename when their arguments (as flattened leaves, with
 # references to other renamed resources rewritten) are at least this share equal, or differ in one leaf only,
 # or share the literal value of an identifying argument and are at least half equal.
@@ -95,6 +114,7 @@ ABSENT = "(absent)"
 _METADATA = "//"
 _BLOCKS_DIFFED_ELSEWHERE = frozenset({_METADATA, "resource", "data", "output", "import"})
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_LOCAL_REFERENCE = re.compile(r"local\.([A-Za-z_][A-Za-z0-9_-]*)")
 
 
 class DiffError(Exception):
@@ -128,6 +148,9 @@ class ResourceChange:
     type: str
     changes: tuple[AttributeChange, ...]
     replaced_by: tuple[str, ...] = ()  # top-level arguments forcing replacement (known types only)
+    keys_added: tuple[str, ...] = ()  # `for_each` instance keys that appear
+    keys_removed: tuple[str, ...] = ()
+    keys_computed: bool = False  # the `for_each` changed, but its keys are known only at plan time
 
     @property
     def replaced(self) -> bool:
@@ -173,6 +196,8 @@ class StackDiff:
     settings: tuple[AttributeChange, ...] = ()  # `terraform`, `provider` and any other top-level block
     imports_added: tuple[tuple[str, str], ...] = ()  # (address, import id) of `import` blocks
     imports_removed: tuple[tuple[str, str], ...] = ()
+    # `for_each` instance keys of added and removed addresses (None: computed at plan time).
+    instance_keys: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
 
     @property
     def output_count(self) -> int:
@@ -216,18 +241,29 @@ def diff_stacks(base: Mapping[str, Mapping[str, Any]], head: Mapping[str, Mappin
 
 def _diff_stack(name: str, status: str, base: Mapping[str, Any], head: Mapping[str, Any]) -> StackDiff:
     old, new = _addressed(base), _addressed(head)
+    old_locals, new_locals = base.get("locals") or {}, head.get("locals") or {}
     removed = sorted(set(old) - set(new))
     added = sorted(set(new) - set(old))
     renames = _find_renames(old, new, removed, added)
+    instance_keys = {
+        address: for_each_keys(body["for_each"], stack_locals)
+        for addresses, bodies, stack_locals in ((removed, old, old_locals), (added, new, new_locals))
+        for address in addresses
+        if "for_each" in (body := bodies[address])
+    }
     changed = []
     for address in sorted(set(old) & set(new)):
         rtype = _type_of(address)
         changes = tuple(_diff_value(_strip(old[address]), _strip(new[address]), "", _masker(rtype)))
-        if changes:
+        # A changed `locals` entry changes a resource's instances without changing the resource itself.
+        keys_added, keys_removed, keys_computed = _instance_changes(old[address], new[address], old_locals, new_locals)
+        if changes or keys_added or keys_removed or keys_computed:
             top = {_top_level(change.path) for change in changes}
             force_new = frozenset() if address.startswith("data.") else FORCE_NEW.get(rtype, frozenset())
             replaced_by = tuple(sorted(top & force_new))
-            changed.append(ResourceChange(address, rtype, changes, replaced_by))
+            changed.append(
+                ResourceChange(address, rtype, changes, replaced_by, keys_added, keys_removed, keys_computed)
+            )
 
     old_outputs, new_outputs = base.get("output", {}) or {}, head.get("output", {}) or {}
     outputs_changed = []
@@ -256,7 +292,60 @@ def _diff_stack(name: str, status: str, base: Mapping[str, Any], head: Mapping[s
         settings=settings,
         imports_added=tuple(sorted(imports_new - imports_old)),
         imports_removed=tuple(sorted(imports_old - imports_new)),
+        instance_keys=instance_keys,
     )
+
+
+def for_each_keys(for_each: Any, stack_locals: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The sorted instance keys of a `for_each` value, or None when only Terraform can tell (computed at plan time).
+
+    Readable here: a literal map (its keys) or list (a set of strings), `${toset([...])}` with a JSON list (what a
+    CDKTF list iterator writes), and `${local.NAME}` or `${toset(local.NAME)}` naming a literal `locals` entry.
+    """
+    value = for_each
+    if isinstance(value, str):
+        expression = value[2:-1].strip() if value.startswith("${") and value.endswith("}") else ""
+        if expression.startswith("toset(") and expression.endswith(")"):
+            expression = expression[len("toset(") : -1].strip()
+        reference = _LOCAL_REFERENCE.fullmatch(expression)
+        if reference:
+            value = stack_locals.get(reference.group(1))
+        else:
+            try:
+                value = json.loads(expression)
+            except ValueError:
+                return None
+    if isinstance(value, dict):
+        keys = list(value)
+    elif isinstance(value, list) and not any(isinstance(item, (dict, list)) for item in value):
+        keys = [item if isinstance(item, str) else json.dumps(item) for item in value]
+    else:
+        return None
+    if any("${" in key for key in keys):
+        return None
+    return tuple(sorted(set(keys)))
+
+
+def _instance_changes(
+    old: Mapping[str, Any], new: Mapping[str, Any], old_locals: Mapping[str, Any], new_locals: Mapping[str, Any]
+) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """(keys that appear, keys that disappear, whether a changed `for_each` has keys known only at plan time).
+
+    A side without `for_each` counts as no keys: its `for_each` attribute change shows the rest.
+    """
+    before, after = old.get("for_each", MISSING), new.get("for_each", MISSING)
+    if before is MISSING and after is MISSING:
+        return (), (), False
+    old_keys = () if before is MISSING else for_each_keys(before, old_locals)
+    new_keys = () if after is MISSING else for_each_keys(after, new_locals)
+    if old_keys is None or new_keys is None:
+        return (), (), before != after
+    return tuple(sorted(set(new_keys) - set(old_keys))), tuple(sorted(set(old_keys) - set(new_keys))), False
+
+
+def instance_address(address: str, key: str) -> str:
+    """Terraform's address of one `for_each` instance: `type.name["key"]`."""
+    return f"{address}[{json.dumps(key)}]"
 
 
 def _imports(stack: Mapping[str, Any]) -> set[tuple[str, str]]:
@@ -459,6 +548,11 @@ def _warnings(stack: StackDiff) -> Iterator[DiffWarning]:
             continue
         yield DiffWarning(stack.name, address, "removed", f"`{address}` is destroyed: {CRITICAL_TYPES[rtype]}.")
     for change in stack.changed:
+        consequence = CRITICAL_TYPES.get(change.type)
+        if consequence and not change.address.startswith("data."):
+            for key in change.keys_removed:  # a tenant taken out of the tenants map: its API key goes
+                instance = instance_address(change.address, key)
+                yield DiffWarning(stack.name, instance, "removed", f"`{instance}` is destroyed: {consequence}.")
         if change.replaced and change.type in CRITICAL_TYPES:
             forced = ", ".join(f"`{name}`" for name in change.replaced_by)
             yield DiffWarning(
@@ -513,8 +607,32 @@ def _change_lines(changes: tuple[AttributeChange, ...], indent: str) -> list[str
     return [f"{indent}- {code(change.path)}: {_render_pair(change)}" for change in changes]
 
 
-def render_markdown(report: Report, base_label: str = "base", head_label: str = "head") -> str:
+def _key_list(keys: tuple[str, ...]) -> str:
+    listed = ", ".join(code(key) for key in keys[:MAX_LISTED_KEYS])
+    more = len(keys) - MAX_LISTED_KEYS
+    return listed + (f" and {more} more" if more > 0 else "")
+
+
+def _instances_note(keys: tuple[str, ...] | None) -> str:
+    if keys is None:
+        return ": for_each keys computed at plan time"
+    return f": for_each keys {_key_list(keys)}" if keys else ": for_each over no keys (no instances)"
+
+
+def _instance_lines(change: ResourceChange) -> list[str]:
+    lines = [f"  - for_each keys added: {_key_list(change.keys_added)}"] if change.keys_added else []
+    if change.keys_removed:
+        lines.append(f"  - for_each keys removed: {_key_list(change.keys_removed)}")
+    if change.keys_computed:
+        lines.append("  - for_each keys computed at plan time")
+    return lines
+
+
+def render_markdown(report: Report, base_label: str = "base", head_label: str = "head", settings: str = "") -> str:
+    """The PR comment; `settings` is a line naming the settings files the two synths read, shown under the title."""
     lines = [f"## Synth diff: {code(base_label)} → {code(head_label)}", ""]
+    if settings:
+        lines += [settings, ""]
     if not report.has_changes:
         names = ", ".join(code(stack.name) for stack in report.stacks) or "none"
         lines += ["No changes.", "", f"Stacks compared: {names}.", ""]
@@ -562,12 +680,16 @@ def render_markdown(report: Report, base_label: str = "base", head_label: str = 
             lines.append("### Added")
             for address in stack.added:
                 note = f" (renamed from {code(renamed_from[address])})" if address in renamed_from else ""
+                if address in stack.instance_keys:
+                    note += _instances_note(stack.instance_keys[address])
                 lines.append(f"- {code(address)}{note}")
             lines.append("")
         if stack.removed:
             lines.append("### Removed")
             for address in stack.removed:
                 note = f" (renamed to {code(renamed_to[address])})" if address in renamed_to else ""
+                if address in stack.instance_keys:
+                    note += _instances_note(stack.instance_keys[address])
                 lines.append(f"- {code(address)}{note}")
             lines.append("")
         if stack.changed:
@@ -576,6 +698,7 @@ def render_markdown(report: Report, base_label: str = "base", head_label: str = 
                 forced = ", ".join(code(name) for name in change.replaced_by)
                 note = f" **replaced** (forced by {forced})" if change.replaced else ""
                 lines.append(f"- {code(change.address)}{note}")
+                lines += _instance_lines(change)
                 lines += _change_lines(change.changes, "  ")
             lines.append("")
         if stack.imports_added or stack.imports_removed:
@@ -622,12 +745,59 @@ def load_stacks(synth_dir: Path) -> dict[str, dict[str, Any]]:
         raise DiffError(f"{synth_dir}: cannot read a stack: {error}") from error
 
 
-def start_synth(tree: Path, outdir: Path) -> subprocess.Popen[str]:
-    """`python main.py` of `tree` with this interpreter, writing to `outdir`."""
-    env = dict(os.environ, CDKTF_OUTDIR=str(outdir), JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20")
+def synth_env(outdir: Path, settings: Path | None) -> dict[str, str]:
+    """This environment for a synth into `outdir` reading `settings` (None: the synthesized tree's default)."""
+    env = dict(os.environ, CDKTF_OUTDIR=str(outdir))
+    env.pop(CONFIG_ENV_VAR, None)
+    if settings is not None:
+        env[CONFIG_ENV_VAR] = str(settings)
+    return env
+
+
+def start_synth(tree: Path, outdir: Path, settings: Path | None) -> subprocess.Popen[str]:
+    """`python main.py` of `tree` with this interpreter, reading `settings`, writing to `outdir`."""
     return subprocess.Popen(
-        [sys.executable, "main.py"], cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "main.py"],
+        cwd=tree,
+        env=synth_env(outdir, settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+
+
+def _shown(path: Path) -> str:
+    """A settings path as the user would type it: relative to the working tree when inside it."""
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
+def head_settings(config_env: str | None) -> tuple[Path | None, str]:
+    """The working tree's settings file (`$KMSKG_CONFIG`, relative to the working tree; None: default) and its name."""
+    if not config_env:
+        return None, code(_shown(DEFAULT_CONFIG))
+    path = (PROJECT_ROOT / config_env).resolve()
+    return path, code(_shown(path))
+
+
+def base_settings(tree: Path, ref: str, base_config: Path | None, config_env: str | None) -> tuple[Path | None, str]:
+    """The settings file the base synth in `tree` reads (None: the base revision's default) and how to name it.
+
+    `--base-config` wins, resolved in the working tree. Else the working tree's settings file as the base revision
+    has it (an absolute path outside the working tree is one file for both sides), or the base's default when the
+    base revision lacks that file.
+    """
+    if base_config is not None:
+        path = (PROJECT_ROOT / base_config).resolve()
+        return path, f"{code(_shown(path))} from the working tree"
+    if not config_env:
+        return None, code(_shown(DEFAULT_CONFIG))
+    path = (PROJECT_ROOT / config_env).resolve()
+    if not path.is_relative_to(PROJECT_ROOT):
+        return path, code(str(path))
+    relative = path.relative_to(PROJECT_ROOT)
+    if (tree / relative).is_file():
+        return tree / relative, code(str(relative))
+    return None, f"{code(_shown(DEFAULT_CONFIG))} ({code(str(relative))} is not in {code(ref)})"
 
 
 def finish_synth(process: subprocess.Popen[str], label: str) -> None:
@@ -668,14 +838,23 @@ def base_worktree(ref: str, parent: Path) -> Iterator[Path]:
             subprocess.run(["git", "worktree", "prune"], cwd=PROJECT_ROOT, capture_output=True)
 
 
-def _synthesized(args: argparse.Namespace, tmp: Path) -> tuple[dict, dict]:
+def _synthesized(args: argparse.Namespace, tmp: Path) -> tuple[dict, dict, str]:
+    """Both sides' stacks and a Markdown line naming the settings each synthesized side read."""
+    if args.base_config is not None and not (PROJECT_ROOT / args.base_config).is_file():
+        raise DiffError(f"--base-config {args.base_config}: no such file (a path relative to the working tree)")
+    config_env = os.environ.get(CONFIG_ENV_VAR)
+    named = []
     head_process = None
     if args.head_dir is None:
-        head_process = start_synth(PROJECT_ROOT, tmp / "head")
+        settings, name = head_settings(config_env)
+        named.append(f"working tree {name}")
+        head_process = start_synth(PROJECT_ROOT, tmp / "head", settings)
     try:
         if args.base_dir is None:
             with base_worktree(args.base, tmp) as tree:
-                base_process = start_synth(tree, tmp / "base")
+                settings, name = base_settings(tree, args.base, args.base_config, config_env)
+                named.insert(0, f"base {name}")
+                base_process = start_synth(tree, tmp / "base", settings)
                 finish_synth(base_process, f"base {args.base}")
         if head_process is not None:
             finish_synth(head_process, "the working tree")
@@ -686,7 +865,7 @@ def _synthesized(args: argparse.Namespace, tmp: Path) -> tuple[dict, dict]:
             head_process.communicate()
     base = load_stacks(args.base_dir or tmp / "base")
     head = load_stacks(args.head_dir or tmp / "head")
-    return base, head
+    return base, head, ("Settings: " + ", ".join(named) + ".") if named else ""
 
 
 # --- CLI ------------------------------------------------------------------------------------------------------
@@ -699,39 +878,63 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="Exit status: 0 no changes, 1 changes, 2 error.",
     )
     parser.add_argument("--base", help="git ref to compare against (synthesized in a temporary worktree)")
+    parser.add_argument(
+        "--base-config",
+        type=Path,
+        help="settings file of the base synth, relative to the working tree (default: $KMSKG_CONFIG as the base "
+        "revision has it, else the base's default)",
+    )
     parser.add_argument("--base-dir", type=Path, help="already synthesized base output folder (skips --base synth)")
     parser.add_argument("--head-dir", type=Path, help="already synthesized head output folder (default: synth now)")
     parser.add_argument("--output", type=Path, help="also write the Markdown to this file")
+    parser.add_argument("--result", type=Path, help="write the outcome to this file: no-changes, changes or error")
     args = parser.parse_args(argv)
     if args.base is None and args.base_dir is None:
         parser.error("give --base REF or --base-dir DIR")
+    if args.base_config is not None and args.base_dir is not None:
+        parser.error("--base-config applies to a --base synth, not to an already synthesized --base-dir")
     return args
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.result:
+        args.result.unlink(missing_ok=True)  # a run cut short must not leave the last run's word behind
+    with tempfile.TemporaryDirectory(prefix="synth-diff-") as tmp:
+        base, head, settings = _synthesized(args, Path(tmp))
+    report = diff_stacks(base, head)
+    markdown = render_markdown(
+        report,
+        base_label=str(args.base_dir) if args.base_dir else args.base,
+        head_label=str(args.head_dir) if args.head_dir else "working tree",
+        settings=settings,
+    )
+    if args.output:
+        args.output.write_text(markdown)
+    sys.stdout.write(markdown)
+    sys.stdout.flush()
+    return EXIT_CHANGES if report.has_changes else EXIT_NO_CHANGES
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
     except SystemExit as exit_:
-        return 0 if exit_.code == 0 else 2
+        return EXIT_NO_CHANGES if exit_.code == 0 else EXIT_ERROR
     try:
-        with tempfile.TemporaryDirectory(prefix="synth-diff-") as tmp:
-            base, head = _synthesized(args, Path(tmp))
-        report = diff_stacks(base, head)
-        markdown = render_markdown(
-            report,
-            base_label=args.base or str(args.base_dir),
-            head_label=str(args.head_dir) if args.head_dir else "working tree",
-        )
-        if args.output:
-            args.output.write_text(markdown)
+        status = _run(args)
     except DiffError as error:
         print(f"synth_diff: {error}", file=sys.stderr)
-        return 2
+        status = EXIT_ERROR
     except Exception:  # exit 1 means "changes", so a crash must not exit 1
         traceback.print_exc()
-        return 2
-    sys.stdout.write(markdown)
-    return 1 if report.has_changes else 0
+        status = EXIT_ERROR
+    if args.result:
+        try:
+            args.result.write_text(RESULT_WORDS[status] + "\n")
+        except OSError as error:
+            print(f"synth_diff: cannot write --result: {error}", file=sys.stderr)
+            return EXIT_ERROR
+    return status
 
 
 if __name__ == "__main__":

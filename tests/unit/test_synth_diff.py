@@ -1,25 +1,33 @@
-"""tools.synth_diff: crafted base/head pairs built from the session's real default synth, plus the CLI."""
+"""tools.synth_diff: crafted base/head pairs built from the session's real default synth, small synthetic stacks
+(`for_each` instance keys, settings of each side), the CLI, and the `make diff` / `make plan-local` outcomes."""
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.synth import PROJECT_ROOT, SERVICE_STACK, STATE_STACK, Synth, resources
+from tools import synth_diff
 from tools.synth_diff import (
     CRITICAL_TYPES,
     AttributeChange,
     Rename,
+    Report,
+    base_settings,
     code,
     diff_stacks,
+    for_each_keys,
     render_markdown,
+    synth_env,
 )
 
 ROW_UNCHANGED_STATE = f"| `{STATE_STACK}` | 0 | 0 | 0 | 0 | 0 |"
@@ -653,3 +661,350 @@ def test_cli_real_base_path_synthesizes_head_in_a_worktree_slow(synth: Synth):
     assert result.stdout.startswith(f"## Synth diff: `HEAD` → `{synth.outdir}`\n")
     assert ("\nNo changes.\n" in result.stdout) == (result.returncode == 0)
     assert _worktrees() == before
+
+
+# --- for_each instance keys (synthetic stacks: no synth needed) -------------------------------------------------
+
+API_KEYS = "aws_api_gateway_api_key.tenants_api-keys_0A1B2C3D"
+PLAN_KEYS = "aws_api_gateway_usage_plan_key.tenants_usage-plan-keys_4E5F6A7B"
+# What a CDKTF iterator over a computed list writes (the custom domain's validation records).
+COMPUTED_FOR_EACH = "${{ for key, val in tolist(aws_acm_certificate.c.domain_validation_options): val.name => val }}"
+
+
+def tenant_stack(*tenants: str) -> dict[str, Any]:
+    """The shape the tenants construct synthesizes: two resources with `for_each` over literal maps."""
+    stack: dict[str, Any] = {"resource": {"aws_api_gateway_rest_api": {"api_rest-api_11223344": {"name": "svc"}}}}
+    if tenants:
+        put(stack, *API_KEYS.split("."), {
+            "for_each": {tenant: {"enabled": True, "name": f"svc-{tenant}"} for tenant in tenants},
+            "enabled": "${each.value.enabled}",
+            "name": "${each.value.name}",
+        })  # fmt: skip
+        put(stack, *PLAN_KEYS.split("."), {
+            "for_each": {tenant: "general" for tenant in tenants},
+            "key_id": f"${{{API_KEYS}[each.key].id}}",
+            "key_type": "API_KEY",
+        })  # fmt: skip
+    return stack
+
+
+def diff_tenants(base: list[str], head: list[str]) -> Report:
+    return diff_stacks({SERVICE_STACK: tenant_stack(*base)}, {SERVICE_STACK: tenant_stack(*head)})
+
+
+@pytest.mark.parametrize(
+    ("for_each", "expected"),
+    [
+        ({"globex": {}, "acme": {}}, ("acme", "globex")),
+        (["b", "a", "b"], ("a", "b")),
+        ([1, True], ("1", "true")),  # Terraform converts a set's elements to strings
+        ('${toset(["eu-west-1", "us-east-1"])}', ("eu-west-1", "us-east-1")),  # a CDKTF list iterator
+        ("${local.tenants}", ("acme", "globex")),
+        ("${toset(local.regions)}", ("eu-west-1",)),
+        ({}, ()),
+        ("${local.computed}", None),  # a local that is itself an expression
+        ("${local.missing}", None),
+        ("${var.tenants}", None),
+        (COMPUTED_FOR_EACH, None),
+        ("${toset(var.regions)}", None),
+        ({"${var.name}": 1}, None),
+        ([{"a": 1}], None),
+    ],
+)
+def test_for_each_keys_are_read_from_literals_and_literal_locals(for_each: Any, expected: tuple[str, ...] | None):
+    stack_locals = {"tenants": {"acme": 1, "globex": 2}, "regions": ["eu-west-1"], "computed": "${var.tenants}"}
+    assert for_each_keys(for_each, stack_locals) == expected
+
+
+def test_first_tenant_names_its_instance_keys():
+    report = diff_tenants([], ["acme"])
+    markdown = render_markdown(report)
+    assert report.stack(SERVICE_STACK).instance_keys == {API_KEYS: ("acme",), PLAN_KEYS: ("acme",)}
+    assert section(markdown, "Added") == [
+        "### Added",
+        f"- `{API_KEYS}`: for_each keys `acme`",
+        f"- `{PLAN_KEYS}`: for_each keys `acme`",
+    ]
+    assert report.warnings == ()
+
+
+def test_last_tenants_removed_name_their_instance_keys():
+    markdown = render_markdown(diff_tenants(["acme", "globex"], []))
+    assert section(markdown, "Removed") == [
+        "### Removed",
+        f"- `{API_KEYS}`: for_each keys `acme`, `globex`",
+        f"- `{PLAN_KEYS}`: for_each keys `acme`, `globex`",
+    ]
+    assert f"`{API_KEYS}` is destroyed: clients lose the key value they hold." in "\n".join(warning_block(markdown))
+
+
+def test_computed_and_empty_for_each_say_so():
+    head = tenant_stack()
+    put(head, "aws_route53_record", "domain_validation-record_55667788", {
+        "for_each": COMPUTED_FOR_EACH,
+        "name": "${each.value.resource_record_name}",
+    })  # fmt: skip
+    put(head, "aws_ssm_parameter", "none_parameter_99AABBCC", {"for_each": {}, "name": "/p/${each.key}"})
+    markdown = render_markdown(diff_stacks({SERVICE_STACK: tenant_stack()}, {SERVICE_STACK: head}))
+    assert section(markdown, "Added") == [
+        "### Added",
+        "- `aws_route53_record.domain_validation-record_55667788`: for_each keys computed at plan time",
+        "- `aws_ssm_parameter.none_parameter_99AABBCC`: for_each over no keys (no instances)",
+    ]
+
+
+def test_changed_for_each_names_the_keys_that_appear_and_disappear():
+    report = diff_tenants(["acme", "initech"], ["acme", "globex"])
+    markdown = render_markdown(report)
+    assert section(markdown, "Changed") == [
+        "### Changed",
+        f"- `{API_KEYS}`",
+        "  - for_each keys added: `globex`",
+        "  - for_each keys removed: `initech`",
+        '  - `for_each.globex`: (absent) -> `{"enabled": true, "name": "svc-globex"}`',
+        '  - `for_each.initech`: `{"enabled": true, "name": "svc-initech"}` -> (absent)',
+        f"- `{PLAN_KEYS}`",
+        "  - for_each keys added: `globex`",
+        "  - for_each keys removed: `initech`",
+        '  - `for_each.globex`: (absent) -> `"general"`',
+        '  - `for_each.initech`: `"general"` -> (absent)',
+    ]
+    # The removed tenant's API key is destroyed (its usage-plan attachment is not a critical type).
+    assert [(w.kind, w.address) for w in report.warnings] == [("removed", f'{API_KEYS}["initech"]')]
+    assert warning_block(markdown)[3] == (
+        f'> **`{SERVICE_STACK}`**: `{API_KEYS}["initech"]` is destroyed: clients lose the key value they hold.'
+    )
+
+
+def test_for_each_over_a_local_changes_with_the_local():
+    """The resource's JSON is the same on both sides: only the `locals` entry it iterates over changes."""
+    base, head = tenant_stack("acme"), tenant_stack("acme")
+    for stack, tenants in ((base, ["acme"]), (head, ["acme", "globex", "hooli"])):
+        stack["locals"] = {"tenants": {tenant: f"svc-{tenant}" for tenant in tenants}}
+        put(stack, "aws_cloudwatch_log_group", "tenant-logs_DDEEFF00", {
+            "for_each": "${local.tenants}", "name": "/tenants/${each.key}"
+        })  # fmt: skip
+    markdown = render_markdown(diff_stacks({SERVICE_STACK: base}, {SERVICE_STACK: head}))
+    assert section(markdown, "Changed") == [
+        "### Changed",
+        "- `aws_cloudwatch_log_group.tenant-logs_DDEEFF00`",
+        "  - for_each keys added: `globex`, `hooli`",
+    ]
+    assert section(markdown, "Terraform and providers")[1:] == [
+        '- `locals.tenants.globex`: (absent) -> `"svc-globex"`',
+        '- `locals.tenants.hooli`: (absent) -> `"svc-hooli"`',
+    ]
+
+
+def test_changed_computed_for_each_says_keys_are_computed():
+    base, head = tenant_stack(), tenant_stack()
+    for stack, variable in ((base, "old"), (head, "new")):
+        put(stack, "aws_ssm_parameter", "p_01020304", {"for_each": f"${{toset(var.{variable})}}", "name": "/p"})
+    markdown = render_markdown(diff_stacks({SERVICE_STACK: base}, {SERVICE_STACK: head}))
+    assert section(markdown, "Changed") == [
+        "### Changed",
+        "- `aws_ssm_parameter.p_01020304`",
+        "  - for_each keys computed at plan time",
+        '  - `for_each`: `"${toset(var.old)}"` -> `"${toset(var.new)}"`',
+    ]
+
+
+def test_many_instance_keys_are_counted_past_the_listed_ones():
+    tenants = [f"t{index:03d}" for index in range(synth_diff.MAX_LISTED_KEYS + 7)]
+    markdown = render_markdown(diff_tenants([], tenants))
+    line = section(markdown, "Added")[1]
+    assert line.endswith(f"`t{synth_diff.MAX_LISTED_KEYS - 1:03d}` and 7 more")
+    assert line.count("`t") == synth_diff.MAX_LISTED_KEYS
+
+
+# --- settings of each side ---------------------------------------------------------------------------------------
+
+DEFAULT = "`config/default.toml`"
+
+
+def test_base_config_is_read_in_the_working_tree(tmp_path: Path):
+    """A path relative to the working tree, so it may be a file the base revision does not have."""
+    assert base_settings(tmp_path, "HEAD", Path("config/default.toml"), "config/other.toml") == (
+        PROJECT_ROOT / "config" / "default.toml",
+        f"{DEFAULT} from the working tree",
+    )
+    outside = tmp_path / "plain.toml"
+    assert base_settings(tmp_path, "HEAD", outside, None) == (outside, f"`{outside}` from the working tree")
+
+
+def test_base_reads_the_same_settings_file_as_the_base_revision_has_it(tmp_path: Path):
+    tree = tmp_path / "base-tree"
+    (tree / "config").mkdir(parents=True)
+    (tree / "config" / "default.toml").write_text("")
+    for config_env in ("config/default.toml", str(PROJECT_ROOT / "config" / "default.toml")):
+        assert base_settings(tree, "main", None, config_env) == (tree / "config" / "default.toml", DEFAULT)
+
+
+def test_a_settings_file_the_base_revision_lacks_falls_back_to_its_default(tmp_path: Path):
+    assert base_settings(tmp_path, "main", None, "config/adopt.toml") == (
+        None,
+        f"{DEFAULT} (`config/adopt.toml` is not in `main`)",
+    )
+    assert base_settings(tmp_path, "main", None, None) == (None, DEFAULT)
+
+
+def test_a_settings_file_outside_the_working_tree_is_one_file_for_both_sides(tmp_path: Path):
+    outside = tmp_path / "prod.toml"
+    assert base_settings(tmp_path / "tree", "main", None, str(outside)) == (outside, f"`{outside}`")
+
+
+def test_synth_env_names_the_settings_file_or_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("KMSKG_CONFIG", "config/inherited.toml")
+    assert synth_env(tmp_path, tmp_path / "adopt.toml")["KMSKG_CONFIG"] == str(tmp_path / "adopt.toml")
+    env = synth_env(tmp_path, None)
+    assert "KMSKG_CONFIG" not in env  # the synthesized tree's own default, never the caller's file
+    assert env["CDKTF_OUTDIR"] == str(tmp_path)
+
+
+def write_synth(folder: Path, stacks: dict[str, dict[str, Any]]) -> Path:
+    """A synth output folder as `load_stacks` reads it without a manifest."""
+    for name, stack in stacks.items():
+        path = folder / "stacks" / name / "cdk.tf.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(stack))
+    return folder
+
+
+def test_migration_review_compares_settings_without_and_with_adopt(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """`--base HEAD --base-config <settings without [adopt]>` with `KMSKG_CONFIG=<settings with it>`: the real
+    worktree of HEAD, each side synthesized (here: a stand-in for `main.py`) with its own settings file."""
+    plain = tmp_path / "prod.toml"
+    plain.write_text("[rotation]\nenabled = false\n")
+    adopt = tmp_path / "prod-adopt.toml"
+    adopt.write_text(plain.read_text() + '[adopt]\nrest_api_id = "a1b2c3d4e5"\n')
+    monkeypatch.setenv("KMSKG_CONFIG", str(adopt))
+    synthesized: list[tuple[Path, Path | None]] = []
+
+    def fake_start_synth(tree: Path, outdir: Path, settings: Path | None) -> subprocess.Popen[str]:
+        synthesized.append((tree, settings))
+        stack = tenant_stack()
+        adopted = tomllib.loads(settings.read_text()).get("adopt", {}) if settings else {}
+        if adopted:
+            stack["import"] = [{"to": "aws_api_gateway_rest_api.api_rest-api_11223344", "id": adopted["rest_api_id"]}]
+        write_synth(outdir, {SERVICE_STACK: stack})
+        return subprocess.Popen([sys.executable, "-c", ""], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    monkeypatch.setattr(synth_diff, "start_synth", fake_start_synth)
+    worktrees = _worktrees()
+    result = tmp_path / "result"
+
+    status = synth_diff.main(["--base", "HEAD", "--base-config", str(plain), "--result", str(result)])
+
+    markdown = capsys.readouterr().out
+    assert (status, result.read_text()) == (1, "changes\n")
+    assert [settings for _, settings in synthesized] == [adopt, plain]  # working tree first, then the base
+    assert synthesized[0][0] == PROJECT_ROOT and synthesized[1][0] != PROJECT_ROOT
+    assert markdown.splitlines()[:3] == [
+        "## Synth diff: `HEAD` → `working tree`",
+        "",
+        f"Settings: base `{plain}` from the working tree, working tree `{adopt}`.",
+    ]
+    assert section(markdown, "Imports") == [
+        "### Imports",
+        "The next apply adopts these existing objects (address ← id) instead of creating them:",
+        "- `aws_api_gateway_rest_api.api_rest-api_11223344` ← `a1b2c3d4e5`",
+    ]
+    assert table_rows(markdown) == [f"| `{SERVICE_STACK}` | 0 | 0 | 0 | 0 | 0 |"]
+    assert _worktrees() == worktrees
+
+
+def test_missing_base_config_is_an_error_before_any_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    result = tmp_path / "result"
+    status = synth_diff.main(["--base", "HEAD", "--base-config", "config/no-such.toml", "--result", str(result)])
+    assert (status, result.read_text()) == (2, "error\n")
+    assert "--base-config config/no-such.toml: no such file" in capsys.readouterr().err
+
+
+def test_base_config_needs_a_base_synth(tmp_path: Path):
+    assert synth_diff.main(["--base-dir", str(tmp_path), "--base-config", "config/default.toml"]) == 2
+
+
+# --- make diff / make plan-local: outcomes CI can read -----------------------------------------------------------
+
+MAKE_VARIABLES = (
+    "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES", "KMSKG_CONFIG", "BASE", "BASE_CONFIG", "BASE_DIR", "HEAD_DIR",
+    "FAIL_ON_CHANGES", "DIFF_RESULT", "PLAN_RESULT",
+)  # fmt: skip
+
+
+def run_make(target: str, *variables: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`make TARGET VAR=value...` in the project, its dependencies taken as built (`-o`: no pip, no synth)."""
+    clean = {name: value for name, value in os.environ.items() if name not in MAKE_VARIABLES}
+    return subprocess.run(
+        ["make", "--no-print-directory", "-o", ".venv/.installed", "-o", "cdktf.out/manifest.json", target, *variables],
+        cwd=PROJECT_ROOT,
+        env=dict(clean, **(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def synth_dirs(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "no tenants": write_synth(tmp_path / "no-tenants", {SERVICE_STACK: tenant_stack()}),
+        "acme": write_synth(tmp_path / "acme", {SERVICE_STACK: tenant_stack("acme")}),
+    }
+
+
+@pytest.mark.parametrize(
+    ("head", "fail_on_changes", "status", "outcome"),
+    [
+        ("no tenants", "", 0, "no-changes"),
+        ("acme", "", 0, "changes"),
+        ("acme", "1", 2, "changes"),
+        ("missing", "", 2, "error"),
+    ],
+)
+def test_make_diff_tells_no_changes_changes_and_error_apart(
+    synth_dirs: dict[str, Path], tmp_path: Path, head: str, fail_on_changes: str, status: int, outcome: str
+):
+    result = tmp_path / "diff-result"
+    head_dir = synth_dirs.get(head, tmp_path / "missing")
+    made = run_make(
+        "diff",
+        f"BASE_DIR={synth_dirs['no tenants']}",
+        f"HEAD_DIR={head_dir}",
+        f"DIFF_RESULT={result}",
+        f"FAIL_ON_CHANGES={fail_on_changes}",
+    )
+    assert (made.returncode, result.read_text().strip()) == (status, outcome), made.stderr
+    if outcome == "error":
+        assert "no synthesized stacks" in made.stderr
+    else:  # stdout is the Markdown alone, ready for a PR comment
+        assert made.stdout.startswith(f"## Synth diff: `{synth_dirs['no tenants']}` → `{head_dir}`\n")
+    if outcome == "changes":
+        assert f"- `{API_KEYS}`: for_each keys `acme`" in made.stdout
+
+
+def test_make_diff_reports_a_crash_as_an_error(tmp_path: Path):
+    """A tool that dies before writing its outcome (here: exit 1, the CLI's "changes") is an error, not changes."""
+    result = tmp_path / "diff-result"
+    result.write_text("no-changes\n")  # a previous run's outcome must not survive
+    made = run_make("diff", "PY=false", f"DIFF_RESULT={result}")
+    assert (made.returncode, result.read_text().strip()) == (2, "error")
+
+
+@pytest.mark.parametrize(
+    ("plan_status", "fail_on_changes", "status", "outcome"),
+    [(0, "", 0, "no-changes"), (2, "", 0, "changes"), (2, "1", 2, "changes"), (1, "", 2, "error")],
+)
+def test_make_plan_local_maps_the_plan_exit_status(
+    tmp_path: Path, plan_status: int, fail_on_changes: str, status: int, outcome: str
+):
+    """`python -m tools.local plan` follows `terraform plan -detailed-exitcode` (0 none, 2 changes, else error);
+    a stand-in interpreter exits with each status."""
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f'#!/bin/sh\n[ "$*" = "-m tools.local plan" ] || exit 99\nexit {plan_status}\n')
+    fake_python.chmod(0o755)
+    result = tmp_path / "plan-result"
+    made = run_make("plan-local", f"PY={fake_python}", f"PLAN_RESULT={result}", f"FAIL_ON_CHANGES={fail_on_changes}")
+    assert (made.returncode, result.read_text().strip()) == (status, outcome), made.stderr
