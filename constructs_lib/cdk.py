@@ -8,8 +8,10 @@ where they are used, since they would be regenerated for the fork anyway.
 from cdktf import (
     App,
     AssetType,
+    CloudBackend,
     Fn,
     LocalBackend,
+    NamedCloudWorkspace,
     S3Backend,
     TerraformAsset,
     TerraformIterator,
@@ -24,8 +26,10 @@ from cdktf import (
 __all__ = [
     "App",
     "AssetType",
+    "CloudBackend",
     "Fn",
     "LocalBackend",
+    "NamedCloudWorkspace",
     "S3Backend",
     "TerraformAsset",
     "TerraformIterator",

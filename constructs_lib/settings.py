@@ -97,6 +97,9 @@ _STATE_KMS_KEY = _matches(
     rf"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{{12}}:(key/{_KMS_KEY_UUID}|{_KMS_ALIAS})|{_KMS_ALIAS}|{_KMS_KEY_UUID}",
     "the state key's ARN, key id, alias name (alias/...) or alias ARN",
 )
+# HCP Terraform names: organizations and workspaces take letters, digits, '-' and '_' (workspaces at most 90).
+_HCP_ORGANIZATION = _matches(r"[A-Za-z0-9_-]+", "an HCP Terraform organization name (letters, digits, '-' or '_')")
+_HCP_WORKSPACE = _matches(r"[A-Za-z0-9_-]{1,90}", "an HCP Terraform workspace name (1-90 letters, digits, '-' or '_')")
 _TENANT_ID = _matches(r"[a-z0-9][a-z0-9-]{0,62}", "1-63 lowercase letters, digits or '-' (used in key names and tags)")
 _METHOD_PATH = _matches(r"/[A-Za-z0-9/_{}.-]*/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*)", "a resource path and method, e.g. /keys/POST")
 _TAG_KEY = _matches(r"[\w.:/=+@ -]{1,128}", "a tag key of 1-128 characters")
@@ -382,8 +385,14 @@ class RotationSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class StateSettings:
-    """Remote Terraform state: the bucket and lock table the remote-state stack creates."""
+    """Remote Terraform state of the service stack: by default (`backend = "s3"`) the bucket and lock table the
+    remote-state stack creates; with `backend = "hcp"` an HCP Terraform workspace, and then the remote-state stack
+    is not synthesized and the S3 keys (`bucket`, `lock_table`, `key`, `use_lockfile`, `kms_key_id`) are unused."""
 
+    backend: str = _rule(_one_of("s3", "hcp"), "s3")
+    hcp_organization: str = _rule(lambda value: value and _HCP_ORGANIZATION(value), "")
+    hcp_workspace: str = _rule(lambda value: value and _HCP_WORKSPACE(value), "")
+    """One workspace per environment (per settings file): its own state, runs, variables and permissions."""
     bucket: str = _rule(_BUCKET, "kms-key-generator-tfstate")
     lock_table: str = _rule(_TABLE, "kms-key-generator-tflock")
     key: str = _rule(_matches(r"[\w./-]{1,1024}", "an S3 object key"), "kms-key-generator/terraform.tfstate")
@@ -402,8 +411,25 @@ class StateSettings:
         return self.kms_key_id or Names(service_name, "").state_kms_alias
 
     def problems(self, settings: "Settings") -> list[tuple[str, str]]:
-        """`(key, problem)` when `kms_key_id` names an alias that is not the state key's, or another region's:
-        the bucket policy refuses every object not encrypted under the state key, so the first write would fail."""
+        """`(key, problem)` for an HCP backend without its workspace, HCP keys under the S3 backend (a forgotten
+        `backend = "hcp"` would silently keep state in S3), and a `kms_key_id` the bucket would refuse."""
+        hcp = {"state.hcp_organization": self.hcp_organization, "state.hcp_workspace": self.hcp_workspace}
+        if self.backend == "hcp":
+            found = [(key, 'is required when state.backend = "hcp"') for key, value in hcp.items() if not value]
+            found += [
+                (key, 'is imported by the remote-state stack, which state.backend = "hcp" does not synthesize')
+                for key, value in (("adopt.state_bucket", settings.adopt.state_bucket),
+                                   ("adopt.state_lock_table", settings.adopt.state_lock_table))
+                if value
+            ]
+            return found
+        found = [(key, 'only applies with state.backend = "hcp" (the backend is "s3")') for key, value in hcp.items()
+                 if value]
+        return found + self._kms_key_problems(settings)
+
+    def _kms_key_problems(self, settings: "Settings") -> list[tuple[str, str]]:
+        """`kms_key_id` naming an alias that is not the state key's, or another region's: the bucket policy refuses
+        every object not encrypted under the state key, so the first write would fail."""
         alias = Names(settings.service.name, "").state_kms_alias
         given = self.kms_key_id
         if "alias/" not in given:

@@ -24,6 +24,24 @@ from ..lambda_function import LambdaFunction
 from ..remote_backend import RemoteBackend
 from ..settings import Settings
 
+# The original modules' outputs this stack renamed -> the new name with the same value. Both are output, so a
+# downstream `terraform_remote_state` reading an original name keeps working after adoption. (The original's
+# `execution_role_arn`, `execution_role_name` and `ssm_kms_key_arn` kept their names.)
+ORIGINAL_OUTPUT_NAMES = {
+    "aws_caller_identity_current_account_id": "account_id",
+    "cloudwatch_log_group_arns": "log_group_arns",
+    "function_name": "lambda_function_name",
+    "lambda_arn": "lambda_function_arn",
+}
+
+
+def with_original_output_names(described: dict[str, tuple[object, str]]) -> dict[str, tuple[object, str]]:
+    """`described` plus each renamed output under its original name too."""
+    return described | {
+        original: (described[new][0], f"Same as `{new}`; kept for consumers of the original Terraform modules")
+        for original, new in ORIGINAL_OUTPUT_NAMES.items()
+    }
+
 
 def adopt_service(
     settings: Settings,

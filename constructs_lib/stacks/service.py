@@ -1,4 +1,4 @@
-"""The kms-key-generator service stack, with its state in the remote-state stack's bucket."""
+"""The kms-key-generator service stack, with its state in the remote-state stack's bucket or HCP Terraform."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ from ..settings import Settings
 from ..ssm import SecureParameter, SecureParameterProps
 from ..tenants import POLICIES_FILE, Tenant, TenantKeys, TenantKeysProps, TenantPolicy, policies_file
 from ..waf import WebAcl, WebAclProps
-from .adoption import adopt_service
-from .base import aws_provider, outputs, state_backend
+from .adoption import adopt_service, with_original_output_names
+from .base import aws_provider, outputs, state_backend, state_outputs
 
 LAMBDA_SOURCES = Path(__file__).resolve().parents[2] / "lambda"
 # Not a secret: what the SSM parameter holds until the first rotation, run by the same apply, replaces it.
@@ -311,7 +311,7 @@ class ServiceStack(TerraformStack):
 
         outputs(
             self,
-            {
+            with_original_output_names({
                 "account_id": (account_id, "AWS account the service is deployed in"),
                 "region": (service.region, "AWS region of the service"),
                 "rest_api_id": (api.rest_api.id, "ID of the REST API"),
@@ -337,12 +337,11 @@ class ServiceStack(TerraformStack):
                 "execution_role_arn": (function.role.arn, "ARN of the Lambda execution role"),
                 "log_group_names": ([g.name for g in log_groups], "CloudWatch log groups of the service (never expire)"),
                 "log_group_arns": ([g.arn for g in log_groups], "ARNs of the service's log groups"),
-                "state_bucket": (settings.state.bucket, "S3 bucket holding this stack's state"),
-                "state_lock_table": (settings.state.lock_table, "DynamoDB table locking this stack's state"),
+                **state_outputs(settings),
                 "operations_kms_key_arn": (ops_key.arn, "KMS key encrypting logs, the alarm topic and Lambda environments"),
                 **described,
                 **described_tenants,
-            },
+            }),
             sensitive=frozenset({"api_key_value", "tenant_api_keys"}),
         )
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from constructs_lib import api_contract
+from constructs_lib.stacks.adoption import ORIGINAL_OUTPUT_NAMES as ORIGINAL_NAMES_KEPT
 from local_aws.apigw.vtl import render
 from tests.support.synth import only, ref, resources
 
@@ -85,6 +88,32 @@ def test_defect_3_outputs_are_many_and_all_described(service):
         "state_lock_table",
     ):
         assert needed in outputs, needed
+
+
+# The original modules' outputs, as their README (terraform-docs) listed them.
+ORIGINAL_OUTPUT_NAMES = (
+    "aws_caller_identity_current_account_id",
+    "cloudwatch_log_group_arns",
+    "execution_role_arn",
+    "execution_role_name",
+    "function_name",
+    "lambda_arn",
+    "ssm_kms_key_arn",
+)
+
+
+@pytest.mark.parametrize("name", ORIGINAL_OUTPUT_NAMES)
+def test_every_original_output_name_is_kept_for_its_consumers(service, name):
+    """A downstream `terraform_remote_state` reading an original name keeps working after adoption: the name
+    is output with the value of its successor."""
+    outputs = service["output"]
+    assert name in outputs
+    renamed = ORIGINAL_NAMES_KEPT.get(name)
+    if renamed is not None:
+        assert outputs[name]["value"] == outputs[renamed]["value"]
+        assert outputs[name]["description"] == (
+            f"Same as `{renamed}`; kept for consumers of the original Terraform modules"
+        )
 
 
 def test_defect_3_static_mode_outputs_the_api_key(variant):
