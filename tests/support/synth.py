@@ -20,7 +20,7 @@ STATE_STACK = "kms-key-generator-remote-state"
 
 
 def synth_env(outdir: Path, config: Path | None = None) -> dict[str, str]:
-    env = dict(os.environ, CDKTF_OUTDIR=str(outdir), JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20")
+    env = dict(os.environ, CDKTF_OUTDIR=str(outdir))
     env.pop("KMSKG_CONFIG", None)
     if config is not None:
         env["KMSKG_CONFIG"] = str(config)
