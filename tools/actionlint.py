@@ -22,7 +22,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.terraform import PROJECT_ROOT, ToolError
+from tools.paths import PROJECT_ROOT
+from tools.terraform import ToolError
 
 TOOLS_DIR = PROJECT_ROOT / ".tools"
 TEMPLATES_DIR = PROJECT_ROOT / "ci-templates" / "github"

@@ -14,21 +14,18 @@ import json
 import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tools.paths import PROJECT_ROOT, SYNTH_DIR
+from tools.synth_output import read_stack, resources_by_address, stack_paths
+
 PINNED = PROJECT_ROOT / "tests" / "fixtures" / "addresses.json"
 
 
 def addresses(synth_dir: Path) -> dict[str, dict[str, str]]:
-    """`{stack: {address: construct path}}` for every managed resource."""
-    found: dict[str, dict[str, str]] = {}
-    for stack_file in sorted(synth_dir.glob("stacks/*/cdk.tf.json")):
-        config = json.loads(stack_file.read_text())
-        found[stack_file.parent.name] = {
-            f"{rtype}.{name}": body["//"]["metadata"]["path"]
-            for rtype, named in sorted(config.get("resource", {}).items())
-            for name, body in sorted(named.items())
-        }
-    return found
+    """`{stack: {address: construct path}}` for every managed resource (no stacks: empty)."""
+    return {
+        stack: {address: resource.path for address, resource in resources_by_address(stack, read_stack(path)).items()}
+        for stack, path in stack_paths(synth_dir).items()
+    }
 
 
 def render(found: dict[str, dict[str, str]]) -> str:
@@ -37,7 +34,7 @@ def render(found: dict[str, dict[str, str]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.addresses", description=__doc__.splitlines()[0])
-    parser.add_argument("--synth-dir", type=Path, default=PROJECT_ROOT / "cdktf.out")
+    parser.add_argument("--synth-dir", type=Path, default=SYNTH_DIR)
     parser.add_argument("--write", action="store_true", help=f"overwrite {PINNED.relative_to(PROJECT_ROOT)}")
     args = parser.parse_args(argv)
     text = render(addresses(args.synth_dir))

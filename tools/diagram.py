@@ -33,7 +33,6 @@ prints the DOT to stdout and needs no Graphviz.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -44,13 +43,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SYNTH_DIR = PROJECT_ROOT / "cdktf.out"
+from constructs_lib import construct_ids as ids
+from constructs_lib.naming import Names
+from tools import synth_output
+from tools.paths import PROJECT_ROOT, SYNTH_DIR
+from tools.synth_output import Resource, backend_block
+
+DEFAULT_SYNTH_DIR = SYNTH_DIR
 DEFAULT_OUT = PROJECT_ROOT / "docs" / "architecture.png"
 
 CLIENTS = "clients"
 STACK_PREFIX = "stack:"  # edge sources that stand for a whole stack (drawn from its cluster's border)
 NO_PATH = "(no construct path)"
+# What every remote-state stack's name ends with: `constructs_lib.naming` names those stacks.
+REMOTE_STATE_SUFFIX = Names(service="", stage="").remote_state_stack
 
 GRAPHVIZ_MISSING = (
     "Graphviz's `dot` is not on PATH, so the PNG cannot be rendered. Install Graphviz "
@@ -68,24 +74,6 @@ class GraphvizMissingError(DiagramError):
 
 
 # --- the model --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Resource:
-    stack: str
-    rtype: str
-    name: str
-    path: str
-    body: Mapping[str, Any]
-
-    @property
-    def address(self) -> str:
-        return f"{self.rtype}.{self.name}"
-
-    @property
-    def key(self) -> str:
-        """Unique across stacks: `<stack>:<type>.<name>`."""
-        return f"{self.stack}:{self.address}"
 
 
 @dataclass(frozen=True)
@@ -112,43 +100,44 @@ _GROUPS = {group.key: group for group in GROUPS}
 
 def group_of(stack: str, construct: str) -> str:
     """The concern a top-level construct belongs to."""
-    if construct == "remote-backend" or stack.endswith("-remote-state"):
+    if construct == ids.REMOTE_BACKEND or stack.endswith(REMOTE_STATE_SUFFIX):
         return "state"
-    if construct in ("waf", "custom-domain"):
+    if construct in (ids.WAF, ids.CUSTOM_DOMAIN):
         return "edge"
-    if construct in ("api", "service-api-key", "tenants") or construct.startswith("usage-plan-"):
+    if construct in (ids.API, ids.SERVICE_API_KEY, ids.TENANTS) or ids.usage_plan_name(construct) is not None:
         return "api"
-    if construct in ("key-generator", "token-authorizer"):
+    if construct in (ids.KEY_GENERATOR, ids.TOKEN_AUTHORIZER):
         return "lambda"
-    if construct in ("api-key-rotation", "api-key-parameter"):
+    if construct in (ids.API_KEY_ROTATION, ids.API_KEY_PARAMETER):
         return "rotation"
-    if construct in ("monitoring", "access-logs", "operations-key"):
+    if construct in (ids.MONITORING, ids.ACCESS_LOGS, ids.OPERATIONS_KEY):
         return "operations"
     return "other"
 
 
 _TITLES = {
-    "api": "REST API",
-    "service-api-key": "Static API key",
-    "tenants": "Tenant API keys",
-    "access-logs": "Access logs",
-    "token-authorizer": "Token authorizer",
-    "key-generator": "Key-generator Lambda",
-    "api-key-rotation": "API-key rotation",
-    "api-key-parameter": "SSM parameter (live API key)",
-    "remote-backend": "Remote state backend",
-    "waf": "Web application firewall",
-    "custom-domain": "Custom domain",
-    "monitoring": "Monitoring",
-    "operations-key": "Operations key",
+    ids.API: "REST API",
+    ids.SERVICE_API_KEY: "Static API key",
+    ids.TENANTS: "Tenant API keys",
+    ids.ACCESS_LOGS: "Access logs",
+    ids.TOKEN_AUTHORIZER: "Token authorizer",
+    ids.KEY_GENERATOR: "Key-generator Lambda",
+    ids.API_KEY_ROTATION: "API-key rotation",
+    ids.API_KEY_PARAMETER: "SSM parameter (live API key)",
+    ids.REMOTE_BACKEND: "Remote state backend",
+    ids.WAF: "Web application firewall",
+    ids.CUSTOM_DOMAIN: "Custom domain",
+    ids.MONITORING: "Monitoring",
+    ids.OPERATIONS_KEY: "Operations key",
 }
 
 
 def title_of(construct: str) -> str:
     if construct in _TITLES:
         return _TITLES[construct]
-    if construct.startswith("usage-plan-"):
-        return f"Usage plan \u201c{construct.removeprefix('usage-plan-')}\u201d"
+    plan = ids.usage_plan_name(construct)
+    if plan is not None:
+        return f"Usage plan \u201c{plan}\u201d"
     return construct
 
 
@@ -207,28 +196,20 @@ class Diagram:
 
 
 def load_stacks(synth_dir: Path) -> dict[str, dict[str, Any]]:
-    """`{stack name: cdk.tf.json}` for every `<synth_dir>/stacks/*/cdk.tf.json`."""
-    files = sorted(Path(synth_dir).glob("stacks/*/cdk.tf.json"))
-    if not files:
+    """`{stack name: cdk.tf.json}` of every stack of the synth (see `tools.synth_output`)."""
+    try:
+        return synth_output.stack_configs(synth_dir)
+    except synth_output.NoStacks:
         raise DiagramError(
             f"no stacks in {synth_dir}/stacks/*/cdk.tf.json: run `make synth` first (or pass --synth-dir)"
-        )
-    stacks = {}
-    for file in files:
-        try:
-            stacks[file.parent.name] = json.loads(file.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise DiagramError(f"cannot read {file}: {error}") from error
-    return stacks
+        ) from None
+    except synth_output.SynthOutputError as error:
+        raise DiagramError(str(error)) from error
 
 
 def resources_of(stack: str, document: Mapping[str, Any]) -> list[Resource]:
-    found = []
-    for rtype, by_name in sorted(document.get("resource", {}).items()):
-        for name, body in sorted(by_name.items()):
-            path = body.get("//", {}).get("metadata", {}).get("path") or ""
-            found.append(Resource(stack, rtype, name, path, body))
-    return found
+    """The managed resources of one stack (data sources are look-ups, not architecture), sorted."""
+    return synth_output.resources_of(stack, document)
 
 
 def construct_of(resource: Resource) -> str:
@@ -751,7 +732,7 @@ def build_diagram(stacks: Mapping[str, Mapping[str, Any]]) -> Diagram:
         edges.extend(_client_edges(api_nodes, all_resources, node_of, members))
 
     for stack in sorted(stacks):
-        backend = stacks[stack].get("terraform", {}).get("backend", {}).get("s3")
+        backend = backend_block(stacks[stack], "s3")
         if not backend:
             continue
         bucket = backend.get("bucket")
@@ -861,7 +842,7 @@ def _node_label(node: Node) -> str:
 def render_dot(diagram: Diagram) -> str:
     """Graphviz DOT for the diagram: left to right, one cluster per stack and concern, sorted throughout."""
     stacks = sorted({node.stack for node in diagram.nodes if node.stack})
-    services = [stack for stack in stacks if not stack.endswith("-remote-state")] or stacks
+    services = [stack for stack in stacks if not stack.endswith(REMOTE_STATE_SUFFIX)] or stacks
     title = _html(", ".join(services) + ": architecture")
     lines = [
         "digraph architecture {",

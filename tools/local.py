@@ -37,9 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from local_aws.__main__ import Emulator, EmulatorError, launch, recorded, shutdown
+from tools import synth_output
+from tools.paths import PROJECT_ROOT, SYNTH_DIR
 from tools.terraform import ToolError, cdktf_env, shell_exports, terraform, terraform_env
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORKDIR = PROJECT_ROOT / ".local-aws"
 # What `python -m tools.request_key --local` reads by default (relative, like its other default).
 LOCAL_SERVICE_STACK_DIR = ".local-aws/stacks/kms-key-generator"
@@ -126,18 +127,21 @@ class Stack:
 
 def synthesized_stacks(synth_dir: Path) -> list[Stack]:
     """Stacks in deployment order: local-state stacks (the state bucket) first."""
-    manifest = synth_dir / "manifest.json"
-    if not manifest.is_file():
-        raise ToolError(f"{manifest} not found: run `make synth` first")
     stacks = []
-    for name in sorted(json.loads(manifest.read_text())["stacks"]):
-        config = json.loads((synth_dir / "stacks" / name / "cdk.tf.json").read_text())
-        if "backend" not in config["terraform"]:  # `state.backend = "hcp"`: a cloud block, which the emulator lacks
-            raise ToolError(
-                f'stack {name} keeps its state in HCP Terraform: the local targets need state.backend = "s3"'
-            )
-        (backend,) = config["terraform"]["backend"]
-        stacks.append(Stack(name, backend, config))
+    try:
+        synthesized = synth_output.stack_paths(synth_dir, require_manifest=True)
+        for name, path in synthesized.items():
+            config = synth_output.read_stack(path)
+            backend = synth_output.backend_type(config)
+            if backend is None:  # `state.backend = "hcp"`: a cloud block, which the emulator lacks
+                raise ToolError(
+                    f'stack {name} keeps its state in HCP Terraform: the local targets need state.backend = "s3"'
+                )
+            stacks.append(Stack(name, backend, config))
+    except synth_output.MissingManifest as error:
+        raise ToolError(f"{error.path} not found: run `make synth` first") from None
+    except synth_output.SynthOutputError as error:
+        raise ToolError(str(error)) from error
     return sorted(stacks, key=lambda stack: stack.backend != "local")
 
 
@@ -385,9 +389,14 @@ def emulator_answers(endpoint: str) -> bool:
 def working_copies(workdir: Path) -> list[Stack]:
     """The stacks as last applied from `workdir` (its copies), whatever `cdktf.out` holds now."""
     stacks = []
-    for path in sorted((workdir / "stacks").glob("*/cdk.tf.json")):
-        config = json.loads(path.read_text())
-        (backend,) = config["terraform"]["backend"]
+    for path in synth_output.stack_files(workdir / synth_output.STACKS):
+        try:
+            config = synth_output.read_stack(path)
+        except synth_output.SynthOutputError as error:
+            raise ToolError(str(error)) from error
+        backend = synth_output.backend_type(config)
+        if backend is None:
+            raise ToolError(f"{path}: no backend block: not a copy `make deploy-local` made")
         stacks.append(Stack(path.parent.name, backend, config))
     return stacks
 
@@ -518,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         "--port", type=int, help=f"the emulator's port (default ${PORT_ENV_VAR}); must be the running one's if any; "
         f"a new one starts on it, else on {DEFAULT_PORT}"
     )
-    parser.add_argument("--synth-dir", type=Path, default=PROJECT_ROOT / "cdktf.out")
+    parser.add_argument("--synth-dir", type=Path, default=SYNTH_DIR)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     args = parser.parse_args(argv)
     synth_dir, workdir = args.synth_dir.resolve(), args.workdir.resolve()

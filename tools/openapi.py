@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from constructs_lib import api_contract
+from tools.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "docs" / "openapi.json"
 OPENAPI_VERSION = "3.0.3"
 API_VERSION = "1.1.0"  # major: an incompatible change of api_contract; minor: an addition (1.1: client_token, 429, 503)

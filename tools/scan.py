@@ -15,7 +15,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.terraform import PROJECT_ROOT, ToolError
+from tools.paths import PROJECT_ROOT, SYNTH_DIR
+from tools.synth_output import STACKS, stack_files
+from tools.terraform import ToolError
 
 CHECKOV_ENV_VAR = "KMSKG_CHECKOV"
 CHECKOV_VENV = PROJECT_ROOT / ".venv-checkov"
@@ -50,7 +52,7 @@ def checkov_binary() -> str:
 
 def scan(stacks_dir: Path) -> ScanResult:
     """Scan every stack under `stacks_dir` (a synth's `stacks/` folder)."""
-    if not any(stacks_dir.glob("*/cdk.tf.json")):
+    if not stack_files(stacks_dir):
         raise ToolError(f"no synthesized stacks under {stacks_dir}: run `make synth` first")
     run = subprocess.run(
         [checkov_binary(), "--config-file", str(CONFIG), "-d", str(stacks_dir), "-o", "json"],
@@ -72,7 +74,7 @@ def scan(stacks_dir: Path) -> ScanResult:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stacks", type=Path, default=PROJECT_ROOT / "cdktf.out" / "stacks")
+    parser.add_argument("--stacks", type=Path, default=SYNTH_DIR / STACKS)
     args = parser.parse_args(argv)
     try:
         result = scan(args.stacks)

@@ -52,8 +52,9 @@ from pathlib import Path
 from typing import Any
 
 from constructs_lib.settings import CONFIG_ENV_VAR, DEFAULT_CONFIG
+from tools import synth_output
+from tools.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SYNTH_TIMEOUT_SECONDS = 300
 MAX_VALUE_CHARS = 100
 # A for_each over thousands of tenants: list this many instance keys, then count the rest.
@@ -355,12 +356,8 @@ def _imports(stack: Mapping[str, Any]) -> set[tuple[str, str]]:
 
 def _addressed(stack: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every resource and data source by Terraform address."""
-    found: dict[str, dict[str, Any]] = {}
-    for prefix, block in (("", "resource"), ("data.", "data")):
-        for rtype, by_name in (stack.get(block) or {}).items():
-            for logical_name, body in (by_name or {}).items():
-                found[f"{prefix}{rtype}.{logical_name}"] = body
-    return found
+    resources = synth_output.resources_by_address("", stack, data_sources=True)
+    return {address: resource.body for address, resource in resources.items()}
 
 
 def _type_of(address: str) -> str:
@@ -731,18 +728,12 @@ def render_markdown(report: Report, base_label: str = "base", head_label: str = 
 
 def load_stacks(synth_dir: Path) -> dict[str, dict[str, Any]]:
     """Stack name -> cdk.tf.json of one synth output folder (from its manifest, else `stacks/*/`)."""
-    manifest = synth_dir / "manifest.json"
-    if manifest.is_file():
-        entries = json.loads(manifest.read_text())["stacks"]
-        paths = {name: synth_dir / entry["synthesizedStackPath"] for name, entry in entries.items()}
-    else:
-        paths = {path.parent.name: path for path in sorted(synth_dir.glob("stacks/*/cdk.tf.json"))}
-    if not paths:
-        raise DiffError(f"{synth_dir}: no synthesized stacks (no manifest.json or stacks/*/cdk.tf.json)")
     try:
-        return {name: json.loads(path.read_text()) for name, path in paths.items()}
-    except (OSError, ValueError) as error:
-        raise DiffError(f"{synth_dir}: cannot read a stack: {error}") from error
+        return synth_output.stack_configs(synth_dir)
+    except synth_output.UnreadableStack as error:
+        raise DiffError(f"{synth_dir}: cannot read a stack: {error.error}") from error
+    except synth_output.SynthOutputError as error:
+        raise DiffError(str(error)) from error
 
 
 def synth_env(outdir: Path, settings: Path | None) -> dict[str, str]:

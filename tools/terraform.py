@@ -22,8 +22,9 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from tools.paths import PROJECT_ROOT
+
 MIRROR_ENV_VAR = "KMSKG_PROVIDER_MIRROR"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CLI_CONFIG = PROJECT_ROOT / ".build" / "terraform.rc"
 PLUGIN_CACHE = PROJECT_ROOT / ".build" / "plugin-cache"
 _CANDIDATE_MIRRORS = (

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 from types import ModuleType
 
-LAMBDA_ROOT = Path(__file__).resolve().parents[2] / "lambda"
+from tools.paths import PROJECT_ROOT
+
+LAMBDA_ROOT = PROJECT_ROOT / "lambda"
 
 
 def load_handler(function: str, module_name: str) -> ModuleType:

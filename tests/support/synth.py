@@ -6,7 +6,6 @@ twice, for determinism, and a variant config) run side by side on the machine's 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,9 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from constructs_lib.naming import Names
+from tools.paths import PROJECT_ROOT
+from tools.synth_output import STACK_FILE, STACKS, read_stack
+
 SERVICE_STACK = "kms-key-generator"
-STATE_STACK = "kms-key-generator-remote-state"
+STATE_STACK = Names(service=SERVICE_STACK, stage="").remote_state_stack
 
 
 def synth_env(outdir: Path, config: Path | None = None) -> dict[str, str]:
@@ -52,10 +54,10 @@ class Synth:
     service_name: str = SERVICE_STACK
 
     def stack_dir(self, stack: str) -> Path:
-        return self.outdir / "stacks" / stack
+        return self.outdir / STACKS / stack
 
     def stack(self, stack: str) -> dict[str, Any]:
-        return json.loads((self.stack_dir(stack) / "cdk.tf.json").read_text())
+        return read_stack(self.stack_dir(stack) / STACK_FILE)
 
     @property
     def service(self) -> dict[str, Any]:
@@ -63,7 +65,7 @@ class Synth:
 
     @property
     def state(self) -> dict[str, Any]:
-        return self.stack(f"{self.service_name}-remote-state")
+        return self.stack(Names(service=self.service_name, stage="").remote_state_stack)
 
 
 def resources(stack: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:

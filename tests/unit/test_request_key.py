@@ -20,7 +20,6 @@ import textwrap
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
@@ -29,8 +28,8 @@ from moto import mock_aws
 
 from local_aws import HEALTH_PATH
 from tools import request_key
+from tools.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "k3y-" + "s3cr3t" * 6
 PARAMETER = "/APIGateway/APIKeys/kms-key-generator"
 CREATED = {

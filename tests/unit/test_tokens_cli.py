@@ -12,7 +12,6 @@ import sys
 import textwrap
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import boto3
 import botocore.session
@@ -21,10 +20,10 @@ from moto import mock_aws
 
 from tests.support.lambdas import load_handler
 from tools import tokens
+from tools.paths import PROJECT_ROOT
 
 authorizer = load_handler("token_authorizer", "token_authorizer_handler")
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TABLE = "kms-key-generator-tokens"
 REGION = "eu-west-1"
 METHOD_ARN = f"arn:aws:execute-api:{REGION}:123456789012:a1b2c3d4e5/prod/POST/keys"
