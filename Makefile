@@ -13,7 +13,7 @@ export CHECKPOINT_DISABLE := 1
 export LOCAL_AWS_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help deps synth scan test test-fast bench diff lint-ci openapi diagram deploy-local plan-local destroy-local clean
+.PHONY: help deps synth scan test test-fast lint format bench diff lint-ci openapi diagram deploy-local plan-local destroy-local clean
 
 help: ## List the targets and the variables they read
 	@LOCAL_AWS_PORT='$(LOCAL_AWS_PORT)' BASE='$(BASE)' awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / { \
@@ -27,11 +27,14 @@ help: ## List the targets and the variables they read
 		"LOCAL_AWS_PORT=$(LOCAL_AWS_PORT)" "port of the local emulator (deploy-local, plan-local, destroy-local)" \
 		"BASE=$(BASE)" "git revision make diff compares the working tree against"
 
-$(VENV)/.installed: requirements.txt constraints.txt
-	@echo "deps: installing the pinned Python packages into $(VENV)/ (first run, or requirements/constraints changed)" >&2
+# pip 25.1+ reads pyproject.toml's dependency groups (--group); the project itself is installed editable, for its
+# [project.scripts] commands.
+PIP_VERSION := 26.3
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@echo "deps: installing the pinned Python packages into $(VENV)/ (first run, or pyproject.toml/constraints.txt changed)" >&2
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet pip==$(PIP_VERSION)
+	$(PY) -m pip install --quiet -c constraints.txt --group dev -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -69,8 +72,10 @@ FORCE:
 scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed cdktf.out/manifest.json ## checkov over every synthesized stack (0 failed, skips in .checkov.yaml)
 	$(PY) -m tools.scan
 
-test: deps $(CHECKOV_VENV)/.installed $(TOOLS)/.installed ## Run every test (unit, Lambda, security scan, terraform validate, end to end)
-	$(PY) -m pytest
+# Workers for make test: the fast layers in one, each end-to-end module (own emulator) in whichever is free.
+TEST_WORKERS ?= 2
+test: lint deps $(CHECKOV_VENV)/.installed $(TOOLS)/.installed ## Lint, then every test (unit, Lambda, security scan, terraform validate, end to end)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: deps $(CHECKOV_VENV)/.installed $(TOOLS)/.installed ## Run the tests that need no emulator
 	$(PY) -m pytest -m "not e2e"
@@ -90,6 +95,15 @@ diff: $(VENV)/.installed ## Markdown diff of the working tree against BASE (defa
 		--result $(DIFF_RESULT); \
 	[ -s $(DIFF_RESULT) ] || echo error > $(DIFF_RESULT); \
 	case $$(cat $(DIFF_RESULT)) in no-changes) ;; changes) [ "$(FAIL_ON_CHANGES)" != 1 ] ;; *) exit 2 ;; esac
+
+lint: $(VENV)/.installed ## ruff check, ruff format --check, mypy --strict on constructs_lib/ and lambda/ (make test runs it first)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m mypy
+
+format: $(VENV)/.installed ## Apply ruff's safe fixes and its formatting to every Python file
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 lint-ci: $(TOOLS)/.installed ## actionlint (pinned, with shellcheck) over the CI templates in ci-templates/github/
 	$(PY) -m tools.actionlint

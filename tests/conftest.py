@@ -1,4 +1,9 @@
-"""Session fixtures: the app is synthesized once per session (five synths in parallel), never per test."""
+"""Session fixtures: the app is synthesized once per session (five synths in parallel), never per test.
+
+Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) the fast layers form one group, so one worker pays
+for those synths, while each end-to-end module is a group of its own: its module-scoped deployment (own emulator,
+own free port) is made once, on one worker, beside the others.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,12 @@ from tests.support.synth import SERVICE_STACK, Synth, start_synth
 VARIANT_CONFIG = Path(__file__).parent / "fixtures" / "variant.toml"
 ADOPT_SECTION = Path(__file__).parent / "fixtures" / "adopt.toml"
 HARDENED_CONFIG = Path(__file__).parent / "fixtures" / "hardened.toml"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = item.path.stem if item.get_closest_marker("e2e") else "fast"
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -22,11 +22,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from constructs_lib.settings import CONFIG_ENV_VAR, DEFAULT_CONFIG, SettingsError, load_settings
+from tools.paths import PROJECT_ROOT
+from tools.synth_output import MANIFEST, STACKS, stack_files
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # What `main.py` builds from, besides the settings file: the app, its Lambda sources, and what pins the toolchain.
 SOURCES = ("main.py", "cdktf.json", "constructs_lib", "lambda")
-LOCKS = ("requirements.txt", "constraints.txt", "package-lock.json")
+LOCKS = ("pyproject.toml", "constraints.txt", "package-lock.json")
 OUTDIR = "cdktf.out"
 STAMP = ".inputs.json"
 SHOWN_CHANGES = 5
@@ -50,7 +51,7 @@ def _files(root: Path, names: tuple[str, ...]) -> dict[str, str]:
 
 def _outputs(outdir: Path) -> dict[str, str]:
     """Hashes of what a synth writes (the manifest and each stack's JSON): a synth by another command changes them."""
-    paths = [outdir / "manifest.json", *sorted(outdir.glob("stacks/*/cdk.tf.json"))]
+    paths = [outdir / MANIFEST, *stack_files(outdir / STACKS)]
     return {path.relative_to(outdir).as_posix(): _sha256(path) for path in paths if path.is_file()}
 
 

@@ -29,7 +29,7 @@ FAILING_SYNTH = [sys.executable, "-c", "raise SystemExit(1)"]
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project with one file per kind of input, synthesized once with `config/dev.toml`."""
-    for name in ("main.py", "cdktf.json", "constructs_lib/stack.py", "lambda/handler/handler.py", "requirements.txt",
+    for name in ("main.py", "cdktf.json", "constructs_lib/stack.py", "lambda/handler/handler.py", "pyproject.toml",
                  "constraints.txt", "package-lock.json", "config/dev.toml"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(f"# {name}\n")
