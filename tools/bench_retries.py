@@ -156,29 +156,33 @@ def markdown(
     deviation = seconds / ideal - 1
     per_request = sorted(len(o.attempts) for o in outcomes)
     statuses = ", ".join(f"{status or 'no answer'}: {n}" for status, n in sorted(attempts.items()))
-    return "\n".join([
-        "### Retries through a KMS quota (CreateKey throttled in the emulator)\n",
-        machine_line(command, load) + "\n",
-        f"**{clients} clients x {per_client} logical requests** = {total}, each with its own client token and "
-        f"`tools.request_key`'s retry policy (full-jitter exponential backoff, capped, `Retry-After` as a floor); "
-        f"KMS `CreateKey` throttled to {RATE:g}/s by the emulator, usage plan and stage throttle raised.\n",
-        "| measure | value | target |",
-        "|---|---|---|",
-        f"| logical requests that succeeded | {len(succeeded)} of {total} | all: {verdict(len(succeeded) == total)} |",
-        f"| keys per successful token (exactly its key) / duplicate keys | {len(tokens_ok)} of {len(succeeded)} / "
-        f"{duplicates} | all / 0: {verdict(len(tokens_ok) == len(succeeded) and duplicates == 0)} |",
-        f"| keys without their alias | {len(inventory.without_alias)} | 0: {verdict(not inventory.without_alias)} |",
-        f"| 5xx seen by clients | {server_errors} | 0: {verdict(server_errors == 0)} |",
-        f"| wall time vs. {total} / {RATE:g} per s = {ideal:.0f} s | **{seconds:.1f} s** ({deviation:+.1%}) "
-        f"| within {WALL_TOLERANCE:.0%}: {verdict(abs(deviation) <= WALL_TOLERANCE)} |",
-        f"| attempts refused with 429 | **{throttled / all_attempts:.1%}** ({throttled} of {all_attempts}) | |",
-        f"| attempts per logical request: median / p95 / max | {per_request[len(per_request) // 2]} / "
-        f"{per_request[int(len(per_request) * 0.95) - 1]} / {per_request[-1]} | |",
-        f"| emulator's CreateKey counters: passed / throttled | {counters.get('passed', 0)} / "
-        f"{counters.get('throttled', 0)} | passed == {total} |",
-        f"| every attempt's status | {statuses} | |",
-        "",
-    ])
+    return "\n".join(
+        [
+            "### Retries through a KMS quota (CreateKey throttled in the emulator)\n",
+            machine_line(command, load) + "\n",
+            f"**{clients} clients x {per_client} logical requests** = {total}, each with its own client token and "
+            f"`tools.request_key`'s retry policy (full-jitter exponential backoff, capped, `Retry-After` as a floor); "
+            f"KMS `CreateKey` throttled to {RATE:g}/s by the emulator, usage plan and stage throttle raised.\n",
+            "| measure | value | target |",
+            "|---|---|---|",
+            f"| logical requests that succeeded | {len(succeeded)} of {total} "
+            f"| all: {verdict(len(succeeded) == total)} |",
+            f"| keys per successful token (exactly its key) / duplicate keys | {len(tokens_ok)} of {len(succeeded)} / "
+            f"{duplicates} | all / 0: {verdict(len(tokens_ok) == len(succeeded) and duplicates == 0)} |",
+            f"| keys without their alias | {len(inventory.without_alias)} "
+            f"| 0: {verdict(not inventory.without_alias)} |",
+            f"| 5xx seen by clients | {server_errors} | 0: {verdict(server_errors == 0)} |",
+            f"| wall time vs. {total} / {RATE:g} per s = {ideal:.0f} s | **{seconds:.1f} s** ({deviation:+.1%}) "
+            f"| within {WALL_TOLERANCE:.0%}: {verdict(abs(deviation) <= WALL_TOLERANCE)} |",
+            f"| attempts refused with 429 | **{throttled / all_attempts:.1%}** ({throttled} of {all_attempts}) | |",
+            f"| attempts per logical request: median / p95 / max | {per_request[len(per_request) // 2]} / "
+            f"{per_request[int(len(per_request) * 0.95) - 1]} / {per_request[-1]} | |",
+            f"| emulator's CreateKey counters: passed / throttled | {counters.get('passed', 0)} / "
+            f"{counters.get('throttled', 0)} | passed == {total} |",
+            f"| every attempt's status | {statuses} | |",
+            "",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -287,7 +287,7 @@ def _api_phrases(node: list[Resource], bodies: Bodies) -> list[str]:
     for api in bodies.get("aws_api_gateway_rest_api", []):
         phrases.append(_with_endpoint_types(api.get("name", "REST API"), api))
     methods = sorted((r for r in node if r.rtype == "aws_api_gateway_method"), key=lambda r: r.name)
-    for route, method in zip(_routes(node), methods):
+    for route, method in zip(_routes(node), methods, strict=False):
         phrases.append(route + (" (API key required)" if method.body.get("api_key_required") else ""))
     for integration in bodies.get("aws_api_gateway_integration", []):
         target = "Lambda" if "aws_lambda_function." in str(integration.get("uri", "")) else integration.get("type", "?")
@@ -631,7 +631,7 @@ _EDGE_LABELS = (
 
 def edge_label(pairs: set[tuple[str, str]]) -> str:
     def matches(rule: tuple[str, str], pair: tuple[str, str]) -> bool:
-        return all(wanted in (ANY, found) for wanted, found in zip(rule, pair))
+        return all(wanted in (ANY, found) for wanted, found in zip(rule, pair, strict=False))
 
     return next((label for rule, label in _EDGE_LABELS if any(matches(rule, pair) for pair in pairs)), "")
 
@@ -704,7 +704,7 @@ def build_diagram(stacks: Mapping[str, Mapping[str, Any]]) -> Diagram:
     by_stack: dict[str, list[Resource]] = defaultdict(list)
     for resource in all_resources:
         by_stack[resource.stack].append(resource)
-    for stack, held in by_stack.items():
+    for held in by_stack.values():
         addresses = {resource.address: resource for resource in held}
         for resource in held:
             for address in sorted(references(resource.body, addresses)):

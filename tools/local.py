@@ -454,10 +454,24 @@ def request_commands(target: LocalTarget, stack: Stack, outputs: dict[str, Any])
     stack_dir = target.stack_dir(stack)
     default_stack_dir = (PROJECT_ROOT / LOCAL_SERVICE_STACK_DIR).resolve()
     where = [] if stack_dir.resolve() == default_stack_dir else ["--stack-dir", str(stack_dir)]
-    request_key = shlex.join([
-        "-m", "tools.request_key", "--local", "--port", str(port), *where, "--account", account, "--region", region,
-        "--alias", f"demo-{secrets.token_hex(4)}", "--description", "demo key",
-    ])
+    request_key = shlex.join(
+        [
+            "-m",
+            "tools.request_key",
+            "--local",
+            "--port",
+            str(port),
+            *where,
+            "--account",
+            account,
+            "--region",
+            region,
+            "--alias",
+            f"demo-{secrets.token_hex(4)}",
+            "--description",
+            "demo key",
+        ]
+    )
     return curl, f"{python} {request_key}"
 
 
@@ -524,8 +538,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.local", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["deploy", "plan", "destroy", "api-key", "env"])
     parser.add_argument(
-        "--port", type=int, help=f"the emulator's port (default ${PORT_ENV_VAR}); must be the running one's if any; "
-        f"a new one starts on it, else on {DEFAULT_PORT}"
+        "--port",
+        type=int,
+        help=f"the emulator's port (default ${PORT_ENV_VAR}); must be the running one's if any; "
+        f"a new one starts on it, else on {DEFAULT_PORT}",
     )
     parser.add_argument("--synth-dir", type=Path, default=SYNTH_DIR)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)

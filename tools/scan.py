@@ -46,7 +46,9 @@ def skipped_checks(config: Path = CONFIG) -> dict[str, str]:
 def checkov_binary() -> str:
     path = Path(os.environ.get(CHECKOV_ENV_VAR) or CHECKOV_VENV / "bin" / "checkov")
     if not path.is_file():
-        raise ToolError(f"checkov not found at {path}: run `make scan` (it installs .venv-checkov) or set {CHECKOV_ENV_VAR}")
+        raise ToolError(
+            f"checkov not found at {path}: run `make scan` (it installs .venv-checkov) or set {CHECKOV_ENV_VAR}"
+        )
     return str(path)
 
 
@@ -83,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for check_id, name, resource in result.failed:
         print(f"FAILED {check_id} {name}: {resource}")
-    print(f"checkov: {result.passed} passed, {len(result.failed)} failed, {len(skipped_checks())} skipped (.checkov.yaml)")
+    print(
+        f"checkov: {result.passed} passed, {len(result.failed)} failed, {len(skipped_checks())} skipped (.checkov.yaml)"
+    )
     return 1 if result.failed else 0
 
 

@@ -207,8 +207,13 @@ class StackDiff:
     @property
     def has_changes(self) -> bool:
         return self.status != "both" or bool(
-            self.added or self.removed or self.changed or self.output_count or self.settings
-            or self.imports_added or self.imports_removed
+            self.added
+            or self.removed
+            or self.changed
+            or self.output_count
+            or self.settings
+            or self.imports_added
+            or self.imports_removed
         )
 
 
@@ -479,9 +484,7 @@ def _refers(path: str, rendered: str | None) -> bool:
     return rendered is not None and ("${" in rendered or _top_level(path) == "depends_on")
 
 
-def _find_renames(
-    old: Mapping[str, Any], new: Mapping[str, Any], removed: list[str], added: list[str]
-) -> list[Rename]:
+def _find_renames(old: Mapping[str, Any], new: Mapping[str, Any], removed: list[str], added: list[str]) -> list[Rename]:
     """Pair removed and added addresses of one type whose arguments are equal or nearly so (see
     RENAME_SIMILARITY); pairs sharing an identifying literal (a `name`...) are preferred, then the most similar.
 

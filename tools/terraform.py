@@ -44,7 +44,9 @@ class ToolError(RuntimeError):
 def terraform_binary() -> str:
     path = shutil.which("terraform")
     if not path:
-        raise ToolError("terraform not found on PATH: install Terraform >= 1.10 (the S3 backend's use_lockfile needs it)")
+        raise ToolError(
+            "terraform not found on PATH: install Terraform >= 1.10 (the S3 backend's use_lockfile needs it)"
+        )
     return path
 
 
@@ -127,7 +129,9 @@ def terraform(
         timeout=timeout,
     )
     if check and result.returncode != 0:
-        raise ToolError(f"terraform {' '.join(args)} failed in {cwd} (exit {result.returncode}):\n{result.stderr}{result.stdout}")
+        raise ToolError(
+            f"terraform {' '.join(args)} failed in {cwd} (exit {result.returncode}):\n{result.stderr}{result.stdout}"
+        )
     return result
 
 

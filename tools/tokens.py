@@ -36,7 +36,7 @@ import re
 import secrets
 import sys
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -140,7 +140,7 @@ def issue(session: boto3.session.Session, table: str, tenant: str, api_key_id: s
         "api_key_id": {"S": api_key_id},
         "api_key_value": {"S": api_key["value"]},
         "enabled": {"BOOL": True},
-        "created": {"S": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+        "created": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
     }
     _aws(lambda: session.client("dynamodb").put_item(TableName=table, Item=item), f"cannot write to table {table}")
     return token, digest
@@ -164,7 +164,9 @@ def revoke(session: boto3.session.Session, table: str, target: str) -> int:
     revoked = 0
     for digest in hashes:
         old = _aws(
-            lambda: dynamodb.delete_item(TableName=table, Key={"token_hash": {"S": digest}}, ReturnValues="ALL_OLD"),
+            lambda digest=digest: dynamodb.delete_item(
+                TableName=table, Key={"token_hash": {"S": digest}}, ReturnValues="ALL_OLD"
+            ),
             f"cannot delete token {digest[:HASH_PREFIX_LENGTH]} from table {table}",
         )
         revoked += "Attributes" in old
@@ -178,7 +180,10 @@ def list_tokens(session: boto3.session.Session, table: str) -> list[dict[str, ob
         table,
         ProjectionExpression="#tenant, #hash, #created, #enabled",
         ExpressionAttributeNames={
-            "#tenant": "tenant_id", "#hash": "token_hash", "#created": "created", "#enabled": "enabled",
+            "#tenant": "tenant_id",
+            "#hash": "token_hash",
+            "#created": "created",
+            "#enabled": "enabled",
         },
     )
     rows = [
@@ -205,7 +210,9 @@ def format_table(rows: list[dict[str, object]], full_hash: bool) -> str:
         for row in rows
     ]
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip() for line in lines
+    )
 
 
 def _target(target: str) -> str:

@@ -306,7 +306,7 @@ class DataPlane:
             raise _forbidden()
         if via_execute_api and snapshot.execute_api_disabled:
             raise _forbidden()
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         context: dict[str, Any] = {
             "requestId": request_id,
             "extendedRequestId": request_id[:16],
@@ -487,7 +487,7 @@ class DataPlane:
         if plan_key is not None:
             plan, key = plan_key
             ledger = _usage_ledger(call.backend)
-            if not ledger.consume(plan.id, key.id, plan.quota or None, datetime.datetime.now(datetime.timezone.utc)):
+            if not ledger.consume(plan.id, key.id, plan.quota or None, datetime.datetime.now(datetime.UTC)):
                 raise GatewayError(429, "LimitExceededException", "Limit Exceeded")
 
     # 7. request validation

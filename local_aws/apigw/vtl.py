@@ -167,8 +167,15 @@ class _Util:
     """API Gateway's `$util`."""
 
     _JS_ESCAPES = {
-        "'": "\\'", '"': '\\"', "\\": "\\\\", "/": "\\/",
-        "\b": "\\b", "\n": "\\n", "\t": "\\t", "\f": "\\f", "\r": "\\r",
+        "'": "\\'",
+        '"': '\\"',
+        "\\": "\\\\",
+        "/": "\\/",
+        "\b": "\\b",
+        "\n": "\\n",
+        "\t": "\\t",
+        "\f": "\\f",
+        "\r": "\\r",
     }
 
     def escapeJavaScript(self, text: Any) -> str:
@@ -182,10 +189,7 @@ class _Util:
                 escaped.append(self._JS_ESCAPES[char])
             elif ord(char) < 0x20 or ord(char) > 0x7F:
                 utf16 = char.encode("utf-16-be")
-                escaped.extend(
-                    _java_escape(int.from_bytes(utf16[i : i + 2], "big"))
-                    for i in range(0, len(utf16), 2)
-                )
+                escaped.extend(_java_escape(int.from_bytes(utf16[i : i + 2], "big")) for i in range(0, len(utf16), 2))
             else:
                 escaped.append(char)
         return "".join(escaped)

@@ -69,7 +69,7 @@ def tenant_synths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
     runs = {"three": fixtures / "tenants.toml", "two": fixtures / "tenants-without-globex.toml"}
     outdirs = {name: tmp_path_factory.mktemp(f"synth-tenants-{name}") for name in runs}
     processes = {name: start_synth(outdirs[name], config) for name, config in runs.items()}
-    for name, process in processes.items():
+    for process in processes.values():
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr
     return {name: Synth(outdirs[name]) for name in runs}

@@ -102,9 +102,7 @@ def create_original_deployment(target: LocalTarget) -> dict[str, str]:
         Name=PARAMETER, Type="SecureString", Value=ORIGINAL_PARAMETER_VALUE, KeyId=ssm_key["Arn"]
     )  # defect 5: a literal, not the key
 
-    api = apigw.create_rest_api(
-        name=FUNCTION, apiKeySource="HEADER", endpointConfiguration={"types": ["REGIONAL"]}
-    )
+    api = apigw.create_rest_api(name=FUNCTION, apiKeySource="HEADER", endpointConfiguration={"types": ["REGIONAL"]})
     resource = apigw.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart="keys")
     apigw.put_method(
         restApiId=api["id"], resourceId=resource["id"], httpMethod="POST", authorizationType="NONE", apiKeyRequired=True
@@ -322,7 +320,6 @@ def test_no_changes_once_adopt_is_removed_from_the_settings(adopted, outputs):
         assert result.returncode == 0, result.stdout + result.stderr
 
 
-
 def test_an_import_block_whose_object_is_gone_fails_the_plan(adopted, outputs):
     # As after a `terraform destroy`, or with the same settings in a new account: why `[adopt]` goes once applied.
     target, stack = adopted["target"], adopted["stacks"][SERVICE_STACK]
@@ -372,9 +369,7 @@ def state_backend_adoption(early_synths, workdir) -> Future:
     """Runs in the background from the module's start: updating the adopted table's encryption alone waits
     30 s in the provider (a fixed delay before it polls), time the service-stack tests use meanwhile."""
     pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(
-        lambda: adopt_original_state_backend(early_synths.wait("state"), workdir / "state-backend")
-    )
+    future = pool.submit(lambda: adopt_original_state_backend(early_synths.wait("state"), workdir / "state-backend"))
     yield future
     pool.shutdown(wait=True)
 

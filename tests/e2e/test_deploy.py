@@ -95,12 +95,16 @@ def test_fix_3_outputs_describe_the_deployment(target, stacks, outputs):
 def test_fix_4_log_groups_never_expire(target, outputs):
     logs = client(target, "logs")
     for name in outputs["log_group_names"]:
-        (group,) = [g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name]
+        (group,) = [
+            g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name
+        ]
         assert "retentionInDays" not in group, group
 
 
 def test_fix_5_ssm_parameter_holds_the_live_api_key(target, outputs):
-    parameter = client(target, "ssm").get_parameter(Name=outputs["ssm_parameter_name"], WithDecryption=True)["Parameter"]
+    parameter = client(target, "ssm").get_parameter(Name=outputs["ssm_parameter_name"], WithDecryption=True)[
+        "Parameter"
+    ]
     assert parameter["Type"] == "SecureString"
     current = current_key(target, outputs)
     live = client(target, "apigateway").get_api_key(apiKey=current["id"], includeValue=True)

@@ -107,7 +107,9 @@ def test_functions_are_hardened(target, outputs):
     for name, function in functions.items():
         assert function["TracingConfig"]["Mode"] == "Active", name
         assert function["KMSKeyArn"] == outputs["operations_kms_key_arn"], name
-    concurrency = {name: lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] for name in functions}
+    concurrency = {
+        name: lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] for name in functions
+    }
     assert concurrency == {SERVICE: 5, f"{SERVICE}-token-authorizer": 5, f"{SERVICE}-api-key-rotation": 2}
 
 
@@ -154,7 +156,9 @@ def domain_url(target) -> str:
 def issue_token(target, outputs, monkeypatch):
     """Issue a bearer token for tenant `acme`, metered on acme's API key (the table the authorizer reads)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", target.endpoint)
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
 
     def issue() -> str:
         return tokens.issue(session, outputs["tokens_table_name"], "acme", outputs["tenant_api_key_ids"]["acme"])[0]
@@ -164,8 +168,13 @@ def issue_token(target, outputs, monkeypatch):
 
 
 def key_request(alias: str) -> dict:
-    return {"account": "123456789012", "region": "us-east-1", "key_usage": "ENCRYPT_DECRYPT", "key_alias": alias,
-            "key_description": "over the custom domain"}
+    return {
+        "account": "123456789012",
+        "region": "us-east-1",
+        "key_usage": "ENCRYPT_DECRYPT",
+        "key_alias": alias,
+        "key_description": "over the custom domain",
+    }
 
 
 def test_the_disabled_execute_api_endpoint_refuses_requests(target, outputs, issue_token):
@@ -216,7 +225,9 @@ def test_a_revoked_token_is_refused_once_its_cached_decision_expires(outputs, do
     time.sleep(AUTHORIZER_TTL + 0.5)  # the cached Allow has expired: the authorizer runs again
     answer = send(domain_url, key_request("acme/after-revoke"), headers=headers)
     assert (answer.status, answer.json) == (
-        403, {"message": "User is not authorized to access this resource with an explicit deny"})
+        403,
+        {"message": "User is not authorized to access this resource with an explicit deny"},
+    )
     unknown = {**headers, "Authorization": "Bearer " + "x" * 43}
     never_issued = send(domain_url, key_request("acme/unknown"), headers=unknown)
     assert never_issued.status == 403
@@ -231,15 +242,34 @@ def test_no_secret_in_synth_output_plain_outputs_terraform_output_or_logs(
     current = json.loads(stored["SecretString"])
     # Exercise the functions so their logs have something to leak: a token issued and authorized, a key made.
     monkeypatch.setenv("AWS_ENDPOINT_URL", target.endpoint)
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
     token, _ = tokens.issue(session, outputs["tokens_table_name"], "acme", outputs["tenant_api_key_ids"]["acme"])
     lam = client(target, "lambda")
-    lam.invoke(FunctionName=f"{SERVICE}-token-authorizer", Payload=json.dumps(
-        {"type": "REQUEST", "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc/prod/POST/keys",
-         "headers": {"Authorization": f"Bearer {token}"}}))
-    lam.invoke(FunctionName=SERVICE, Payload=json.dumps(
-        {"Account": "123456789012", "Region": "us-east-1", "KeyUsage": "ENCRYPT_DECRYPT", "KeyAlias": "guard",
-         "KeyDescription": "secrets guard", "Caller": {"ApiKeyId": current["id"], "TenantId": ""}}))
+    lam.invoke(
+        FunctionName=f"{SERVICE}-token-authorizer",
+        Payload=json.dumps(
+            {
+                "type": "REQUEST",
+                "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc/prod/POST/keys",
+                "headers": {"Authorization": f"Bearer {token}"},
+            }
+        ),
+    )
+    lam.invoke(
+        FunctionName=SERVICE,
+        Payload=json.dumps(
+            {
+                "Account": "123456789012",
+                "Region": "us-east-1",
+                "KeyUsage": "ENCRYPT_DECRYPT",
+                "KeyAlias": "guard",
+                "KeyDescription": "secrets guard",
+                "Caller": {"ApiKeyId": current["id"], "TenantId": ""},
+            }
+        ),
+    )
     secrets = {key["value"] for key in apigw.get_api_keys(includeValues=True)["items"]}
     assert current["value"] in secrets  # the secret string holds the live key's value
     secrets.add(token)
@@ -254,7 +284,9 @@ def test_no_secret_in_synth_output_plain_outputs_terraform_output_or_logs(
     for path in hardened.outdir.rglob("*.json"):
         assert leaks(path.read_text()) == [], path
     logs = client(target, "logs")
-    groups = [g["logGroupName"] for page in logs.get_paginator("describe_log_groups").paginate() for g in page["logGroups"]]
+    groups = [
+        g["logGroupName"] for page in logs.get_paginator("describe_log_groups").paginate() for g in page["logGroups"]
+    ]
     events = [
         event["message"]
         for group in groups

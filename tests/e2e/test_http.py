@@ -206,7 +206,9 @@ def test_resource_policy_refuses_a_source_outside_the_allowed_cidrs(target, outp
     before = key_count(target)
     answer = send(url, request_body("http/elsewhere"), headers={"x-api-key": service_key}, source_ip="127.0.0.2")
     arn = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{outputs['rest_api_id']}/{outputs['stage_name']}/POST/keys"
-    message = f"User: anonymous is not authorized to perform: execute-api:Invoke on resource: {arn} with an explicit deny"
+    message = (
+        f"User: anonymous is not authorized to perform: execute-api:Invoke on resource: {arn} with an explicit deny"
+    )
     assert_gateway_error(answer, 403, "AccessDeniedException", message)
     assert key_count(target) == before
 
@@ -242,7 +244,10 @@ def test_a_conflict_says_the_alias_is_taken_and_nothing_more(target, url, servic
     assert taken.status == 201, taken
     before = key_count(target)
     answer = send(url, request_body("beta/taken-by-operator"), headers={"x-api-key": tenant_keys["beta"]})
-    assert (answer.status, answer.json) == (409, {"message": "Conflict: alias alias/beta/taken-by-operator already exists"})
+    assert (answer.status, answer.json) == (
+        409,
+        {"message": "Conflict: alias alias/beta/taken-by-operator already exists"},
+    )
     assert taken.json["KeyId"] not in answer.text
     assert key_count(target) == before
 
@@ -340,7 +345,6 @@ def test_every_request_leaves_an_access_log_line_in_the_stage_format(target, out
     assert not any(tenant_keys["beta"] in e["message"] for e in events)
 
 
-
 # --- the command-line clients: `tools.request_key --local` and the curl line `make deploy-local` prints -------------
 
 
@@ -348,7 +352,11 @@ def run_request_key(*args: str, **environment: str) -> subprocess.CompletedProce
     """`python -m tools.request_key` as a user runs it, with a profile that does not exist (never needed locally)."""
     env = {**os.environ, "AWS_PROFILE": "no-such-profile", **environment}
     return subprocess.run(
-        [sys.executable, "-m", "tools.request_key", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "tools.request_key", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
 
@@ -356,8 +364,19 @@ def run_request_key(*args: str, **environment: str) -> subprocess.CompletedProce
 def local_flags(target, *, account: str = ACCOUNT, region: str = "us-east-1", alias: str) -> list[str]:
     port = str(urllib.parse.urlsplit(target.endpoint).port)
     stack_dir = str(target.workdir / "stacks" / SERVICE_STACK)
-    return ["--local", "--port", port, "--stack-dir", stack_dir, "--account", account, "--region", region,
-            "--alias", alias]
+    return [
+        "--local",
+        "--port",
+        port,
+        "--stack-dir",
+        stack_dir,
+        "--account",
+        account,
+        "--region",
+        region,
+        "--alias",
+        alias,
+    ]
 
 
 def test_request_key_local_creates_a_key_then_says_in_one_line_why_not(target, service_key):
@@ -375,9 +394,11 @@ def test_request_key_local_creates_a_key_then_says_in_one_line_why_not(target, s
     failures = [
         (local_flags(target, region="xx-nowhere-1", alias="cli/bad-region"), {}, "error: bad request: Region: "),
         # KMSKG_LOCAL=1 and $LOCAL_AWS_PORT instead of --local --port.
-        (local_flags(target, account="999999999999", alias="cli/other-account")[3:],
-         {"KMSKG_LOCAL": "1", "LOCAL_AWS_PORT": port},
-         "error: forbidden (wrong API key or account not allowed): Account: 999999999999 is not allowed"),
+        (
+            local_flags(target, account="999999999999", alias="cli/other-account")[3:],
+            {"KMSKG_LOCAL": "1", "LOCAL_AWS_PORT": port},
+            "error: forbidden (wrong API key or account not allowed): Account: 999999999999 is not allowed",
+        ),
         (local_flags(target, alias="cli/ok"), {}, "error: conflict: alias alias/cli/ok already exists"),
     ]
     for flags, environment, prefix in failures:
@@ -475,13 +496,16 @@ def test_throttled_key_creation_is_429_with_retry_after_and_retries_bring_every_
     """CreateKey at 5/s, and its next 3 calls throttled outright (so 429s happen however fast this machine is):
     several clients' retries end in 201 for every logical request, one key each, every key with its alias."""
     wait_until_full(STAGE_RATE, STAGE_BURST)
-    faults({
-        "throttle": {"kms:CreateKey": 5},
-        "fail": [{"action": "kms:CreateKey", "code": "ThrottlingException", "times": 3}],
-    })
+    faults(
+        {
+            "throttle": {"kms:CreateKey": 5},
+            "fail": [{"action": "kms:CreateKey", "code": "ThrottlingException", "times": 3}],
+        }
+    )
     bodies = [
         request_body(f"retry/c{client_id}-r{n}", client_token=f"burst-{client_id}-{n}")
-        for client_id in range(6) for n in range(2)
+        for client_id in range(6)
+        for n in range(2)
     ]
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(lambda body: retrying_client(url, service_key, body), bodies))
@@ -524,7 +548,8 @@ def test_a_replay_after_a_dropped_response_returns_the_first_key(target, url, se
     assert keys_with_token(target, "dropped-response-1") == [first]
     other = send(url, {**body, "key_description": "changed"}, headers={"x-api-key": service_key})
     assert (other.status, other.json) == (
-        409, {"message": "Conflict: client_token was already used with different parameters"}
+        409,
+        {"message": "Conflict: client_token was already used with different parameters"},
     )
 
 

@@ -41,9 +41,22 @@ def environment() -> dict[str, str]:
 def local(workdir: Path, command: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m tools.local <command>` on what cdktf synthesized into the working folder."""
     return subprocess.run(
-        [sys.executable, "-m", "tools.local", command, "--workdir", str(workdir), "--synth-dir",
-         str(workdir / "cdktf.out"), *args],
-        cwd=PROJECT_ROOT, env=environment(), capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "tools.local",
+            command,
+            "--workdir",
+            str(workdir),
+            "--synth-dir",
+            str(workdir / "cdktf.out"),
+            *args,
+        ],
+        cwd=PROJECT_ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -52,7 +65,11 @@ def cdktf(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env_command = shlex.join([sys.executable, "-m", "tools.local", "env", "--workdir", str(workdir)])
     return subprocess.run(
         ["sh", "-c", f'eval "$({env_command})" && exec {shlex.quote(str(CDKTF))} "$@"', "sh", *args],
-        cwd=PROJECT_ROOT, env=environment(), capture_output=True, text=True, timeout=900,
+        cwd=PROJECT_ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -106,7 +123,7 @@ def test_after_npx_cdktf_diff_the_make_path_deploys_nothing_new(workdir):
     emulator = recorded(workdir)
     for stack in STATE_STACK, SERVICE_STACK:
         assert f"## {stack}: init\n## {stack}: apply\n## {stack}: applied: {NO_CHANGES}\n" in deploy.stdout
-    summary = deploy.stdout[deploy.stdout.index("\nDeployed to local_aws"):]
+    summary = deploy.stdout[deploy.stdout.index("\nDeployed to local_aws") :]
     assert summary.splitlines()[1:4] == [
         f"Deployed to local_aws on {emulator.endpoint} (pid {emulator.pid}):",
         f"  {STATE_STACK}: {NO_CHANGES}",

@@ -51,7 +51,10 @@ def test_tenants_get_keys_in_their_plans_and_removal_touches_only_that_tenant(te
             "unlimited": ["kms-key-generator-initech"],
         }
         assert apigw.get_api_key(apiKey=key_ids["globex"], includeValue=True)["value"] == GLOBEX_KEY
-        assert apigw.get_tags(resourceArn=f"arn:aws:apigateway:us-east-1::/apikeys/{key_ids['acme']}")["tags"]["Tenant"] == "acme"
+        assert (
+            apigw.get_tags(resourceArn=f"arn:aws:apigateway:us-east-1::/apikeys/{key_ids['acme']}")["tags"]["Tenant"]
+            == "acme"
+        )
 
         # The second plan is empty: nothing drifts.
         assert _planned_changes(target, service) == {}
@@ -61,7 +64,9 @@ def test_tenants_get_keys_in_their_plans_and_removal_touches_only_that_tenant(te
         without = LocalTarget(endpoint, two.outdir, tmp_path / "work", VARIABLES)
         changes = _planned_changes(without, service)
         keys = next(n for n in service.config["resource"]["aws_api_gateway_api_key"] if n.startswith("tenants_"))
-        attachments = next(n for n in service.config["resource"]["aws_api_gateway_usage_plan_key"] if n.startswith("tenants_"))
+        attachments = next(
+            n for n in service.config["resource"]["aws_api_gateway_usage_plan_key"] if n.startswith("tenants_")
+        )
         generator = next(n for n in service.config["resource"]["aws_lambda_function"] if n.startswith("key-generator_"))
         assert changes == {
             f'aws_api_gateway_api_key.{keys}["globex"]': ["delete"],
@@ -74,6 +79,10 @@ def test_tenants_get_keys_in_their_plans_and_removal_touches_only_that_tenant(te
             ({"globex": "too-short"}, "Each tenant API key value must be 20-128 letters and digits."),
             ({"globex": GLOBEX_KEY, "acme": GLOBEX_KEY}, "Tenant API key values must be unique."),
         ):
-            invalid = LocalTarget(endpoint, three.outdir, tmp_path / "work", (("TF_VAR_tenant_api_key_values", json.dumps(bad)),))
-            result = terraform("plan", "-input=false", "-no-color", cwd=invalid.init(service), env=invalid.env(), check=False)
+            invalid = LocalTarget(
+                endpoint, three.outdir, tmp_path / "work", (("TF_VAR_tenant_api_key_values", json.dumps(bad)),)
+            )
+            result = terraform(
+                "plan", "-input=false", "-no-color", cwd=invalid.init(service), env=invalid.env(), check=False
+            )
             assert result.returncode == 1 and message in " ".join(result.stderr.split()), result.stderr

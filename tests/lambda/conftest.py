@@ -50,8 +50,7 @@ def _reset_container():
 @pytest.fixture(autouse=True)
 def lambda_env(monkeypatch, tmp_path):
     """Dummy credentials and the function's default configuration; a fresh "container" for every test."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                 "OPERATOR_SECRET_ARN"):
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "OPERATOR_SECRET_ARN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -104,9 +103,7 @@ def _emulate_api_key_tags(original):
 @pytest.fixture
 def aws():
     """Every AWS call in the test goes to moto (with API Gateway's GetTags answered for API keys too)."""
-    with mock_aws(), mock.patch.object(
-        BaseClient, "_make_api_call", _emulate_api_key_tags(BaseClient._make_api_call)
-    ):
+    with mock_aws(), mock.patch.object(BaseClient, "_make_api_call", _emulate_api_key_tags(BaseClient._make_api_call)):
         yield
 
 

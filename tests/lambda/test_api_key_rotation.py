@@ -29,8 +29,8 @@ import json
 import time
 import uuid
 from contextlib import contextmanager, suppress
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from types import SimpleNamespace
 from unittest import mock
 
@@ -70,7 +70,7 @@ BACK_TO_BACK = timedelta(seconds=5)  # an operator's rotate-secret right after a
 _TEST_SESSION = boto3.session.Session()
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service):
     """The tests' own client for `service`, made once per test."""
     return _TEST_SESSION.client(service, region_name=REGION)
@@ -79,11 +79,11 @@ def client(service):
 @pytest.fixture(autouse=True)
 def fresh_container():
     """Every test starts with no cached client, like a new container (the session is kept, see above)."""
-    for cache in (handler._client, client):
-        cache.cache_clear()
+    for cached in (handler._client, client):
+        cached.cache_clear()
     yield
-    for cache in (handler._client, client):
-        cache.cache_clear()
+    for cached in (handler._client, client):
+        cached.cache_clear()
 
 
 class Clock:
@@ -93,7 +93,7 @@ class Clock:
         self.offset = timedelta(0)
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + self.offset
+        return datetime.now(UTC) + self.offset
 
     def advance(self, delta: timedelta) -> None:
         self.offset += delta
@@ -337,13 +337,15 @@ def test_parameter_is_overwritten_with_the_configured_kms_key(service, context):
         rotate(service, context)
 
     puts = [params for (_, operation, params), _ in spy.call_args_list if operation == "PutParameter"]
-    assert puts == [{
-        "Name": PARAMETER_NAME,
-        "Value": secret_key(service, CURRENT)["value"],
-        "Type": "SecureString",
-        "KeyId": PARAMETER_KMS_KEY_ARN,
-        "Overwrite": True,
-    }]
+    assert puts == [
+        {
+            "Name": PARAMETER_NAME,
+            "Value": secret_key(service, CURRENT)["value"],
+            "Type": "SecureString",
+            "KeyId": PARAMETER_KMS_KEY_ARN,
+            "Overwrite": True,
+        }
+    ]
 
 
 def test_previous_key_stays_valid_until_the_next_rotation_starts(service, context):
@@ -416,8 +418,12 @@ def test_clients_are_created_once_per_container(service, context):
 
 
 def test_settings_read_space_separated_usage_plans():
-    environ = {"SSM_PARAMETER_NAME": "p", "SSM_KMS_KEY_ID": "k", "ROTATION_GRACE_HOURS": "24",
-               "USAGE_PLAN_IDS": "  plan1   plan2 "}
+    environ = {
+        "SSM_PARAMETER_NAME": "p",
+        "SSM_KMS_KEY_ID": "k",
+        "ROTATION_GRACE_HOURS": "24",
+        "USAGE_PLAN_IDS": "  plan1   plan2 ",
+    }
 
     assert handler.load_settings(environ).usage_plan_ids == ("plan1", "plan2")
 
@@ -487,8 +493,9 @@ def test_a_key_is_never_deleted_within_the_grace_of_its_replacement(service, con
         assert keys_of(service.secret_arn) == alive
         assert {key for key, at in replaced_at.items() if CLOCK.now() < at + GRACE} <= alive
         assert len(alive) <= handler.MAX_LIVE_KEYS
-    assert_rotated(service, token, previous_id=next(key for key in alive if replaced_at.get(key) == started),
-                   other_keys=alive)
+    assert_rotated(
+        service, token, previous_id=next(key for key in alive if replaced_at.get(key) == started), other_keys=alive
+    )
 
 
 def test_the_eleventh_live_key_is_refused_and_a_retry_after_the_grace_succeeds(service, context, capsys):
@@ -602,8 +609,14 @@ def test_failure_points_are_every_call_of_a_rotation(service, context):
 
 
 # A failed read changed nothing, so only writes also fail "after": AWS did the change but the answer was lost.
-WRITES = {"DeleteApiKey", "CreateApiKey", "CreateUsagePlanKey", "PutSecretValue", "PutParameter",
-          "UpdateSecretVersionStage"}
+WRITES = {
+    "DeleteApiKey",
+    "CreateApiKey",
+    "CreateUsagePlanKey",
+    "PutSecretValue",
+    "PutParameter",
+    "UpdateSecretVersionStage",
+}
 FAILURES = [(*point, "before") for point in FAILURE_POINTS] + [
     (*point, "after") for point in FAILURE_POINTS if point[1] in WRITES
 ]
@@ -727,10 +740,16 @@ def test_already_current_finish_heals_a_stale_parameter(service, context):
 @pytest.mark.parametrize(
     ("spoil", "message"),
     [
-        (lambda key, plans: client("apigateway").update_api_key(
-            apiKey=key, patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]), "is disabled"),
-        (lambda key, plans: client("apigateway").delete_usage_plan_key(usagePlanId=plans[1], keyId=key),
-         "is not in usage plans: {plan}"),
+        (
+            lambda key, plans: client("apigateway").update_api_key(
+                apiKey=key, patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]
+            ),
+            "is disabled",
+        ),
+        (
+            lambda key, plans: client("apigateway").delete_usage_plan_key(usagePlanId=plans[1], keyId=key),
+            "is not in usage plans: {plan}",
+        ),
         (lambda key, plans: client("apigateway").delete_api_key(apiKey=key), "does not exist"),
     ],
     ids=["disabled", "not-in-plan", "deleted"],
@@ -912,9 +931,7 @@ def test_create_and_update_cleanups_change_nothing(service, bystanders, context,
 BAD_CLEANUP_EVENTS = {
     "no-tf": ({"Cleanup": {"SecretId": OTHER_SECRET_ARN}}, 'cleanup event needs the "tf" object'),
     "no-cleanup": ({"tf": {"action": "delete", "prev_input": None}}, 'cleanup event needs "Cleanup"'),
-    "cleanup-not-object": (
-        {"Cleanup": OTHER_SECRET_ARN, "tf": {"action": "delete"}}, 'cleanup event needs "Cleanup"'
-    ),
+    "cleanup-not-object": ({"Cleanup": OTHER_SECRET_ARN, "tf": {"action": "delete"}}, 'cleanup event needs "Cleanup"'),
     "tf-not-object": ({"Cleanup": {"SecretId": OTHER_SECRET_ARN}, "tf": "delete"}, 'needs the "tf" object'),
     "no-action": ({"Cleanup": {"SecretId": OTHER_SECRET_ARN}, "tf": {}}, "tf.action must be one of"),
     "unknown-action": (
@@ -927,7 +944,8 @@ BAD_CLEANUP_EVENTS = {
         "Cleanup.SecretId must be the secret's full ARN (its keys' tag), got 'kms-key-generator/api-key'",
     ),
     "not-a-secret-arn": (
-        {"Cleanup": {"SecretId": FUNCTION_ARN}, "tf": {"action": "delete"}}, "Cleanup.SecretId must be",
+        {"Cleanup": {"SecretId": FUNCTION_ARN}, "tf": {"action": "delete"}},
+        "Cleanup.SecretId must be",
     ),
 }
 
@@ -962,7 +980,9 @@ def test_logs_are_structured_and_never_contain_a_key_value(service, context, cap
     assert [record["key_id"] for record in records if record["message"] == "key created"] == [k["id"] for k in keys]
     (failure,) = [record for record in records if record["level"] == "ERROR"]
     assert (failure["message"], failure["step"], failure["error_code"]) == (
-        "rotation step failed", "finishSecret", "InternalFailure"
+        "rotation step failed",
+        "finishSecret",
+        "InternalFailure",
     )
 
 

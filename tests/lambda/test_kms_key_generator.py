@@ -9,11 +9,10 @@ import json
 import sys
 from unittest import mock
 
+import kms_key_generator_handler as handler
 import pytest
 from botocore.client import BaseClient
 from moto.core import DEFAULT_ACCOUNT_ID as OWN_ACCOUNT
-
-import kms_key_generator_handler as handler
 
 # `lambda` is a keyword: the shared conftest is reached by the name pytest registered it under.
 shared = importlib.import_module("tests.lambda.conftest")
@@ -59,8 +58,13 @@ def test_creates_aliased_tagged_key_for_each_usage(aws, context, key_usage, key_
 
 @pytest.mark.parametrize(
     ("key_usage", "key_spec"),
-    [("ENCRYPT_DECRYPT", "RSA_3072"), ("SIGN_VERIFY", "RSA_4096"), ("SIGN_VERIFY", "ECC_SECG_P256K1"),
-     ("GENERATE_VERIFY_MAC", "HMAC_512"), ("KEY_AGREEMENT", "ECC_NIST_P384")],
+    [
+        ("ENCRYPT_DECRYPT", "RSA_3072"),
+        ("SIGN_VERIFY", "RSA_4096"),
+        ("SIGN_VERIFY", "ECC_SECG_P256K1"),
+        ("GENERATE_VERIFY_MAC", "HMAC_512"),
+        ("KEY_AGREEMENT", "ECC_NIST_P384"),
+    ],
 )
 def test_creates_key_with_requested_spec_and_no_rotation_for_asymmetric_or_hmac(aws, context, key_usage, key_spec):
     result = handler.lambda_handler(make_event(KeyUsage=key_usage, KeySpec=key_spec), context)
@@ -113,11 +117,13 @@ def test_creates_key_in_allowed_other_account_through_assumed_role(aws, context,
         result = handler.lambda_handler(make_event(Account=OTHER_ACCOUNT), context)
 
     assume_role = [params for operation, params in calls if operation == "AssumeRole"]
-    assert assume_role == [{
-        "RoleArn": f"arn:aws:iam::{OTHER_ACCOUNT}:role/{CROSS_ACCOUNT_ROLE}",
-        "RoleSessionName": f"kms-key-generator-{context.aws_request_id}",
-        "DurationSeconds": 900,
-    }]
+    assert assume_role == [
+        {
+            "RoleArn": f"arn:aws:iam::{OTHER_ACCOUNT}:role/{CROSS_ACCOUNT_ROLE}",
+            "RoleSessionName": f"kms-key-generator-{context.aws_request_id}",
+            "DurationSeconds": 900,
+        }
+    ]
     assert result["Account"] == OTHER_ACCOUNT
     assert result["KeyArn"].startswith(f"arn:aws:kms:{REGION}:{OTHER_ACCOUNT}:key/")
     other = kms_client(account=OTHER_ACCOUNT)
@@ -143,73 +149,133 @@ BAD_EVENTS = [
     pytest.param("{}", "BadRequest: request must be a JSON object, got string", id="event-string"),
     pytest.param(None, "BadRequest: request must be a JSON object, got null", id="event-null"),
     pytest.param(make_event(Extra=1), 'BadRequest: unknown fields: "Extra"', id="unknown-field"),
-    pytest.param(make_event(KeyAlias=..., KeyDescription=...),
-                 "BadRequest: missing required fields: KeyAlias, KeyDescription", id="missing-fields"),
-    pytest.param(make_event(Account=123456789012), "BadRequest: Account: must be a string, got number",
-                 id="account-number"),
+    pytest.param(
+        make_event(KeyAlias=..., KeyDescription=...),
+        "BadRequest: missing required fields: KeyAlias, KeyDescription",
+        id="missing-fields",
+    ),
+    pytest.param(
+        make_event(Account=123456789012), "BadRequest: Account: must be a string, got number", id="account-number"
+    ),
     pytest.param(make_event(Account=None), "BadRequest: Account: must be a string, got null", id="account-null"),
-    pytest.param(make_event(Account="12345"), 'BadRequest: Account: must be exactly 12 digits, got "12345"',
-                 id="account-short"),
-    pytest.param(make_event(Account="12345678901a"),
-                 'BadRequest: Account: must be exactly 12 digits, got "12345678901a"', id="account-letter"),
-    pytest.param(make_event(Account=OWN_ACCOUNT + "\n"),
-                 f'BadRequest: Account: must be exactly 12 digits, got "{OWN_ACCOUNT}\\n"', id="account-newline"),
-    pytest.param(make_event(Account="١٢٣٤٥٦٧٨٩٠١٢"),
-                 'BadRequest: Account: must be exactly 12 digits, got "\\u0661\\u0662\\u0663\\u0664\\u0665'
-                 '\\u0666\\u0667\\u0668\\u0669\\u0660\\u0661\\u0662"', id="account-non-ascii-digits"),
-    pytest.param(make_event(Account=OTHER_ACCOUNT), f"Forbidden: Account: {OTHER_ACCOUNT} is not allowed",
-                 id="account-not-allowed"),
-    pytest.param(make_event(Region="mars-north-1"),
-                 'BadRequest: Region: "mars-north-1" is not an AWS region where KMS is available', id="region-unknown"),
-    pytest.param(make_event(Region=""), 'BadRequest: Region: "" is not an AWS region where KMS is available',
-                 id="region-empty"),
-    pytest.param(make_event(Region=["us-east-1"]), "BadRequest: Region: must be a string, got array",
-                 id="region-array"),
-    pytest.param(make_event(Region="cn-north-1"),
-                 "BadRequest: Region: cn-north-1 is in partition aws-cn, this service runs in partition aws",
-                 id="region-other-partition"),
-    pytest.param(make_event(KeyUsage="encrypt_decrypt"),
-                 'BadRequest: KeyUsage: "encrypt_decrypt" is not one of ENCRYPT_DECRYPT, SIGN_VERIFY, '
-                 "GENERATE_VERIFY_MAC, KEY_AGREEMENT", id="usage-lowercase"),
-    pytest.param(make_event(KeyUsage="ENCAPSULATE_DECAPSULATE"),
-                 'BadRequest: KeyUsage: "ENCAPSULATE_DECAPSULATE" is not one of ENCRYPT_DECRYPT, SIGN_VERIFY, '
-                 "GENERATE_VERIFY_MAC, KEY_AGREEMENT", id="usage-not-offered"),
+    pytest.param(
+        make_event(Account="12345"), 'BadRequest: Account: must be exactly 12 digits, got "12345"', id="account-short"
+    ),
+    pytest.param(
+        make_event(Account="12345678901a"),
+        'BadRequest: Account: must be exactly 12 digits, got "12345678901a"',
+        id="account-letter",
+    ),
+    pytest.param(
+        make_event(Account=OWN_ACCOUNT + "\n"),
+        f'BadRequest: Account: must be exactly 12 digits, got "{OWN_ACCOUNT}\\n"',
+        id="account-newline",
+    ),
+    pytest.param(
+        make_event(Account="١٢٣٤٥٦٧٨٩٠١٢"),
+        'BadRequest: Account: must be exactly 12 digits, got "\\u0661\\u0662\\u0663\\u0664\\u0665'
+        '\\u0666\\u0667\\u0668\\u0669\\u0660\\u0661\\u0662"',
+        id="account-non-ascii-digits",
+    ),
+    pytest.param(
+        make_event(Account=OTHER_ACCOUNT),
+        f"Forbidden: Account: {OTHER_ACCOUNT} is not allowed",
+        id="account-not-allowed",
+    ),
+    pytest.param(
+        make_event(Region="mars-north-1"),
+        'BadRequest: Region: "mars-north-1" is not an AWS region where KMS is available',
+        id="region-unknown",
+    ),
+    pytest.param(
+        make_event(Region=""), 'BadRequest: Region: "" is not an AWS region where KMS is available', id="region-empty"
+    ),
+    pytest.param(
+        make_event(Region=["us-east-1"]), "BadRequest: Region: must be a string, got array", id="region-array"
+    ),
+    pytest.param(
+        make_event(Region="cn-north-1"),
+        "BadRequest: Region: cn-north-1 is in partition aws-cn, this service runs in partition aws",
+        id="region-other-partition",
+    ),
+    pytest.param(
+        make_event(KeyUsage="encrypt_decrypt"),
+        'BadRequest: KeyUsage: "encrypt_decrypt" is not one of ENCRYPT_DECRYPT, SIGN_VERIFY, '
+        "GENERATE_VERIFY_MAC, KEY_AGREEMENT",
+        id="usage-lowercase",
+    ),
+    pytest.param(
+        make_event(KeyUsage="ENCAPSULATE_DECAPSULATE"),
+        'BadRequest: KeyUsage: "ENCAPSULATE_DECAPSULATE" is not one of ENCRYPT_DECRYPT, SIGN_VERIFY, '
+        "GENERATE_VERIFY_MAC, KEY_AGREEMENT",
+        id="usage-not-offered",
+    ),
     pytest.param(make_event(KeyUsage=True), "BadRequest: KeyUsage: must be a string, got boolean", id="usage-bool"),
-    pytest.param(make_event(KeySpec="HMAC_256"),
-                 'BadRequest: KeySpec: "HMAC_256" is not valid for KeyUsage ENCRYPT_DECRYPT '
-                 "(valid: SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, SM2)", id="spec-wrong-pair"),
-    pytest.param(make_event(KeyUsage="KEY_AGREEMENT", KeySpec="ECC_SECG_P256K1"),
-                 'BadRequest: KeySpec: "ECC_SECG_P256K1" is not valid for KeyUsage KEY_AGREEMENT '
-                 "(valid: ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, SM2)", id="spec-secg-agreement"),
+    pytest.param(
+        make_event(KeySpec="HMAC_256"),
+        'BadRequest: KeySpec: "HMAC_256" is not valid for KeyUsage ENCRYPT_DECRYPT '
+        "(valid: SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, SM2)",
+        id="spec-wrong-pair",
+    ),
+    pytest.param(
+        make_event(KeyUsage="KEY_AGREEMENT", KeySpec="ECC_SECG_P256K1"),
+        'BadRequest: KeySpec: "ECC_SECG_P256K1" is not valid for KeyUsage KEY_AGREEMENT '
+        "(valid: ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, SM2)",
+        id="spec-secg-agreement",
+    ),
     pytest.param(make_event(KeySpec=None), "BadRequest: KeySpec: must be a string, got null", id="spec-null"),
-    pytest.param(make_event(KeySpec="SM2"), "BadRequest: KeySpec: SM2 is only available in China regions (aws-cn)",
-                 id="spec-sm2-outside-china"),
-    pytest.param(make_event(KeyAlias="alias/"), "BadRequest: KeyAlias: must not be empty after the alias/ prefix",
-                 id="alias-only-prefix"),
-    pytest.param(make_event(KeyAlias=""), "BadRequest: KeyAlias: must not be empty after the alias/ prefix",
-                 id="alias-empty"),
-    pytest.param(make_event(KeyAlias="my key"),
-                 "BadRequest: KeyAlias: \"my key\" may contain only letters, digits, '/', '_' and '-'",
-                 id="alias-space"),
-    pytest.param(make_event(KeyAlias="alias:foo"),
-                 "BadRequest: KeyAlias: \"alias:foo\" may contain only letters, digits, '/', '_' and '-'",
-                 id="alias-colon"),
-    pytest.param(make_event(KeyAlias="alias/aws/mine"),
-                 "BadRequest: KeyAlias: must not start with alias/aws/ (reserved for AWS managed keys)",
-                 id="alias-reserved"),
-    pytest.param(make_event(KeyAlias="aws/mine"),
-                 "BadRequest: KeyAlias: must not start with alias/aws/ (reserved for AWS managed keys)",
-                 id="alias-reserved-unprefixed"),
-    pytest.param(make_event(KeyAlias="a" * 251),
-                 "BadRequest: KeyAlias: must be at most 256 characters including the alias/ prefix, got 257",
-                 id="alias-too-long"),
+    pytest.param(
+        make_event(KeySpec="SM2"),
+        "BadRequest: KeySpec: SM2 is only available in China regions (aws-cn)",
+        id="spec-sm2-outside-china",
+    ),
+    pytest.param(
+        make_event(KeyAlias="alias/"),
+        "BadRequest: KeyAlias: must not be empty after the alias/ prefix",
+        id="alias-only-prefix",
+    ),
+    pytest.param(
+        make_event(KeyAlias=""), "BadRequest: KeyAlias: must not be empty after the alias/ prefix", id="alias-empty"
+    ),
+    pytest.param(
+        make_event(KeyAlias="my key"),
+        "BadRequest: KeyAlias: \"my key\" may contain only letters, digits, '/', '_' and '-'",
+        id="alias-space",
+    ),
+    pytest.param(
+        make_event(KeyAlias="alias:foo"),
+        "BadRequest: KeyAlias: \"alias:foo\" may contain only letters, digits, '/', '_' and '-'",
+        id="alias-colon",
+    ),
+    pytest.param(
+        make_event(KeyAlias="alias/aws/mine"),
+        "BadRequest: KeyAlias: must not start with alias/aws/ (reserved for AWS managed keys)",
+        id="alias-reserved",
+    ),
+    pytest.param(
+        make_event(KeyAlias="aws/mine"),
+        "BadRequest: KeyAlias: must not start with alias/aws/ (reserved for AWS managed keys)",
+        id="alias-reserved-unprefixed",
+    ),
+    pytest.param(
+        make_event(KeyAlias="a" * 251),
+        "BadRequest: KeyAlias: must be at most 256 characters including the alias/ prefix, got 257",
+        id="alias-too-long",
+    ),
     pytest.param(make_event(KeyAlias=42), "BadRequest: KeyAlias: must be a string, got number", id="alias-number"),
-    pytest.param(make_event(KeyDescription="x" * 8193),
-                 "BadRequest: KeyDescription: must be at most 8192 characters, got 8193", id="description-too-long"),
-    pytest.param(make_event(KeyDescription=None), "BadRequest: KeyDescription: must be a string, got null",
-                 id="description-null"),
-    pytest.param(make_event(KeyDescription={"text": "hi"}),
-                 "BadRequest: KeyDescription: must be a string, got object", id="description-object"),
+    pytest.param(
+        make_event(KeyDescription="x" * 8193),
+        "BadRequest: KeyDescription: must be at most 8192 characters, got 8193",
+        id="description-too-long",
+    ),
+    pytest.param(
+        make_event(KeyDescription=None), "BadRequest: KeyDescription: must be a string, got null", id="description-null"
+    ),
+    pytest.param(
+        make_event(KeyDescription={"text": "hi"}),
+        "BadRequest: KeyDescription: must be a string, got object",
+        id="description-object",
+    ),
 ]
 
 
@@ -321,8 +387,12 @@ def test_unexpected_aws_error_reaches_client_without_aws_text(aws, context, monk
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("SERVICE_NAME", ""), ("ALLOWED_ACCOUNTS", "123,not-an-account"), ("KEY_FACTORY_ROLE_ARN", ""),
-     ("OPERATOR_SECRET_ARN", "not-an-arn")],
+    [
+        ("SERVICE_NAME", ""),
+        ("ALLOWED_ACCOUNTS", "123,not-an-account"),
+        ("KEY_FACTORY_ROLE_ARN", ""),
+        ("OPERATOR_SECRET_ARN", "not-an-arn"),
+    ],
 )
 def test_misconfiguration_is_internal_error(aws, context, monkeypatch, capsys, variable, value):
     monkeypatch.setenv(variable, value)
@@ -359,8 +429,14 @@ def test_logs_one_json_object_per_line_with_request_id_and_outcome(aws, context,
 
 
 def test_import_reads_no_environment_and_creates_no_clients(monkeypatch):
-    for name in ("SERVICE_NAME", "CROSS_ACCOUNT_ROLE_NAME", "ALLOWED_ACCOUNTS", "ALLOWED_REGIONS",
-                 "KEY_FACTORY_ROLE_ARN", "OPERATOR_API_KEY_ID"):
+    for name in (
+        "SERVICE_NAME",
+        "CROSS_ACCOUNT_ROLE_NAME",
+        "ALLOWED_ACCOUNTS",
+        "ALLOWED_REGIONS",
+        "KEY_FACTORY_ROLE_ARN",
+        "OPERATOR_API_KEY_ID",
+    ):
         monkeypatch.delenv(name)
     spec = importlib.util.spec_from_file_location("kms_key_generator_handler_fresh", handler.__file__)
     fresh = importlib.util.module_from_spec(spec)

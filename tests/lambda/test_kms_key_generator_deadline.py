@@ -11,12 +11,11 @@ from types import SimpleNamespace
 from unittest import mock
 
 import boto3
-import pytest
-from botocore.client import BaseClient
-from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ClientError, ReadTimeoutError
-
 import kms_key_generator_handler as handler
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 # `lambda` is a keyword: the shared conftest is reached by the name pytest registered it under.
 shared = importlib.import_module("tests.lambda.conftest")
@@ -78,9 +77,7 @@ def fails_with_key_discarded(event, context):
 # --- Before CreateKey: refuse what cannot finish -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("key_usage", "needed_ms"), [("ENCRYPT_DECRYPT", 13_500), ("GENERATE_VERIFY_MAC", 11_500)]
-)
+@pytest.mark.parametrize(("key_usage", "needed_ms"), [("ENCRYPT_DECRYPT", 13_500), ("GENERATE_VERIFY_MAC", 11_500)])
 def test_too_little_time_left_is_refused_before_any_call(aws, clock, capsys, key_usage, needed_ms):
     calls = fails_with_nothing_created(make_event(KeyUsage=key_usage), lambda_context(needed_ms - 1))
 
@@ -88,9 +85,7 @@ def test_too_little_time_left_is_refused_before_any_call(aws, clock, capsys, key
     assert '"error_type": "DeadlineExceeded"' in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    ("key_usage", "needed_ms"), [("ENCRYPT_DECRYPT", 13_500), ("GENERATE_VERIFY_MAC", 11_500)]
-)
+@pytest.mark.parametrize(("key_usage", "needed_ms"), [("ENCRYPT_DECRYPT", 13_500), ("GENERATE_VERIFY_MAC", 11_500)])
 def test_just_enough_time_creates_the_key(aws, clock, key_usage, needed_ms):
     result = handler.lambda_handler(make_event(KeyUsage=key_usage), lambda_context(needed_ms))
 
@@ -141,7 +136,8 @@ def test_slow_tagging_leaves_no_time_for_the_alias_and_the_key_is_discarded(aws,
     assert calls == ["DescribeKey", "CreateKey", "TagResource", "ScheduleKeyDeletion"]
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(record["outcome"], record.get("error_type")) for record in records] == [
-        ("rolled_back", None), ("error", "DeadlineExceeded"),
+        ("rolled_back", None),
+        ("error", "DeadlineExceeded"),
     ]
 
 
@@ -197,7 +193,8 @@ def test_a_late_call_gets_fewer_attempts(aws, clock):
 
     # 19.5 - 11 = 8.5 s left: rotation keeps 4 s (alias + cleanup), 2 attempts (5 s) fit; the alias keeps 2 s.
     assert [(operation, attempts) for operation, attempts, _, _ in limits[-2:]] == [
-        ("EnableKeyRotation", 1), ("CreateAlias", 2),
+        ("EnableKeyRotation", 1),
+        ("CreateAlias", 2),
     ]
 
 

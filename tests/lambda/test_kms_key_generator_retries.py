@@ -9,12 +9,12 @@ import importlib
 from contextlib import contextmanager
 from unittest import mock
 
+import kms_key_generator_handler as handler
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID as OWN_ACCOUNT
 
-import kms_key_generator_handler as handler
 from constructs_lib import api_contract
 
 shared = importlib.import_module("tests.lambda.conftest")
@@ -145,15 +145,19 @@ def test_a_replay_after_a_lost_response_returns_the_first_key(aws, context):
     tags = {tag["TagKey"]: tag["TagValue"] for tag in kms.list_resource_tags(KeyId=first["KeyId"])["Tags"]}
     assert tags["ClientToken"] == TOKEN and tags["Tenant"] == "operator"
     assert tags["RequestFingerprint"] == handler.request_fingerprint(
-        handler.KeyRequest(OWN_ACCOUNT, REGION, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "alias/team/app-key",
-                           "Key for the app", TOKEN)
+        handler.KeyRequest(
+            OWN_ACCOUNT, REGION, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "alias/team/app-key", "Key for the app", TOKEN
+        )
     )
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"KeyDescription": "another description"}, "Conflict: client_token was already used with different parameters"),
+        (
+            {"KeyDescription": "another description"},
+            "Conflict: client_token was already used with different parameters",
+        ),
         ({"KeyUsage": "SIGN_VERIFY"}, "Conflict: client_token was already used with different parameters"),
         ({"KeyAlias": "team/other-key"}, "Conflict: client_token was already used for another alias"),
     ],
@@ -244,7 +248,9 @@ def test_a_concurrent_retry_gets_the_key_of_the_attempt_that_won(aws, context):
 
 def test_an_unindexed_token_still_returns_the_complete_key(aws, context, capsys):
     """The index alias comes after the key is complete: failing to write it is logged, not a failed request."""
-    with fail_when(lambda op, params: op == "CreateAlias" and params["AliasName"] == TOKEN_INDEX, "ThrottlingException"):
+    with fail_when(
+        lambda op, params: op == "CreateAlias" and params["AliasName"] == TOKEN_INDEX, "ThrottlingException"
+    ):
         result = handler.lambda_handler(make_event(ClientToken=TOKEN), context)
 
     kms = kms_client()

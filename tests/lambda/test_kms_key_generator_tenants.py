@@ -9,10 +9,9 @@ import importlib
 import json
 
 import boto3
+import kms_key_generator_handler as handler
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID as OWN_ACCOUNT
-
-import kms_key_generator_handler as handler
 
 # `lambda` is a keyword: the shared conftest is reached by the name pytest registered it under.
 shared = importlib.import_module("tests.lambda.conftest")
@@ -116,10 +115,12 @@ def test_operator_by_rotation_tag(aws, context, monkeypatch):
 
 @pytest.mark.parametrize(
     "tags",
-    [pytest.param({}, id="untagged"),
-     pytest.param({"Tenant": "umbrella"}, id="unknown-tenant"),
-     pytest.param({"Tenant": "operator"}, id="tenant-tag-operator"),
-     pytest.param({"RotationSecretArn": SECRET_ARN.replace("api-key", "other")}, id="other-rotation")],
+    [
+        pytest.param({}, id="untagged"),
+        pytest.param({"Tenant": "umbrella"}, id="unknown-tenant"),
+        pytest.param({"Tenant": "operator"}, id="tenant-tag-operator"),
+        pytest.param({"RotationSecretArn": SECRET_ARN.replace("api-key", "other")}, id="other-rotation"),
+    ],
 )
 def test_api_key_without_a_known_tenant_is_forbidden(aws, context, monkeypatch, tags):
     monkeypatch.setenv("OPERATOR_SECRET_ARN", SECRET_ARN)
@@ -134,11 +135,13 @@ def test_api_key_without_a_known_tenant_is_forbidden(aws, context, monkeypatch, 
 
 @pytest.mark.parametrize(
     "caller",
-    [pytest.param(..., id="no-caller"),
-     pytest.param({"ApiKeyId": "", "TenantId": ""}, id="empty-caller"),
-     pytest.param({"ApiKeyId": "", "TenantId": "umbrella"}, id="unknown-tenant"),
-     pytest.param({"ApiKeyId": "", "TenantId": "operator"}, id="operator-as-tenant-id"),
-     pytest.param({"ApiKeyId": "nosuchkey1", "TenantId": ""}, id="deleted-key")],
+    [
+        pytest.param(..., id="no-caller"),
+        pytest.param({"ApiKeyId": "", "TenantId": ""}, id="empty-caller"),
+        pytest.param({"ApiKeyId": "", "TenantId": "umbrella"}, id="unknown-tenant"),
+        pytest.param({"ApiKeyId": "", "TenantId": "operator"}, id="operator-as-tenant-id"),
+        pytest.param({"ApiKeyId": "nosuchkey1", "TenantId": ""}, id="deleted-key"),
+    ],
 )
 def test_unknown_caller_is_forbidden_before_any_kms_call(aws, context, caller):
     message, calls = refused(make_event(Caller=caller), context)
@@ -221,15 +224,19 @@ def test_tenant_accounts_need_not_be_in_the_operators_list(aws, context, monkeyp
 
 @pytest.mark.parametrize(
     ("event", "account", "tenant"),
-    [pytest.param(make_event(), OWN_ACCOUNT, "operator", id="operator"),
-     pytest.param(as_tenant("acme"), ACME_ACCOUNT, "acme", id="acme"),
-     pytest.param(as_tenant("hooli", KeyUsage="SIGN_VERIFY"), OWN_ACCOUNT, "hooli", id="hooli")],
+    [
+        pytest.param(make_event(), OWN_ACCOUNT, "operator", id="operator"),
+        pytest.param(as_tenant("acme"), ACME_ACCOUNT, "acme", id="acme"),
+        pytest.param(as_tenant("hooli", KeyUsage="SIGN_VERIFY"), OWN_ACCOUNT, "hooli", id="hooli"),
+    ],
 )
 def test_every_key_is_tagged_with_its_tenant(aws, context, event, account, tenant):
     result = handler.lambda_handler(event, context)
 
     assert tags_of(result["KeyId"], account) == {
-        "CreatedBy": "kms-key-generator", "RequestId": context.aws_request_id, "Tenant": tenant,
+        "CreatedBy": "kms-key-generator",
+        "RequestId": context.aws_request_id,
+        "Tenant": tenant,
     }
 
 

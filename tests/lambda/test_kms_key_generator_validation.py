@@ -5,10 +5,9 @@ import re
 from unittest import mock
 
 import botocore.session
+import kms_key_generator_handler as handler
 import pytest
 from botocore.client import BaseClient
-
-import kms_key_generator_handler as handler
 
 OWN_ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "111122223333"
@@ -54,20 +53,33 @@ def bad_request(function, *args, **kwargs):
 
 @pytest.mark.parametrize(
     ("key_usage", "key_spec"),
-    [("ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT"), ("SIGN_VERIFY", "ECC_NIST_P256"),
-     ("GENERATE_VERIFY_MAC", "HMAC_256"), ("KEY_AGREEMENT", "ECC_NIST_P256")],
+    [
+        ("ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT"),
+        ("SIGN_VERIFY", "ECC_NIST_P256"),
+        ("GENERATE_VERIFY_MAC", "HMAC_256"),
+        ("KEY_AGREEMENT", "ECC_NIST_P256"),
+    ],
 )
 def test_defaults_key_spec_per_usage(key_usage, key_spec):
     assert parse(KeyUsage=key_usage).key_spec == key_spec
 
 
 def test_returns_validated_request():
-    request = parse(Account=OTHER_ACCOUNT, KeyUsage="SIGN_VERIFY", KeySpec="ML_DSA_65", KeyAlias="alias/a/b_c-d",
-                    KeyDescription='quote " and\nnewline')
+    request = parse(
+        Account=OTHER_ACCOUNT,
+        KeyUsage="SIGN_VERIFY",
+        KeySpec="ML_DSA_65",
+        KeyAlias="alias/a/b_c-d",
+        KeyDescription='quote " and\nnewline',
+    )
 
     assert request == handler.KeyRequest(
-        account=OTHER_ACCOUNT, region="eu-west-1", key_usage="SIGN_VERIFY", key_spec="ML_DSA_65",
-        alias="alias/a/b_c-d", description='quote " and\nnewline',
+        account=OTHER_ACCOUNT,
+        region="eu-west-1",
+        key_usage="SIGN_VERIFY",
+        key_spec="ML_DSA_65",
+        alias="alias/a/b_c-d",
+        description='quote " and\nnewline',
     )
 
 
@@ -155,15 +167,17 @@ def test_kms_regions_come_from_every_partition_in_endpoint_data():
 
 
 def test_settings_split_and_trim_lists():
-    settings = handler.load_settings({
-        "SERVICE_NAME": "svc",
-        "CROSS_ACCOUNT_ROLE_NAME": "role",
-        "ALLOWED_ACCOUNTS": f" {OTHER_ACCOUNT} ,,444455556666",
-        "ALLOWED_REGIONS": "us-east-1,",
-        "KEY_FACTORY_ROLE_ARN": f" {ROLE_ARN} ",
-        "OPERATOR_API_KEY_ID": "abc123XYZ9",
-        "OPERATOR_SECRET_ARN": SECRET_ARN,
-    })
+    settings = handler.load_settings(
+        {
+            "SERVICE_NAME": "svc",
+            "CROSS_ACCOUNT_ROLE_NAME": "role",
+            "ALLOWED_ACCOUNTS": f" {OTHER_ACCOUNT} ,,444455556666",
+            "ALLOWED_REGIONS": "us-east-1,",
+            "KEY_FACTORY_ROLE_ARN": f" {ROLE_ARN} ",
+            "OPERATOR_API_KEY_ID": "abc123XYZ9",
+            "OPERATOR_SECRET_ARN": SECRET_ARN,
+        }
+    )
 
     assert settings == handler.Settings(
         service_name="svc",
@@ -184,15 +198,23 @@ def test_settings_need_no_operator():
 
 @pytest.mark.parametrize(
     ("environ", "message"),
-    [({}, "SERVICE_NAME is not set"),
-     ({"SERVICE_NAME": "svc", "ALLOWED_ACCOUNTS": "12,abc"}, "ALLOWED_ACCOUNTS: not 12-digit account ids: 12, abc"),
-     ({"SERVICE_NAME": "svc"}, "KEY_FACTORY_ROLE_ARN: not an IAM role ARN: ''"),
-     ({"SERVICE_NAME": "svc", "KEY_FACTORY_ROLE_ARN": "arn:aws:iam::123:role/x"},
-      "KEY_FACTORY_ROLE_ARN: not an IAM role ARN: 'arn:aws:iam::123:role/x'"),
-     ({"SERVICE_NAME": "svc", "KEY_FACTORY_ROLE_ARN": ROLE_ARN, "OPERATOR_API_KEY_ID": "a/b"},
-      "OPERATOR_API_KEY_ID: not an API key id: 'a/b'"),
-     ({"SERVICE_NAME": "svc", "KEY_FACTORY_ROLE_ARN": ROLE_ARN, "OPERATOR_SECRET_ARN": "my-secret"},
-      "OPERATOR_SECRET_ARN: not a Secrets Manager secret ARN: 'my-secret'")],
+    [
+        ({}, "SERVICE_NAME is not set"),
+        ({"SERVICE_NAME": "svc", "ALLOWED_ACCOUNTS": "12,abc"}, "ALLOWED_ACCOUNTS: not 12-digit account ids: 12, abc"),
+        ({"SERVICE_NAME": "svc"}, "KEY_FACTORY_ROLE_ARN: not an IAM role ARN: ''"),
+        (
+            {"SERVICE_NAME": "svc", "KEY_FACTORY_ROLE_ARN": "arn:aws:iam::123:role/x"},
+            "KEY_FACTORY_ROLE_ARN: not an IAM role ARN: 'arn:aws:iam::123:role/x'",
+        ),
+        (
+            {"SERVICE_NAME": "svc", "KEY_FACTORY_ROLE_ARN": ROLE_ARN, "OPERATOR_API_KEY_ID": "a/b"},
+            "OPERATOR_API_KEY_ID: not an API key id: 'a/b'",
+        ),
+        (
+            {"SERVICE_NAME": "svc", "KEY_FACTORY_ROLE_ARN": ROLE_ARN, "OPERATOR_SECRET_ARN": "my-secret"},
+            "OPERATOR_SECRET_ARN: not a Secrets Manager secret ARN: 'my-secret'",
+        ),
+    ],
 )
 def test_settings_reject_misconfiguration(environ, message):
     with pytest.raises(handler.ConfigError) as raised:
@@ -203,9 +225,11 @@ def test_settings_reject_misconfiguration(environ, message):
 
 @pytest.mark.parametrize(
     ("service", "request_id", "expected"),
-    [("kms-key-generator", "c0ffee00-1234", "kms-key-generator-c0ffee00-1234"),
-     ("svc", "id with spaces/and:colons#é", "svc-id-with-spaces-and-colons--"),
-     ("svc", "x" * 100, "svc-" + "x" * 60)],
+    [
+        ("kms-key-generator", "c0ffee00-1234", "kms-key-generator-c0ffee00-1234"),
+        ("svc", "id with spaces/and:colons#é", "svc-id-with-spaces-and-colons--"),
+        ("svc", "x" * 100, "svc-" + "x" * 60),
+    ],
 )
 def test_role_session_name_fits_sts_rules(service, request_id, expected):
     name = handler.role_session_name(service, request_id)
@@ -226,8 +250,12 @@ def test_identity_comes_from_function_arn():
 
 ACME = handler.TenantPolicy(frozenset({OTHER_ACCOUNT}), frozenset({"eu-west-1"}), "acme/")
 SETTINGS = handler.Settings(
-    service_name="svc", cross_account_role_name="role", allowed_accounts=frozenset({OTHER_ACCOUNT, "444455556666"}),
-    allowed_regions=frozenset(), key_factory_role_arn=ROLE_ARN, operator_api_key_id="opkey",
+    service_name="svc",
+    cross_account_role_name="role",
+    allowed_accounts=frozenset({OTHER_ACCOUNT, "444455556666"}),
+    allowed_regions=frozenset(),
+    key_factory_role_arn=ROLE_ARN,
+    operator_api_key_id="opkey",
     operator_secret_arn=SECRET_ARN,
 )
 
@@ -250,23 +278,38 @@ def test_empty_tenants_file_means_no_tenants():
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("[]", "tenants.json: must be an object mapping tenant ids to policies"),
-     ("{", "tenants.json: not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
-     ('{"Acme": {}}', "tenants.json: 'Acme' is not a valid tenant id (or is reserved)"),
-     ('{"operator": {}}', "tenants.json: 'operator' is not a valid tenant id (or is reserved)"),
-     ('{"acme": []}', "tenants.json: acme: must be an object"),
-     ('{"acme": {"plan": "x"}}', "tenants.json: acme: unknown keys 'plan'"),
-     ('{"acme": {"allowed_accounts": ["123"]}}',
-      "tenants.json: acme: allowed_accounts must be a list of 12-digit account ids"),
-     ('{"acme": {"allowed_accounts": "111122223333"}}',
-      "tenants.json: acme: allowed_accounts must be a list of 12-digit account ids"),
-     ('{"acme": {"allowed_regions": ["EU"]}}', "tenants.json: acme: allowed_regions must be a list of region names"),
-     *[(json_text, "tenants.json: acme: alias_prefix must be an alias name ending with '/', without 'alias/'")
-       for json_text in ('{"acme": {"alias_prefix": "acme"}}', '{"acme": {"alias_prefix": ""}}',
-                         '{"acme": {"alias_prefix": "alias/acme/"}}', '{"acme": {"alias_prefix": "aws/acme/"}}',
-                         '{"acme": {"alias_prefix": "/"}}', '{"acme": {"alias_prefix": "ac me/"}}')],
-     ('{"acme": {"alias_prefix": "shared/"}, "initech": {"alias_prefix": "Shared/initech/"}}',
-      "tenants.json: alias prefixes of acme and initech overlap")],
+    [
+        ("[]", "tenants.json: must be an object mapping tenant ids to policies"),
+        ("{", "tenants.json: not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+        ('{"Acme": {}}', "tenants.json: 'Acme' is not a valid tenant id (or is reserved)"),
+        ('{"operator": {}}', "tenants.json: 'operator' is not a valid tenant id (or is reserved)"),
+        ('{"acme": []}', "tenants.json: acme: must be an object"),
+        ('{"acme": {"plan": "x"}}', "tenants.json: acme: unknown keys 'plan'"),
+        (
+            '{"acme": {"allowed_accounts": ["123"]}}',
+            "tenants.json: acme: allowed_accounts must be a list of 12-digit account ids",
+        ),
+        (
+            '{"acme": {"allowed_accounts": "111122223333"}}',
+            "tenants.json: acme: allowed_accounts must be a list of 12-digit account ids",
+        ),
+        ('{"acme": {"allowed_regions": ["EU"]}}', "tenants.json: acme: allowed_regions must be a list of region names"),
+        *[
+            (json_text, "tenants.json: acme: alias_prefix must be an alias name ending with '/', without 'alias/'")
+            for json_text in (
+                '{"acme": {"alias_prefix": "acme"}}',
+                '{"acme": {"alias_prefix": ""}}',
+                '{"acme": {"alias_prefix": "alias/acme/"}}',
+                '{"acme": {"alias_prefix": "aws/acme/"}}',
+                '{"acme": {"alias_prefix": "/"}}',
+                '{"acme": {"alias_prefix": "ac me/"}}',
+            )
+        ],
+        (
+            '{"acme": {"alias_prefix": "shared/"}, "initech": {"alias_prefix": "Shared/initech/"}}',
+            "tenants.json: alias prefixes of acme and initech overlap",
+        ),
+    ],
 )
 def test_malformed_tenants_file_is_config_error(text, message):
     with pytest.raises(handler.ConfigError) as raised:
@@ -277,11 +320,13 @@ def test_malformed_tenants_file_is_config_error(text, message):
 
 @pytest.mark.parametrize(
     ("event", "caller"),
-    [({"Caller": {"ApiKeyId": "k1", "TenantId": ""}}, handler.CallerRef("k1", "")),
-     ({"Caller": {"ApiKeyId": "k1", "TenantId": "acme"}}, handler.CallerRef("k1", "acme")),
-     ({}, handler.CallerRef("", "")),
-     ({"Caller": "acme"}, handler.CallerRef("", "")),
-     ({"Caller": {"ApiKeyId": 7, "TenantId": None}}, handler.CallerRef("", ""))],
+    [
+        ({"Caller": {"ApiKeyId": "k1", "TenantId": ""}}, handler.CallerRef("k1", "")),
+        ({"Caller": {"ApiKeyId": "k1", "TenantId": "acme"}}, handler.CallerRef("k1", "acme")),
+        ({}, handler.CallerRef("", "")),
+        ({"Caller": "acme"}, handler.CallerRef("", "")),
+        ({"Caller": {"ApiKeyId": 7, "TenantId": None}}, handler.CallerRef("", "")),
+    ],
 )
 def test_caller_comes_from_the_template_field(event, caller):
     assert handler.parse_caller(event) == caller
@@ -297,9 +342,11 @@ def no_lookup(api_key_id):
 
 @pytest.mark.parametrize(
     ("caller", "tenant"),
-    [(handler.CallerRef("", "acme"), "acme"),
-     (handler.CallerRef("opkey", "acme"), "acme"),  # authorizer mode: the authorizer's tenant wins
-     (handler.CallerRef("opkey", ""), "operator")],
+    [
+        (handler.CallerRef("", "acme"), "acme"),
+        (handler.CallerRef("opkey", "acme"), "acme"),  # authorizer mode: the authorizer's tenant wins
+        (handler.CallerRef("opkey", ""), "operator"),
+    ],
 )
 def test_tenant_from_authorizer_or_operator_key_needs_no_lookup(caller, tenant):
     assert handler.resolve_tenant(caller, SETTINGS, {"acme": ACME}, no_lookup) == tenant
@@ -311,8 +358,13 @@ def test_tenant_of_other_keys_is_looked_up():
 
 @pytest.mark.parametrize(
     "caller",
-    [handler.CallerRef("", ""), handler.CallerRef("", "initech"), handler.CallerRef("", "operator"),
-     handler.CallerRef("unknown", ""), handler.CallerRef("k/../1", "")],
+    [
+        handler.CallerRef("", ""),
+        handler.CallerRef("", "initech"),
+        handler.CallerRef("", "operator"),
+        handler.CallerRef("unknown", ""),
+        handler.CallerRef("k/../1", ""),
+    ],
 )
 def test_unknown_caller_is_forbidden_naming_nothing(caller):
     with pytest.raises(handler.Forbidden) as raised:
@@ -323,12 +375,14 @@ def test_unknown_caller_is_forbidden_naming_nothing(caller):
 
 @pytest.mark.parametrize(
     ("tags", "tenant"),
-    [({"Tenant": "acme", "UsagePlan": "general"}, "acme"),
-     ({"Tenant": "initech"}, None),
-     ({"Tenant": "operator"}, None),  # only the rotation's keys or the static key are the operator
-     ({"RotationSecretArn": SECRET_ARN}, "operator"),
-     ({"RotationSecretArn": SECRET_ARN.replace("api-key", "other")}, None),
-     ({}, None)],
+    [
+        ({"Tenant": "acme", "UsagePlan": "general"}, "acme"),
+        ({"Tenant": "initech"}, None),
+        ({"Tenant": "operator"}, None),  # only the rotation's keys or the static key are the operator
+        ({"RotationSecretArn": SECRET_ARN}, "operator"),
+        ({"RotationSecretArn": SECRET_ARN.replace("api-key", "other")}, None),
+        ({}, None),
+    ],
 )
 def test_api_key_tags_name_the_tenant(tags, tenant):
     assert handler.api_key_tenant(tags, SECRET_ARN, {"acme": ACME}) == tenant
@@ -355,8 +409,9 @@ def test_tenant_scope_defaults_to_own_account_and_global_regions():
 
 def test_tenant_accounts_are_its_own_and_its_regions_stay_within_the_service_regions():
     settings = handler.Settings(**{**SETTINGS.__dict__, "allowed_regions": frozenset({"us-east-1"})})
-    tenants = {"acme": handler.TenantPolicy(frozenset({OTHER_ACCOUNT, "999988887777"}), frozenset({"eu-west-1"}),
-                                            "acme/")}
+    tenants = {
+        "acme": handler.TenantPolicy(frozenset({OTHER_ACCOUNT, "999988887777"}), frozenset({"eu-west-1"}), "acme/")
+    }
 
     scope = handler.scope_for("acme", tenants, settings, OWN_ACCOUNT)
 
@@ -380,7 +435,10 @@ def test_account_outside_scope_is_forbidden_before_anything_else_is_checked():
     with pytest.raises(handler.Forbidden) as raised:
         handler.parse_request(
             {"Account": "444455556666", "Region": "mars", "KeyUsage": "?", "KeyAlias": "x", "KeyDescription": 1},
-            allowed_accounts=frozenset({OTHER_ACCOUNT}), allowed_regions=None, regions=REGIONS, partition="aws",
+            allowed_accounts=frozenset({OTHER_ACCOUNT}),
+            allowed_regions=None,
+            regions=REGIONS,
+            partition="aws",
         )
 
     assert str(raised.value) == "Forbidden: Account: 444455556666 is not allowed"
@@ -410,8 +468,15 @@ def test_key_policy_keeps_account_control_and_lets_the_owner_role_finish_its_key
                 "Sid": "KeyFactoryManagesThisKey",
                 "Effect": "Allow",
                 "Principal": {"AWS": "arn:aws-cn:iam::210987654321:role/owner"},
-                "Action": ["kms:DescribeKey", "kms:ListResourceTags", "kms:TagResource", "kms:CreateAlias",
-                           "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion", "kms:PutKeyPolicy"],
+                "Action": [
+                    "kms:DescribeKey",
+                    "kms:ListResourceTags",
+                    "kms:TagResource",
+                    "kms:CreateAlias",
+                    "kms:EnableKeyRotation",
+                    "kms:ScheduleKeyDeletion",
+                    "kms:PutKeyPolicy",
+                ],
                 "Resource": "*",
             },
         ],

@@ -187,13 +187,17 @@ def test_item_without_api_key_is_denied_and_logged_as_an_error(table, logs):
 
 def test_stored_hash_must_equal_the_computed_one(logs, monkeypatch):
     """Belt and braces behind the key lookup: an item for another hash never allows."""
-    monkeypatch.setattr(handler, "_lookup", lambda table, digest: {
-        "token_hash": {"S": handler.token_hash(OTHER_TOKEN)},
-        "tenant_id": {"S": TENANT},
-        "api_key_id": {"S": API_KEY_ID},
-        "api_key_value": {"S": API_KEY_VALUE},
-        "enabled": {"BOOL": True},
-    })
+    monkeypatch.setattr(
+        handler,
+        "_lookup",
+        lambda table, digest: {
+            "token_hash": {"S": handler.token_hash(OTHER_TOKEN)},
+            "tenant_id": {"S": TENANT},
+            "api_key_id": {"S": API_KEY_ID},
+            "api_key_value": {"S": API_KEY_VALUE},
+            "enabled": {"BOOL": True},
+        },
+    )
 
     assert authorize({"Authorization": f"Bearer {TOKEN}"}) == deny("unknown")
 
@@ -225,9 +229,25 @@ def test_stored_hash_must_equal_the_computed_one(logs, monkeypatch):
         ({"Authorization": f"Bearer {TOKEN}", "authorization": f"Bearer {OTHER_TOKEN}"}, "duplicate_header"),
     ],
     ids=[
-        "no-headers", "headers-null", "other-headers-only", "empty", "blank", "huge", "no-scheme", "basic",
-        "other-scheme", "scheme-only", "scheme-and-space", "too-short", "too-long", "standard-base64",
-        "padding", "trailing-word", "trailing-newline", "tab-separator", "two-spellings",
+        "no-headers",
+        "headers-null",
+        "other-headers-only",
+        "empty",
+        "blank",
+        "huge",
+        "no-scheme",
+        "basic",
+        "other-scheme",
+        "scheme-only",
+        "scheme-and-space",
+        "too-short",
+        "too-long",
+        "standard-base64",
+        "padding",
+        "trailing-word",
+        "trailing-newline",
+        "tab-separator",
+        "two-spellings",
     ],
 )
 def test_missing_or_malformed_header_is_unauthorized(logs, monkeypatch, headers, reason):

@@ -19,7 +19,7 @@ from tests.support.http import send, user_request_url
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
-FUNCTIONS = '''
+FUNCTIONS = """
 import json, time
 
 def backend(event, context):
@@ -46,7 +46,7 @@ def authorizer(event, context):
     if token.startswith("key:"):
         output["usageIdentifierKey"] = token.partition(":")[2]
     return output
-'''
+"""
 
 TEMPLATE = """{
   "body": $input.json('$'),
@@ -66,8 +66,12 @@ def functions(emulator):
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("functions.py", FUNCTIONS)
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
     role = client(emulator, "iam").create_role(RoleName="dataplane", AssumeRolePolicyDocument=json.dumps(trust))
     lambdas = client(emulator, "lambda")
     arns = {}
@@ -95,8 +99,17 @@ def invocations(emulator, function_arn: str) -> int:
 class Api:
     """A REST API with `POST /items` integrated with the backend function, deployed to stage `test`."""
 
-    def __init__(self, emulator, functions, *, key_source="HEADER", authorizer_ttl=None, permission=True,
-                 timeout_ms=None, policy=None):
+    def __init__(
+        self,
+        emulator,
+        functions,
+        *,
+        key_source="HEADER",
+        authorizer_ttl=None,
+        permission=True,
+        timeout_ms=None,
+        policy=None,
+    ):
         self.emulator = emulator
         self.apigw = apigw = client(emulator, "apigateway")
         api = apigw.create_rest_api(name="dataplane", apiKeySource=key_source, **({"policy": policy} if policy else {}))
@@ -109,40 +122,63 @@ class Api:
         if authorizer_ttl is not None:
             uri = f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{functions['authorizer']}/invocations"
             self.authorizer = apigw.create_authorizer(
-                restApiId=self.id, name="request", type="REQUEST", authorizerUri=uri,
-                identitySource="method.request.header.Authorization", authorizerResultTtlInSeconds=authorizer_ttl,
+                restApiId=self.id,
+                name="request",
+                type="REQUEST",
+                authorizerUri=uri,
+                identitySource="method.request.header.Authorization",
+                authorizerResultTtlInSeconds=authorizer_ttl,
             )
             method = {"authorizationType": "CUSTOM", "authorizerId": self.authorizer["id"]}
             client(emulator, "lambda").add_permission(
-                FunctionName=functions["authorizer"], StatementId=f"authorizer-{self.id}",
-                Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
+                FunctionName=functions["authorizer"],
+                StatementId=f"authorizer-{self.id}",
+                Action="lambda:InvokeFunction",
+                Principal="apigateway.amazonaws.com",
                 SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{self.id}/authorizers/{self.authorizer['id']}",
             )
         apigw.put_method(
-            restApiId=self.id, resourceId=self.resource_id, httpMethod="POST", apiKeyRequired=True,
-            requestModels={"application/json": "Item"}, requestValidatorId=validator["id"], **method,
+            restApiId=self.id,
+            resourceId=self.resource_id,
+            httpMethod="POST",
+            apiKeyRequired=True,
+            requestModels={"application/json": "Item"},
+            requestValidatorId=validator["id"],
+            **method,
         )
         uri = f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{functions['backend']}/invocations"
         apigw.put_integration(
-            restApiId=self.id, resourceId=self.resource_id, httpMethod="POST", type="AWS",
-            integrationHttpMethod="POST", uri=uri, passthroughBehavior="NEVER",
+            restApiId=self.id,
+            resourceId=self.resource_id,
+            httpMethod="POST",
+            type="AWS",
+            integrationHttpMethod="POST",
+            uri=uri,
+            passthroughBehavior="NEVER",
             requestTemplates={"application/json": TEMPLATE},
             **({"timeoutInMillis": timeout_ms} if timeout_ms else {}),
         )
         for status, pattern, template in [
             ("200", None, "$input.json('$.event')"),
-            ("400", r"(?s)^Bad: .*", '{"message": $input.json(\'$.errorMessage\')}'),
+            ("400", r"(?s)^Bad: .*", "{\"message\": $input.json('$.errorMessage')}"),
             ("500", r"(?s)^(?!Bad: ).+", '{"message": "Internal server error"}'),
         ]:
-            apigw.put_method_response(restApiId=self.id, resourceId=self.resource_id, httpMethod="POST",
-                                      statusCode=status)
+            apigw.put_method_response(
+                restApiId=self.id, resourceId=self.resource_id, httpMethod="POST", statusCode=status
+            )
             apigw.put_integration_response(
-                restApiId=self.id, resourceId=self.resource_id, httpMethod="POST", statusCode=status,
-                responseTemplates={"application/json": template}, **({"selectionPattern": pattern} if pattern else {}),
+                restApiId=self.id,
+                resourceId=self.resource_id,
+                httpMethod="POST",
+                statusCode=status,
+                responseTemplates={"application/json": template},
+                **({"selectionPattern": pattern} if pattern else {}),
             )
         if permission:
             client(emulator, "lambda").add_permission(
-                FunctionName=functions["backend"], StatementId=f"api-{self.id}", Action="lambda:InvokeFunction",
+                FunctionName=functions["backend"],
+                StatementId=f"api-{self.id}",
+                Action="lambda:InvokeFunction",
                 Principal="apigateway.amazonaws.com",
                 SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{self.id}/*/POST/items",
             )
@@ -154,8 +190,10 @@ class Api:
         if plan:
             stage = {"apiId": self.id, "stage": "test", **({"throttle": method_throttles} if method_throttles else {})}
             usage_plan = self.apigw.create_usage_plan(
-                name=f"plan-{key['id']}", apiStages=[stage],
-                **({"throttle": throttle} if throttle else {}), **({"quota": quota} if quota else {}),
+                name=f"plan-{key['id']}",
+                apiStages=[stage],
+                **({"throttle": throttle} if throttle else {}),
+                **({"quota": quota} if quota else {}),
             )
             self.apigw.create_usage_plan_key(usagePlanId=usage_plan["id"], keyId=key["id"], keyType="API_KEY")
             key["planId"] = usage_plan["id"]
@@ -173,14 +211,21 @@ def _snapshot(paths: dict[str, list[str]]) -> dataplane.Snapshot:
     resources = {str(i): Resource(path, methods) for i, (path, methods) in enumerate(paths.items())}
     ids = {path: str(i) for i, path in enumerate(paths)}
     return dataplane.Snapshot(
-        resources=resources, paths={rid: path for path, rid in ids.items()}, authorizers={}, models={},
-        validators={}, policy=None, api_key_source="HEADER", execute_api_disabled=False,
+        resources=resources,
+        paths={rid: path for path, rid in ids.items()},
+        authorizers={},
+        models={},
+        validators={},
+        policy=None,
+        api_key_source="HEADER",
+        execute_api_disabled=False,
     )
 
 
 def test_route_matching_prefers_literal_segments_then_parameters_then_greedy_paths():
-    snapshot = _snapshot({"/": ["GET"], "/items": ["POST"], "/items/{id}": ["GET"], "/items/special": ["GET"],
-                          "/{proxy+}": ["ANY"]})
+    snapshot = _snapshot(
+        {"/": ["GET"], "/items": ["POST"], "/items/{id}": ["GET"], "/items/special": ["GET"], "/{proxy+}": ["ANY"]}
+    )
     assert dataplane.match_route(snapshot, "/items/special", "GET")[:2] == ("/items/special", "GET /items/special")
     assert dataplane.match_route(snapshot, "/items/42", "GET") == ("/items/{id}", "GET /items/{id}", {"id": "42"})
     assert dataplane.match_route(snapshot, "/a/b/c", "DELETE") == ("/{proxy+}", "ANY /{proxy+}", {"proxy": "a/b/c"})
@@ -219,7 +264,11 @@ def test_a_request_reaches_the_function_through_the_template_and_the_default_res
     answer = send(api.url, {"action": "echo"}, headers={"x-api-key": key["value"]})
     assert answer.status == 200, answer
     assert answer.json == {
-        "body": {"action": "echo"}, "tenant": "", "level": "", "apiKeyId": key["id"], "sourceIp": "127.0.0.1",
+        "body": {"action": "echo"},
+        "tenant": "",
+        "level": "",
+        "apiKeyId": key["id"],
+        "sourceIp": "127.0.0.1",
         "stage": "test",
     }
     assert answer.headers["x-amzn-requestid"]
@@ -238,8 +287,12 @@ def test_the_stage_serves_its_deployment_not_later_changes(emulator, functions):
     api = Api(emulator, functions)
     key = api.key()
     api.apigw.update_integration(
-        restApiId=api.id, resourceId=api.resource_id, httpMethod="POST",
-        patchOperations=[{"op": "replace", "path": "/requestTemplates/application~1json", "value": '{"body": {"changed": 1}}'}],
+        restApiId=api.id,
+        resourceId=api.resource_id,
+        httpMethod="POST",
+        patchOperations=[
+            {"op": "replace", "path": "/requestTemplates/application~1json", "value": '{"body": {"changed": 1}}'}
+        ],
     )
     before = send(api.url, {"action": "echo"}, headers={"x-api-key": key["value"]})
     assert before.json["body"] == {"action": "echo"}  # still the deployed template
@@ -284,8 +337,10 @@ def test_an_unknown_stage_is_forbidden(emulator, functions):
 
 def test_per_method_plan_throttle_overrides_the_plan_and_burst_zero_refuses(emulator, functions):
     api = Api(emulator, functions)
-    key = api.key(throttle={"rateLimit": 100, "burstLimit": 100},
-                  method_throttles={"/items/POST": {"rateLimit": 0, "burstLimit": 0}})
+    key = api.key(
+        throttle={"rateLimit": 100, "burstLimit": 100},
+        method_throttles={"/items/POST": {"rateLimit": 0, "burstLimit": 0}},
+    )
     answer = send(api.url, {}, headers={"x-api-key": key["value"]})
     assert (answer.status, answer.json) == (429, {"message": "Too Many Requests"})
     roomy = api.key(throttle={"rateLimit": 100, "burstLimit": 100})
@@ -325,11 +380,17 @@ def test_authorizer_decisions_map_to_statuses(emulator, functions, token, status
 def test_authorizer_allow_picks_the_usage_plan_and_passes_its_context_on(emulator, functions):
     api = Api(emulator, functions, key_source="AUTHORIZER", authorizer_ttl=0)
     key = api.key()
-    answer = send(api.url, {"action": "echo"}, headers={"Authorization": f"key:{key['value']}",
-                                                        "x-api-key": "ignored-in-authorizer-mode"})
+    answer = send(
+        api.url,
+        {"action": "echo"},
+        headers={"Authorization": f"key:{key['value']}", "x-api-key": "ignored-in-authorizer-mode"},
+    )
     assert answer.status == 200, answer
     assert (answer.json["tenant"], answer.json["level"], answer.json["apiKeyId"]) == (
-        f"tenant-{key['value']}", "3", key["id"])
+        f"tenant-{key['value']}",
+        "3",
+        key["id"],
+    )
 
 
 def test_authorizer_decision_is_cached_per_identity_for_its_ttl(emulator, functions):
@@ -344,27 +405,49 @@ def test_authorizer_decision_is_cached_per_identity_for_its_ttl(emulator, functi
 
 
 def test_resource_policy_without_an_authorizer_needs_an_explicit_allow(emulator, functions):
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*/GET/*"}]})
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "execute-api:Invoke",
+                    "Resource": "execute-api:/*/GET/*",
+                }
+            ],
+        }
+    )
     api = Api(emulator, functions, policy=policy)
     key = api.key()
     answer = send(api.url, {"action": "echo"}, headers={"x-api-key": key["value"]})
     arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api.id}/test/POST/items"
     assert (answer.status, answer.json) == (
-        403, {"message": f"User: anonymous is not authorized to perform: execute-api:Invoke on resource: {arn}"})
+        403,
+        {"message": f"User: anonymous is not authorized to perform: execute-api:Invoke on resource: {arn}"},
+    )
 
 
 def test_custom_domain_base_path_mapping_routes_to_its_stage(emulator, functions):
     api = Api(emulator, functions)
     key = api.key()
-    api.apigw.create_domain_name(domainName="api.example.test", regionalCertificateArn="arn:aws:acm:x",
-                                 endpointConfiguration={"types": ["REGIONAL"]})
+    api.apigw.create_domain_name(
+        domainName="api.example.test",
+        regionalCertificateArn="arn:aws:acm:x",
+        endpointConfiguration={"types": ["REGIONAL"]},
+    )
     api.apigw.create_base_path_mapping(domainName="api.example.test", restApiId=api.id, stage="test", basePath="v9")
-    answer = send(f"{emulator.endpoint}/v9/items", {"action": "echo"},
-                  headers={"x-api-key": key["value"], "Host": "api.example.test"})
+    answer = send(
+        f"{emulator.endpoint}/v9/items",
+        {"action": "echo"},
+        headers={"x-api-key": key["value"], "Host": "api.example.test"},
+    )
     assert answer.status == 200, answer
-    missing = send(f"{emulator.endpoint}/v8/items", {"action": "echo"},
-                   headers={"x-api-key": key["value"], "Host": "api.example.test"})
+    missing = send(
+        f"{emulator.endpoint}/v8/items",
+        {"action": "echo"},
+        headers={"x-api-key": key["value"], "Host": "api.example.test"},
+    )
     assert (missing.status, missing.json) == (403, {"message": "Forbidden"})
 
 
@@ -373,28 +456,47 @@ def test_integration_response_parameters_set_the_headers_the_method_response_dec
     key = api.key()
     method = {"restApiId": api.id, "resourceId": api.resource_id, "httpMethod": "POST"}
     for status, pattern, template, declared, mapped in [
-        ("200", None, "$input.json('$.event')", ["X-Stage", "X-Flavour", "X-Missing"], {
-            "X-Stage": "integration.response.body.event.stage",  # the Lambda's result, not the mapped body
-            "X-Flavour": "stageVariables.flavour",
-            "X-Missing": "integration.response.body.event.nothing",
-            "X-Undeclared": "'never sent'",
-        }),
-        ("400", r"(?s)^Bad: .*", '{"message": $input.json(\'$.errorMessage\')}', ["Retry-After", "X-Error-Type"], {
-            "Retry-After": "'1'",
-            "X-Error-Type": "integration.response.body.errorType",  # the Lambda's error object
-        }),
+        (
+            "200",
+            None,
+            "$input.json('$.event')",
+            ["X-Stage", "X-Flavour", "X-Missing"],
+            {
+                "X-Stage": "integration.response.body.event.stage",  # the Lambda's result, not the mapped body
+                "X-Flavour": "stageVariables.flavour",
+                "X-Missing": "integration.response.body.event.nothing",
+                "X-Undeclared": "'never sent'",
+            },
+        ),
+        (
+            "400",
+            r"(?s)^Bad: .*",
+            "{\"message\": $input.json('$.errorMessage')}",
+            ["Retry-After", "X-Error-Type"],
+            {
+                "Retry-After": "'1'",
+                "X-Error-Type": "integration.response.body.errorType",  # the Lambda's error object
+            },
+        ),
     ]:
         api.apigw.put_method_response(
-            **method, statusCode=status, responseParameters={f"method.response.header.{h}": False for h in declared},
+            **method,
+            statusCode=status,
+            responseParameters={f"method.response.header.{h}": False for h in declared},
         )
         api.apigw.put_integration_response(
-            **method, statusCode=status, responseTemplates={"application/json": template},
+            **method,
+            statusCode=status,
+            responseTemplates={"application/json": template},
             responseParameters={f"method.response.header.{h}": source for h, source in mapped.items()},
             **({"selectionPattern": pattern} if pattern else {}),
         )
     api.apigw.create_deployment(restApiId=api.id, stageName="test")
-    api.apigw.update_stage(restApiId=api.id, stageName="test",
-                           patchOperations=[{"op": "replace", "path": "/variables/flavour", "value": "mint"}])
+    api.apigw.update_stage(
+        restApiId=api.id,
+        stageName="test",
+        patchOperations=[{"op": "replace", "path": "/variables/flavour", "value": "mint"}],
+    )
     ok = send(api.url, {"action": "echo"}, headers={"x-api-key": key["value"]})
     assert ok.status == 200, ok
     assert (ok.headers["x-stage"], ok.headers["x-flavour"]) == ("test", "mint")

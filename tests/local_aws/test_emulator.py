@@ -250,8 +250,12 @@ def lambda_method(apigw):
     where = {"restApiId": api_id, "resourceId": resource_id, "httpMethod": "POST"}
     apigw.put_method(**where, authorizationType="NONE")
     apigw.put_integration(
-        **where, type="AWS", integrationHttpMethod="POST", uri=LAMBDA_URI,
-        requestTemplates={"application/json": "old"}, passthroughBehavior="NEVER",
+        **where,
+        type="AWS",
+        integrationHttpMethod="POST",
+        uri=LAMBDA_URI,
+        requestTemplates={"application/json": "old"},
+        passthroughBehavior="NEVER",
     )
     apigw.put_method_response(**where, statusCode="201")
     apigw.put_integration_response(**where, statusCode="201", responseTemplates={"application/json": "old"})
@@ -274,24 +278,33 @@ def test_update_integration_patches_templates_and_fields(apigw, lambda_method):
 
 def test_update_integration_response_and_method(apigw, lambda_method):
     apigw.update_integration_response(
-        **lambda_method, statusCode="201",
+        **lambda_method,
+        statusCode="201",
         patchOperations=[{"op": "replace", "path": "/selectionPattern", "value": "(?s)x.+"}],
     )
     assert apigw.get_integration_response(**lambda_method, statusCode="201")["selectionPattern"] == "(?s)x.+"
-    apigw.update_method(**lambda_method, patchOperations=[{"op": "replace", "path": "/apiKeyRequired", "value": "true"}])
+    apigw.update_method(
+        **lambda_method, patchOperations=[{"op": "replace", "path": "/apiKeyRequired", "value": "true"}]
+    )
     assert apigw.get_method(**lambda_method)["apiKeyRequired"] is True
 
 
 def test_update_model_schema(apigw, lambda_method):
     api_id = lambda_method["restApiId"]
     apigw.create_model(restApiId=api_id, name="Body", contentType="application/json", schema="{}")
-    apigw.update_model(restApiId=api_id, modelName="Body", patchOperations=[{"op": "replace", "path": "/schema", "value": '{"type": "object"}'}])
+    apigw.update_model(
+        restApiId=api_id,
+        modelName="Body",
+        patchOperations=[{"op": "replace", "path": "/schema", "value": '{"type": "object"}'}],
+    )
     assert apigw.get_model(restApiId=api_id, modelName="Body")["schema"] == '{"type": "object"}'
 
 
 def test_update_with_an_unknown_path_is_a_bad_request(apigw, lambda_method):
     with pytest.raises(ClientError) as excinfo:
-        apigw.update_integration(**lambda_method, patchOperations=[{"op": "replace", "path": "/noSuchField", "value": "x"}])
+        apigw.update_integration(
+            **lambda_method, patchOperations=[{"op": "replace", "path": "/noSuchField", "value": "x"}]
+        )
     assert_error(excinfo, "BadRequestException", 400)
 
 
@@ -426,7 +439,11 @@ def test_cli_serve_stops_on_ctrl_c(tmp_path):
 
 def _s3(emulator):
     return boto3.client(
-        "s3", endpoint_url=emulator.endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+        "s3",
+        endpoint_url=emulator.endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
 
 

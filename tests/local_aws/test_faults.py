@@ -208,7 +208,7 @@ def test_a_bad_environment_variable_stops_the_start_naming_it(tmp_path, monkeypa
     with pytest.raises(FaultConfigError, match=r"^LOCAL_AWS_FAULTS: throttle\['kms:Createkey'\]: kms has no"):
         emulator.start()
     with pytest.raises(RuntimeError, match="not started"):
-        emulator.port
+        _ = emulator.port
     monkeypatch.chdir(tmp_path)
     assert main(["start", "--port", str(free_port())]) == 1  # refused before spawning anything
     assert capsys.readouterr().err.startswith("error: LOCAL_AWS_FAULTS: throttle['kms:Createkey']")

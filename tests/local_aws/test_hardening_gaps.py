@@ -72,8 +72,12 @@ def _zip() -> bytes:
 @pytest.fixture(scope="module")
 def function_args(emulator):
     iam, kms = client(emulator, "iam"), client(emulator, "kms")
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
     role = iam.create_role(RoleName="hardened-fn", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     keys = [kms.create_key(Description=f"env key {n}")["KeyMetadata"]["Arn"] for n in (1, 2)]
     return {"role": role, "keys": keys}
@@ -84,8 +88,13 @@ def test_update_function_configuration_applies_kms_key_and_tracing(emulator, fun
     lam = client(emulator, "lambda")
     first_key, second_key = function_args["keys"]
     lam.create_function(
-        FunctionName="updated", Runtime="python3.12", Role=function_args["role"], Handler="handler.handler",
-        Code={"ZipFile": _zip()}, KMSKeyArn=first_key, TracingConfig={"Mode": "PassThrough"},
+        FunctionName="updated",
+        Runtime="python3.12",
+        Role=function_args["role"],
+        Handler="handler.handler",
+        Code={"ZipFile": _zip()},
+        KMSKeyArn=first_key,
+        TracingConfig={"Mode": "PassThrough"},
     )
     lam.update_function_configuration(FunctionName="updated", KMSKeyArn=second_key, TracingConfig={"Mode": "Active"})
     config = lam.get_function(FunctionName="updated")["Configuration"]
@@ -127,7 +136,8 @@ def test_aws_managed_default_key_is_managed_by_aws(emulator):
     own = kms.create_key(Description="ours")["KeyMetadata"]
     assert own["KeyManager"] == "CUSTOMER"
     customer_keys = [
-        key["KeyId"] for key in kms.list_keys()["Keys"]
+        key["KeyId"]
+        for key in kms.list_keys()["Keys"]
         if kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyManager"] == "CUSTOMER"
     ]
     assert described["KeyId"] not in customer_keys and own["KeyId"] in customer_keys

@@ -27,7 +27,7 @@ ROLE_POLICY = json.dumps(
 )
 ROTATION_STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
 
-WORKER = '''
+WORKER = """
 import json, os, sys, time
 import boto3
 
@@ -55,11 +55,11 @@ def fails(event, context):
 def sleeps(event, context):
     time.sleep(30)
     return "woke up"
-'''
+"""
 
 # A rotation function in the shape of the AWS templates; it records every step it is asked to run
 # (an SSM parameter per secret) and fails the step named in FAIL_STEP.
-ROTATOR = '''
+ROTATOR = """
 import json, os
 import boto3
 
@@ -104,7 +104,7 @@ def handler(event, context):
         current = next((version for version, stages in versions.items() if "AWSCURRENT" in stages), None)
         remove = {"RemoveFromVersionId": current} if current else {}
         secrets.update_secret_version_stage(SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=token, **remove)
-'''
+"""
 
 
 def _zip(source: str, name: str = "handler.py") -> bytes:

@@ -79,7 +79,7 @@ def test_input_body_json_and_path():
 
 def test_util_escape_javascript():
     rendered = render("$util.escapeJavaScript($input.path('$.s'))", json.dumps({"s": 'it\'s "é"/'}))
-    assert rendered == "it\\'s \\\"\\u00E9\\\"\\/"
+    assert rendered == 'it\\\'s \\"\\u00E9\\"\\/'
 
 
 def test_util_parse_json():

@@ -42,7 +42,7 @@ class _Parser:
         value = self._value()
         self._skip()
         if self.position != len(self.text):
-            raise ValueError(f"trailing text at {self.position}: {self.text[self.position:][:40]!r}")
+            raise ValueError(f"trailing text at {self.position}: {self.text[self.position :][:40]!r}")
         return value
 
     def _skip(self) -> None:
@@ -55,7 +55,7 @@ class _Parser:
 
     def _expect(self, char: str) -> None:
         if self._peek() != char:
-            raise ValueError(f"expected {char!r} at {self.position}: {self.text[self.position:][:40]!r}")
+            raise ValueError(f"expected {char!r} at {self.position}: {self.text[self.position :][:40]!r}")
         self.position += 1
 
     def _value(self) -> Any:
@@ -72,7 +72,7 @@ class _Parser:
             return json.loads(number.group())
         reference = _REFERENCE.match(self.text, self.position)
         if not reference:
-            raise ValueError(f"unexpected text at {self.position}: {self.text[self.position:][:40]!r}")
+            raise ValueError(f"unexpected text at {self.position}: {self.text[self.position :][:40]!r}")
         self.position = reference.end()
         word = reference.group()
         literals = {"true": True, "false": False, "null": None}

@@ -1,7 +1,8 @@
 """`terraform validate` on every synthesized stack, offline, through the provider mirror.
 
 The default configuration, the variant (static key, tenants, token authorizer, VPC endpoints, features off)
-and the hardened one (custom domain, every feature on) are validated. A missing terraform binary or mirror raises `ToolError` and fails: it never skips.
+and the hardened one (custom domain, every feature on) are validated. A missing terraform binary or mirror raises
+`ToolError` and fails: it never skips.
 """
 
 from __future__ import annotations

@@ -27,4 +27,3 @@ def test_resource_addresses_are_pinned(synth):
     }
     changed = {stack: c for stack, c in changes.items() if c["removed"] or c["added"]}
     assert not changed, RENAME_HELP + json.dumps(changed, indent=2)
-

@@ -183,8 +183,9 @@ def test_rejects_bad_adoption_naming_file_and_key(tmp_path: Path, text: str, exp
 
 def test_rejects_an_api_id_given_as_arn_and_so_its_resource(tmp_path: Path):
     config = tmp_path / "bad.toml"
-    config.write_text(STATIC + "[adopt]\nrest_api_id = 'arn:aws:apigateway:us-east-1::/restapis/a1b2c3d4e5'\n"
-                      "resource_id = 'f6g7h8'\n")
+    config.write_text(
+        STATIC + "[adopt]\nrest_api_id = 'arn:aws:apigateway:us-east-1::/restapis/a1b2c3d4e5'\nresource_id = 'f6g7h8'\n"
+    )
     with pytest.raises(SettingsError) as raised:
         load_settings(config)
     assert str(raised.value).splitlines() == [

@@ -25,8 +25,11 @@ from constructs_lib.api_contract import (
 from local_aws.apigw.vtl import render
 
 # The template this contract replaces; kept to prove the replacement matters.
-ORIGINAL_TEMPLATE = """#set($inputRoot = $input.path('$'))
-{ "Account": "$inputRoot.account", "Region": "$inputRoot.region", "KeyUsage": "$inputRoot.key_usage", "KeyAlias": "$inputRoot.key_alias", "KeyDescription": "$inputRoot.key_description" }"""
+ORIGINAL_TEMPLATE = (
+    "#set($inputRoot = $input.path('$'))\n"
+    '{ "Account": "$inputRoot.account", "Region": "$inputRoot.region", "KeyUsage": "$inputRoot.key_usage", '
+    '"KeyAlias": "$inputRoot.key_alias", "KeyDescription": "$inputRoot.key_description" }'
+)
 
 INJECTION = '", "KeyUsage": "SIGN_VERIFY'
 
@@ -79,7 +82,7 @@ ADVERSARIAL_DESCRIPTIONS = {
     "plain": "Key for payments",
     "double_quotes": 'the "prod" key',
     "single_quotes": "Bob's key isn't shared",
-    "backslashes": "C:\\keys\\ and \\\" and a trailing \\",
+    "backslashes": 'C:\\keys\\ and \\" and a trailing \\',
     "newlines": "line1\nline2\r\nline3",
     "tabs_and_control_chars": "a\tb\x00c\x1f\x7f",
     "unicode_and_emoji": "clé 🔑 鍵 \u2028 \ufeff",
@@ -97,9 +100,7 @@ ADVERSARIAL_DESCRIPTIONS = {
 }
 
 
-@pytest.mark.parametrize(
-    "description", ADVERSARIAL_DESCRIPTIONS.values(), ids=ADVERSARIAL_DESCRIPTIONS.keys()
-)
+@pytest.mark.parametrize("description", ADVERSARIAL_DESCRIPTIONS.values(), ids=ADVERSARIAL_DESCRIPTIONS.keys())
 def test_request_template_passes_description_through_verbatim(description):
     event = render_request({**VALID_BODY, "key_description": description})
 
@@ -239,16 +240,12 @@ ERROR_MESSAGES = {
 }
 
 
-@pytest.mark.parametrize(
-    ("message", "status"), ERROR_MESSAGES.values(), ids=ERROR_MESSAGES.keys()
-)
+@pytest.mark.parametrize(("message", "status"), ERROR_MESSAGES.values(), ids=ERROR_MESSAGES.keys())
 def test_error_message_selects_expected_status(message, status):
     assert status_for_error(message) == status
 
 
-@pytest.mark.parametrize(
-    "message", [m for m, _ in ERROR_MESSAGES.values()], ids=ERROR_MESSAGES.keys()
-)
+@pytest.mark.parametrize("message", [m for m, _ in ERROR_MESSAGES.values()], ids=ERROR_MESSAGES.keys())
 def test_error_message_matches_exactly_one_pattern(message):
     matches = [r for r in ERROR_RESPONSES if re.fullmatch(r.selection_pattern, message)]
 
@@ -293,11 +290,16 @@ def test_error_responses_cover_each_status_once():
 
 @pytest.mark.parametrize(
     ("status_code", "prefix"),
-    [("400", "BadRequest"), ("403", "Forbidden"), ("409", "Conflict"), ("429", "TooManyRequests"),
-     ("503", "ServiceUnavailable")],
+    [
+        ("400", "BadRequest"),
+        ("403", "Forbidden"),
+        ("409", "Conflict"),
+        ("429", "TooManyRequests"),
+        ("503", "ServiceUnavailable"),
+    ],
 )
 def test_client_error_template_returns_lambda_message_as_json(status_code, prefix):
-    message = f"{prefix}: \"quoted\" it's \\ $x #set($a = 1)\nnext line"
+    message = f'{prefix}: "quoted" it\'s \\ $x #set($a = 1)\nnext line'
 
     body = render_lambda_error(error_response(status_code).response_template, message)
 
@@ -314,8 +316,12 @@ def test_internal_error_template_hides_lambda_error_text():
 
 
 def test_success_template_returns_lambda_result_unchanged():
-    result = {"KeyId": "1234abcd", "KeyArn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd",
-              "Alias": "alias/payments", "Description": "clé \"x\" 🔑\n"}
+    result = {
+        "KeyId": "1234abcd",
+        "KeyArn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd",
+        "Alias": "alias/payments",
+        "Description": 'clé "x" 🔑\n',
+    }
 
     assert strict_json(render(SUCCESS_RESPONSE_TEMPLATE, json.dumps(result))) == result
 
@@ -333,10 +339,7 @@ VALID_MODEL_BODIES = {
 }
 
 INVALID_MODEL_BODIES = {
-    **{
-        f"missing_{field}": {k: v for k, v in VALID_BODY.items() if k != field}
-        for field in VALID_BODY
-    },
+    **{f"missing_{field}": {k: v for k, v in VALID_BODY.items() if k != field} for field in VALID_BODY},
     "extra_property": {**VALID_BODY, "KeyUsage": "SIGN_VERIFY"},
     "short_account": {**VALID_BODY, "account": "12345678901"},
     "account_with_newline": {**VALID_BODY, "account": "123456789012\n"},

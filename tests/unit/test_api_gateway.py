@@ -95,7 +95,10 @@ def test_usage_plan_has_throttle_and_quota_on_the_stage(service):
     plan = only(service, "aws_api_gateway_usage_plan")
     assert plan["name"] == "kms-key-generator-default"
     assert plan["api_stages"] == [
-        {"api_id": ref(service, "aws_api_gateway_rest_api", "id"), "stage": ref(service, "aws_api_gateway_stage", "stage_name")}
+        {
+            "api_id": ref(service, "aws_api_gateway_rest_api", "id"),
+            "stage": ref(service, "aws_api_gateway_stage", "stage_name"),
+        }
     ]
     # Below the stage's 5 requests/s and burst 10: the per-key limit bites before the stage's.
     assert plan["throttle_settings"] == {"rate_limit": 2, "burst_limit": 4}

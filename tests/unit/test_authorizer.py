@@ -31,7 +31,9 @@ def test_request_authorizer_reads_the_authorization_header_and_caches(variant):
     assert authorizer["authorizer_uri"] == ref(stack, "aws_lambda_function", "invoke_arn", AUTHORIZER)
     permission = only(stack, "aws_lambda_permission", "api_authorizer")
     assert permission["source_arn"] == (
-        ref(stack, "aws_api_gateway_rest_api", "execution_arn") + "/authorizers/" + ref(stack, "aws_api_gateway_authorizer", "id")
+        ref(stack, "aws_api_gateway_rest_api", "execution_arn")
+        + "/authorizers/"
+        + ref(stack, "aws_api_gateway_authorizer", "id")
     )
 
 
@@ -41,13 +43,18 @@ def test_tokens_table_stores_hashes_encrypted_with_pitr(variant):
     assert table["name"] == "keys-variant-tokens"
     assert table["hash_key"] == "token_hash"
     assert table["point_in_time_recovery"] == {"enabled": True}
-    assert table["server_side_encryption"] == {"enabled": True, "kms_key_arn": ref(stack, "aws_kms_key", "arn", AUTHORIZER)}
+    assert table["server_side_encryption"] == {
+        "enabled": True,
+        "kms_key_arn": ref(stack, "aws_kms_key", "arn", AUTHORIZER),
+    }
 
 
 def test_authorizer_may_only_read_its_table(variant):
     stack = variant.service
     function = only(stack, "aws_lambda_function", AUTHORIZER)
-    assert function["environment"]["variables"] == {"TOKENS_TABLE": ref(stack, "aws_dynamodb_table", "name", AUTHORIZER)}
+    assert function["environment"]["variables"] == {
+        "TOKENS_TABLE": ref(stack, "aws_dynamodb_table", "name", AUTHORIZER)
+    }
     policy = only(stack, "aws_iam_role_policy", AUTHORIZER)["policy"]
     assert '"Action" = ["dynamodb:GetItem"]' in policy
     assert "dynamodb:Scan" not in policy and "dynamodb:*" not in policy

@@ -64,7 +64,9 @@ def test_permissions_are_least_privilege():
     review, apply = _workflow(REVIEW), _workflow(APPLY)
     assert review["permissions"] == apply["permissions"] == {}
     assert review["jobs"]["review"]["permissions"] == {
-        "contents": "read", "id-token": "write", "pull-requests": "write"
+        "contents": "read",
+        "id-token": "write",
+        "pull-requests": "write",
     }
     assert apply["jobs"]["apply"]["permissions"] == {"contents": "read", "id-token": "write"}
 
@@ -151,8 +153,10 @@ def _post(tmp_path: Path, diff: str, comments: list[dict[str, Any]]) -> list[lis
 
 def test_first_run_creates_the_comment_with_the_hidden_marker(tmp_path: Path):
     calls = _post(tmp_path, "## Synth diff\n", [{"id": 1, "user": {"type": "User"}, "body": "looks good"}])
-    assert calls == [LIST, ["create", {"owner": "acme", "repo": "keys", "issue_number": 7,
-                                       "body": f"{MARKER}\n## Synth diff\n"}]]
+    assert calls == [
+        LIST,
+        ["create", {"owner": "acme", "repo": "keys", "issue_number": 7, "body": f"{MARKER}\n## Synth diff\n"}],
+    ]
 
 
 def test_later_runs_update_the_bots_comment_instead_of_adding_one(tmp_path: Path):

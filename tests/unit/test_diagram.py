@@ -54,8 +54,17 @@ def edges(model: tool.Diagram) -> dict[tuple[str, str], str]:
 
 def test_one_node_per_concern_not_per_resource(model, dot, service, state):
     assert {node.id for node in model.nodes} == {
-        tool.CLIENTS, API, USAGE_PLAN, ACCESS_LOGS, LAMBDA, ROTATION, PARAMETER, BACKEND,
-        WAF, MONITORING, OPS_KEY,
+        tool.CLIENTS,
+        API,
+        USAGE_PLAN,
+        ACCESS_LOGS,
+        LAMBDA,
+        ROTATION,
+        PARAMETER,
+        BACKEND,
+        WAF,
+        MONITORING,
+        OPS_KEY,
     }
     resource_count = sum(len(by_name) for stack in (service, state) for by_name in stack["resource"].values())
     assert resource_count > 60 and len(model.nodes) <= 14
@@ -104,7 +113,11 @@ def test_edge_and_operations_concerns_are_one_column_each(dot):
 
 def test_labels_summarize_what_a_node_holds(model):
     api = "\n".join(model.node(API).lines)
-    for phrase in ("POST /keys (API key required)", "stage v1 + client certificate", "responses 201/400/403/409/429/500/503"):
+    for phrase in (
+        "POST /keys (API key required)",
+        "stage v1 + client certificate",
+        "responses 201/400/403/409/429/500/503",
+    ):
         assert phrase in api
     assert "${" not in api
     assert model.node(API).title == "REST API"
@@ -266,11 +279,15 @@ def test_static_key_variant_is_drawn_in_the_api_cluster(variant):
     # No WAF in this config, so no edge concern; alarms are off, the dashboard and metric filters stay.
     assert f"cluster_{stack}_edge" not in {cluster.id for cluster in model.clusters}
     assert set(model.cluster(f"cluster_{stack}_operations").nodes) == {
-        f"{stack}/access-logs", f"{stack}/monitoring", f"{stack}/operations-key"
+        f"{stack}/access-logs",
+        f"{stack}/monitoring",
+        f"{stack}/operations-key",
     }
     assert model.node(f"{stack}/monitoring").lines == ("3 log metric filters", "dashboard")
     assert model.node(f"{stack}/tenants").lines[:3] == (
-        "key keys-variant-acme", "key keys-variant-globex", "key keys-variant-initech"
+        "key keys-variant-acme",
+        "key keys-variant-globex",
+        "key keys-variant-initech",
     )
     found = edges(model)
     assert found[(f"{stack}/api", f"{stack}/token-authorizer")] == "authorizes via"

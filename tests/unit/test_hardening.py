@@ -100,10 +100,14 @@ def test_functions_have_reserved_concurrency_and_encrypted_environment_but_no_de
 
 
 def test_reserved_concurrency_follows_settings(hardened, variant):
-    reserved = {f["function_name"]: f["reserved_concurrent_executions"]
-                for f in resources(hardened.service, "aws_lambda_function").values()}
+    reserved = {
+        f["function_name"]: f["reserved_concurrent_executions"]
+        for f in resources(hardened.service, "aws_lambda_function").values()
+    }
     assert reserved == {"keys-hardened": 5, "keys-hardened-token-authorizer": 5, "keys-hardened-api-key-rotation": 2}
-    assert {f["reserved_concurrent_executions"] for f in resources(variant.service, "aws_lambda_function").values()} == {-1}
+    assert {
+        f["reserved_concurrent_executions"] for f in resources(variant.service, "aws_lambda_function").values()
+    } == {-1}
 
 
 @pytest.mark.parametrize(("reserved", "rotation"), [(10, 2), (1, 2), (-1, -1)])
@@ -118,7 +122,10 @@ def test_execution_roles_may_use_what_hardening_added(service):
     execution = [p["policy"] for name, p in policies.items() if "execution-policy" in name]
     assert len(execution) == 2
     for document in execution:
-        assert f'"Sid" = "DecryptEnvironment", "Effect" = "Allow", "Action" = ["kms:Decrypt"], "Resource" = {key[2:-1]}' in document
+        assert (
+            f'"Sid" = "DecryptEnvironment", "Effect" = "Allow", "Action" = ["kms:Decrypt"], "Resource" = {key[2:-1]}'
+            in document
+        )
         assert '"Action" = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource" = "*"' in document
         assert "sqs:" not in document
 
@@ -141,7 +148,10 @@ def test_operations_key_lets_only_this_accounts_logs_and_alarms_use_it(service):
     assert key["enable_key_rotation"] is True
     policy = key["policy"]
     assert '"Principal" = {"Service" = "logs.us-east-1.amazonaws.com"}' in policy
-    assert '"kms:EncryptionContext:aws:logs:arn" = "arn:${data.aws_partition.partition.partition}:logs:us-east-1:${data.aws_caller_identity.current.account_id}:log-group:*"' in policy
+    assert (
+        '"kms:EncryptionContext:aws:logs:arn" = "arn:${data.aws_partition.partition.partition}:logs:us-east-1:'
+        '${data.aws_caller_identity.current.account_id}:log-group:*"' in policy
+    )
     assert '"Principal" = {"Service" = "cloudwatch.amazonaws.com"}' in policy
     assert '"aws:SourceAccount" = data.aws_caller_identity.current.account_id' in policy
     assert '"AWS" = "*"' not in policy
@@ -164,12 +174,20 @@ def _alarms(stack) -> dict[str, dict]:
 def test_alarms_cover_the_api_and_every_function(service, hardened):
     assert sorted(_alarms(service)) == [
         f"kms-key-generator-v1-{what}"
-        for what in sorted([
-            "api-5xx-anomaly", "api-4xx-spike", "key-generator-errors", "key-generator-throttles",
-            "rotation-errors", "rotation-throttles",
-        ])
+        for what in sorted(
+            [
+                "api-5xx-anomaly",
+                "api-4xx-spike",
+                "key-generator-errors",
+                "key-generator-throttles",
+                "rotation-errors",
+                "rotation-throttles",
+            ]
+        )
     ]
-    assert {"keys-hardened-prod-authorizer-errors", "keys-hardened-prod-authorizer-throttles"} <= set(_alarms(hardened.service))
+    assert {"keys-hardened-prod-authorizer-errors", "keys-hardened-prod-authorizer-throttles"} <= set(
+        _alarms(hardened.service)
+    )
 
 
 def test_every_alarm_notifies_the_encrypted_topic_on_alarm_and_recovery(service):
@@ -216,10 +234,16 @@ def test_key_generator_error_alarm_ignores_rejected_requests(service):
     queries = {query["id"]: query for query in alarm["metric_query"]}
     assert queries["errors"]["metric"]["metric_name"] == "Errors"
     assert queries["rejected"]["metric"] == {
-        "namespace": "KmsKeyGenerator/kms-key-generator", "metric_name": "KeyRequestsRejected", "period": 300, "stat": "Sum"
+        "namespace": "KmsKeyGenerator/kms-key-generator",
+        "metric_name": "KeyRequestsRejected",
+        "period": 300,
+        "stat": "Sum",
     }
     assert queries["failures"] == {
-        "id": "failures", "expression": "errors - FILL(rejected, 0)", "label": "Failures", "return_data": True
+        "id": "failures",
+        "expression": "errors - FILL(rejected, 0)",
+        "label": "Failures",
+        "return_data": True,
     }
     assert alarm["threshold"] == 0 and alarm["comparison_operator"] == "GreaterThanThreshold"
 
@@ -239,8 +263,18 @@ def test_dashboard_shows_requests_errors_latency_functions_and_keys(service):
     dashboard = only(service, "aws_cloudwatch_dashboard")
     assert dashboard["dashboard_name"] == "kms-key-generator-v1"
     body = dashboard["dashboard_body"]
-    for needed in ('"Count"', '"4XXError"', '"5XXError"', '"Latency"', '"p50"', '"p99"', '"Errors"',
-                   '"Duration"', '"Throttles"', '"KeysCreated"'):
+    for needed in (
+        '"Count"',
+        '"4XXError"',
+        '"5XXError"',
+        '"Latency"',
+        '"p50"',
+        '"p99"',
+        '"Errors"',
+        '"Duration"',
+        '"Throttles"',
+        '"KeysCreated"',
+    ):
         assert needed in body, needed
     assert body.count('"title" =') == 7
 
@@ -319,7 +353,9 @@ def test_custom_domain_has_a_dns_validated_certificate_in_the_zone(hardened):
     options = ref(stack, "aws_acm_certificate", "domain_validation_options")[2:-1]
     assert records["for_each"] == f"${{{{ for key, val in tolist({options}): val.domain_name => val }}}}"
     assert (records["name"], records["type"], records["records"]) == (
-        "${each.value.resource_record_name}", "${each.value.resource_record_type}", ["${each.value.resource_record_value}"]
+        "${each.value.resource_record_name}",
+        "${each.value.resource_record_type}",
+        ["${each.value.resource_record_value}"],
     )
     validation = only(stack, "aws_acm_certificate_validation")
     assert validation["certificate_arn"] == ref(stack, "aws_acm_certificate", "arn")
@@ -355,8 +391,12 @@ def test_switching_the_execute_api_endpoint_redeploys_the_stage(hardened):
 def test_custom_domain_outputs_tell_users_where_to_point_dns(hardened):
     outputs = hardened.service["output"]
     assert outputs["custom_domain_key_endpoint_url"]["value"] == "https://keys.example.test/v1/keys"
-    assert outputs["custom_domain_target"]["value"] == ref(hardened.service, "aws_api_gateway_domain_name", "regional_domain_name")
-    assert outputs["custom_domain_target_zone_id"]["value"] == ref(hardened.service, "aws_api_gateway_domain_name", "regional_zone_id")
+    assert outputs["custom_domain_target"]["value"] == ref(
+        hardened.service, "aws_api_gateway_domain_name", "regional_domain_name"
+    )
+    assert outputs["custom_domain_target_zone_id"]["value"] == ref(
+        hardened.service, "aws_api_gateway_domain_name", "regional_zone_id"
+    )
     for name in ("custom_domain_name", "certificate_arn"):
         assert outputs[name]["description"]
 

@@ -19,23 +19,41 @@ HCP_CONFIG = Path(__file__).parents[1] / "fixtures" / "hcp.toml"
 
 BAD_SETTINGS = [
     ("unknown_backend", '[state]\nbackend = "gcs"\n', ["state.backend: must be one of s3, hcp, got 'gcs'"]),
-    ("hcp_without_workspace", '[state]\nbackend = "hcp"\n', [
-        'state.hcp_organization: is required when state.backend = "hcp"',
-        'state.hcp_workspace: is required when state.backend = "hcp"',
-    ]),
+    (
+        "hcp_without_workspace",
+        '[state]\nbackend = "hcp"\n',
+        [
+            'state.hcp_organization: is required when state.backend = "hcp"',
+            'state.hcp_workspace: is required when state.backend = "hcp"',
+        ],
+    ),
     # A forgotten `backend = "hcp"` would keep the state in S3 while the file names a workspace.
-    ("workspace_under_s3", '[state]\nhcp_organization = "acme"\nhcp_workspace = "keys-prod"\n', [
-        'state.hcp_organization: only applies with state.backend = "hcp" (the backend is "s3")',
-        'state.hcp_workspace: only applies with state.backend = "hcp" (the backend is "s3")',
-    ]),
-    ("bad_workspace_name", '[state]\nbackend = "hcp"\nhcp_organization = "acme"\nhcp_workspace = "keys prod"\n', [
-        ("state.hcp_workspace: must be an HCP Terraform workspace name (1-90 letters, digits, '-' or '_'), "
-         "got 'keys prod'"),
-    ]),
-    ("adopt_state_bucket_under_hcp",
-     ('[state]\nbackend = "hcp"\nhcp_organization = "acme"\nhcp_workspace = "keys-prod"\n'
-      '[adopt]\nstate_bucket = "kms-key-generator-tfstate"\n'),
-     ['adopt.state_bucket: is imported by the remote-state stack, which state.backend = "hcp" does not synthesize']),
+    (
+        "workspace_under_s3",
+        '[state]\nhcp_organization = "acme"\nhcp_workspace = "keys-prod"\n',
+        [
+            'state.hcp_organization: only applies with state.backend = "hcp" (the backend is "s3")',
+            'state.hcp_workspace: only applies with state.backend = "hcp" (the backend is "s3")',
+        ],
+    ),
+    (
+        "bad_workspace_name",
+        '[state]\nbackend = "hcp"\nhcp_organization = "acme"\nhcp_workspace = "keys prod"\n',
+        [
+            (
+                "state.hcp_workspace: must be an HCP Terraform workspace name (1-90 letters, digits, '-' or '_'), "
+                "got 'keys prod'"
+            ),
+        ],
+    ),
+    (
+        "adopt_state_bucket_under_hcp",
+        (
+            '[state]\nbackend = "hcp"\nhcp_organization = "acme"\nhcp_workspace = "keys-prod"\n'
+            '[adopt]\nstate_bucket = "kms-key-generator-tfstate"\n'
+        ),
+        ['adopt.state_bucket: is imported by the remote-state stack, which state.backend = "hcp" does not synthesize'],
+    ),
 ]
 
 
@@ -74,7 +92,8 @@ def hcp(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 def test_service_stack_has_a_cloud_block_and_no_backend(hcp: Synth):
     terraform_block = hcp.service["terraform"]
     assert terraform_block["cloud"] == {
-        "organization": "acme-platform", "workspaces": {"name": "kms-key-generator-prod"}
+        "organization": "acme-platform",
+        "workspaces": {"name": "kms-key-generator-prod"},
     }
     assert "backend" not in terraform_block
 
@@ -112,8 +131,15 @@ def test_cloud_block_passes_terraform_init_checks(hcp: Synth, tmp_path: Path):
     with socket.socket() as closed:  # bound, never listening: connections to it are refused
         closed.bind(("127.0.0.1", 0))
         host = f"127.0.0.1:{closed.getsockname()[1]}"
-        result = terraform("init", "-input=false", "-no-color", cwd=workdir, check=False,
-                           env=terraform_env({"TF_CLOUD_HOSTNAME": host}))
+        result = terraform(
+            "init",
+            "-input=false",
+            "-no-color",
+            cwd=workdir,
+            check=False,
+            env=terraform_env({"TF_CLOUD_HOSTNAME": host}),
+        )
     errors = re.findall(r"Error: (.+)", result.stderr + result.stdout)
-    assert errors and all(error.startswith(f'Failed to request discovery document: Get "https://{host}/')
-                          for error in errors), result.stderr
+    assert errors and all(
+        error.startswith(f'Failed to request discovery document: Get "https://{host}/') for error in errors
+    ), result.stderr

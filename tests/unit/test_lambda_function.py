@@ -25,8 +25,10 @@ def test_function_depends_on_its_log_group_and_role_policy(service):
 
 def test_code_assets_hold_only_the_handler_and_shared_sources(synth):
     # Plus, for the key generator, the tenant policies generated from settings (tests/unit/test_tenant_policy.py).
-    expected = {"key-generator": ["handler.py", "structured_log.py", "tenants.json"],
-                "api-key-rotation": ["handler.py", "structured_log.py"]}
+    expected = {
+        "key-generator": ["handler.py", "structured_log.py", "tenants.json"],
+        "api-key-rotation": ["handler.py", "structured_log.py"],
+    }
     for prefix, names in expected.items():
         function = only(synth.service, "aws_lambda_function", prefix)
         with zipfile.ZipFile(synth.stack_dir(SERVICE_STACK) / function["filename"]) as zipped:
@@ -44,7 +46,10 @@ def test_function_is_configured_from_settings(service, variant):
             "SERVICE_NAME": "kms-key-generator",
         }
     }
-    assert only(variant.service, "aws_lambda_function", "key-generator")["environment"]["variables"]["ALLOWED_ACCOUNTS"] == "111122223333"
+    assert (
+        only(variant.service, "aws_lambda_function", "key-generator")["environment"]["variables"]["ALLOWED_ACCOUNTS"]
+        == "111122223333"
+    )
 
 
 def test_role_may_only_write_its_own_log_group(service):

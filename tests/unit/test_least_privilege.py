@@ -31,11 +31,27 @@ OTHER_ACCOUNT = "999988887777"
 # What KMS puts in CreateKey's request context when the handler calls it as it does: KMS fills these keys with
 # the parameters' defaults when a request omits them (KMS Developer Guide, "AWS KMS condition keys").
 CREATE_KEY_CONTEXT = {"kms:BypassPolicyLockoutSafetyCheck": False, "kms:MultiRegion": False, "kms:KeyOrigin": "AWS_KMS"}
-KEY_ACTIONS_OF_THE_FACTORY = ["kms:TagResource", "kms:CreateAlias", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion",
-                              "kms:PutKeyPolicy"]
-NEVER_ALLOWED_KEY_ACTIONS = ["kms:DisableKey", "kms:UntagResource", "kms:CancelKeyDeletion", "kms:Decrypt",
-                             "kms:Encrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DeleteAlias",
-                             "kms:UpdateAlias", "kms:DisableKeyRotation", "kms:ReplicateKey", "kms:Sign"]
+KEY_ACTIONS_OF_THE_FACTORY = [
+    "kms:TagResource",
+    "kms:CreateAlias",
+    "kms:EnableKeyRotation",
+    "kms:ScheduleKeyDeletion",
+    "kms:PutKeyPolicy",
+]
+NEVER_ALLOWED_KEY_ACTIONS = [
+    "kms:DisableKey",
+    "kms:UntagResource",
+    "kms:CancelKeyDeletion",
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:CreateGrant",
+    "kms:DeleteAlias",
+    "kms:UpdateAlias",
+    "kms:DisableKeyRotation",
+    "kms:ReplicateKey",
+    "kms:Sign",
+]
 
 
 @pytest.fixture(scope="module")
@@ -116,20 +132,40 @@ def on_key(synth: Synth, key_policy: dict[str, Any], action: str) -> bool:
 
 def test_model_root_statement_only_delegates_to_iam(synth):
     session = role_session(role_name(synth))
-    allow_tag = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "kms:TagResource", "Resource": "*"}]}
-    deny_tag = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Deny", "Action": "kms:TagResource", "Resource": "*"}]}
-    no_root = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/other"}, "Action": "kms:*",
-         "Resource": "*"}]}
+    allow_tag = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "kms:TagResource", "Resource": "*"}],
+    }
+    deny_tag = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "kms:TagResource", "Resource": "*"}],
+    }
+    no_root = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/other"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
     arn = key_arn(synth)
     assert kms_allows([allow_tag], default_key_policy(), "kms:TagResource", arn, session)
     assert not kms_allows([], default_key_policy(), "kms:TagResource", arn, session)
     assert not kms_allows([allow_tag], no_root, "kms:TagResource", arn, session)
-    direct = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/{role_name(synth)}"},
-         "Action": "kms:TagResource", "Resource": "*"}]}
+    direct = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/{role_name(synth)}"},
+                "Action": "kms:TagResource",
+                "Resource": "*",
+            }
+        ],
+    }
     assert kms_allows([], direct, "kms:TagResource", arn, session)
     assert not kms_allows([deny_tag], direct, "kms:TagResource", arn, session)
 
@@ -223,8 +259,13 @@ def test_assumes_the_role_of_every_allowed_account(variant, account):
 
 @pytest.mark.parametrize(
     "target",
-    [role_in(OTHER_ACCOUNT, "key-factory"), role_in("111122223333", "admin"), role_in("444455556666", "key-factory-x"),
-     role_in("111122223333", "path/key-factory"), role_in(ACCOUNT, "key-factory")],
+    [
+        role_in(OTHER_ACCOUNT, "key-factory"),
+        role_in("111122223333", "admin"),
+        role_in("444455556666", "key-factory-x"),
+        role_in("111122223333", "path/key-factory"),
+        role_in(ACCOUNT, "key-factory"),
+    ],
     ids=["other_account", "other_role", "longer_name", "other_path", "own_account"],
 )
 def test_assumes_no_other_role(variant, target):
@@ -266,8 +307,16 @@ def test_reads_api_key_tags(stack):
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/apikeys/k1a2b3c4d5"), ("GET", "/apikeys"), ("GET", "/usageplans"), ("POST", "/apikeys"),
-     ("PUT", "/tags/x"), ("DELETE", "/tags/x"), ("PATCH", "/apikeys/k1a2b3c4d5"), ("DELETE", "/apikeys/k1a2b3c4d5")],
+    [
+        ("GET", "/apikeys/k1a2b3c4d5"),
+        ("GET", "/apikeys"),
+        ("GET", "/usageplans"),
+        ("POST", "/apikeys"),
+        ("PUT", "/tags/x"),
+        ("DELETE", "/tags/x"),
+        ("PATCH", "/apikeys/k1a2b3c4d5"),
+        ("DELETE", "/apikeys/k1a2b3c4d5"),
+    ],
 )
 def test_never_reads_key_values_or_changes_api_gateway(stack, method, path):
     # GET /apikeys/<id>?includeValue=true returns a key's value; GetTags (GET /tags/<arn>) returns none.

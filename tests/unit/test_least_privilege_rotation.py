@@ -3,9 +3,10 @@ policy with the offline IAM evaluator (`local_aws/apigw/policy.py`), conditions 
 
 The policy is read from the session's synth as Terraform will send it: the `${jsonencode(...)}` expression is
 parsed by `tests.support.iam.policy_document` and each reference replaced with a concrete value (the secret's
-ARN, the partition, the configured usage plans' ids; any other reference a placeholder no request below names). The request contexts are what
-API Gateway sets: `aws:RequestTag/<key>` and `aws:TagKeys` for the tags in a CreateApiKey request,
-`aws:ResourceTag/<key>` for the tags of the key a GET or DELETE names; the collection `/apikeys` has no tags.
+ARN, the partition, the configured usage plans' ids; any other reference a placeholder no request below names).
+The request contexts are what API Gateway sets: `aws:RequestTag/<key>` and `aws:TagKeys` for the tags in a
+CreateApiKey request, `aws:ResourceTag/<key>` for the tags of the key a GET or DELETE names; the collection
+`/apikeys` has no tags.
 For every rule, an allowed call and a refused one.
 """
 

@@ -44,16 +44,21 @@ def test_curl_line_posts_the_body_with_the_key_read_when_it_runs(tmp_path):
 
     words = shlex.split(curl)  # the $(...) stays one word, as bash passes it to curl after substitution
     assert words[:2] == ["curl", "-sS"]
-    assert words[words.index("-X") + 1: words.index("-X") + 3] == [
-        "POST", "http://127.0.0.1:4599/restapis/a1b2c3d4e5/v1/_user_request_/keys"
+    assert words[words.index("-X") + 1 : words.index("-X") + 3] == [
+        "POST",
+        "http://127.0.0.1:4599/restapis/a1b2c3d4e5/v1/_user_request_/keys",
     ]
     headers = [words[i + 1] for i, word in enumerate(words) if word == "-H"]
     api_key_command = f"{shlex.quote(sys.executable)} -m tools.local api-key --port 4599 --workdir {tmp_path}"
     assert headers == ["Content-Type: application/json", f"x-api-key: $({api_key_command})"]
     body = json.loads(words[words.index("-d") + 1])
     assert ALIAS.fullmatch(body.pop("key_alias"))
-    assert body == {"account": "123456789012", "region": "eu-west-1", "key_usage": "ENCRYPT_DECRYPT",
-                    "key_description": "demo key"}
+    assert body == {
+        "account": "123456789012",
+        "region": "eu-west-1",
+        "key_usage": "ENCRYPT_DECRYPT",
+        "key_description": "demo key",
+    }
 
 
 def test_request_key_line_is_the_client_with_local(tmp_path):
@@ -120,8 +125,9 @@ def test_api_key_without_an_emulator_fails_with_one_clear_line(tmp_path, capsys)
 
     out, err = capsys.readouterr()
     assert (status, out) == (1, "")
-    assert err == (f"error: no emulator of this checkout runs (none recorded in {tmp_path}): "
-                   "run `make deploy-local` first\n")
+    assert err == (
+        f"error: no emulator of this checkout runs (none recorded in {tmp_path}): run `make deploy-local` first\n"
+    )
 
 
 def test_emulator_client_ignores_the_callers_profile(monkeypatch):
@@ -170,8 +176,9 @@ def run(command: str, workdir: Path, *args: str) -> int:
 
 
 @pytest.mark.parametrize("command", ["deploy", "plan", "destroy", "env", "api-key"])
-def test_another_port_than_the_running_emulators_is_refused_naming_both(command, checkout, running, monkeypatch,
-                                                                        capsys):
+def test_another_port_than_the_running_emulators_is_refused_naming_both(
+    command, checkout, running, monkeypatch, capsys
+):
     record(checkout, running)
     other = free_port()
     monkeypatch.setenv("LOCAL_AWS_PORT", str(other))
@@ -179,8 +186,10 @@ def test_another_port_than_the_running_emulators_is_refused_naming_both(command,
     assert run(command, checkout) == 1
 
     out, err = capsys.readouterr()
-    assert err == (f"error: LOCAL_AWS_PORT={other} but this checkout's emulator runs on {running.port} "
-                   f"(pid {running.pid}); unset LOCAL_AWS_PORT or run `make destroy-local` first\n")
+    assert err == (
+        f"error: LOCAL_AWS_PORT={other} but this checkout's emulator runs on {running.port} "
+        f"(pid {running.pid}); unset LOCAL_AWS_PORT or run `make destroy-local` first\n"
+    )
     assert "export" not in out
     assert recorded(checkout) == running  # neither stopped nor forgotten
 
@@ -190,8 +199,10 @@ def test_another_port_by_flag_is_refused_too(checkout, running, capsys):
 
     assert run("plan", checkout, "--port", str(running.port + 1)) == 1
 
-    assert capsys.readouterr().err.startswith(f"error: --port={running.port + 1} but this checkout's emulator runs on "
-                                              f"{running.port} (pid {running.pid}); drop --port")
+    assert capsys.readouterr().err.startswith(
+        f"error: --port={running.port + 1} but this checkout's emulator runs on "
+        f"{running.port} (pid {running.pid}); drop --port"
+    )
 
 
 @pytest.mark.parametrize("asked", [None, "same"])
@@ -203,8 +214,9 @@ def test_the_recorded_emulator_is_reused(asked, checkout, running, monkeypatch, 
     assert run("env", checkout) == 0
 
     out, err = capsys.readouterr()
-    assert err == (f"## emulator: local_aws on {running.endpoint} (pid {running.pid}), "
-                   "this checkout's, already running\n")
+    assert err == (
+        f"## emulator: local_aws on {running.endpoint} (pid {running.pid}), this checkout's, already running\n"
+    )
     assert f"export AWS_ENDPOINT_URL={running.endpoint}" in out.splitlines()
     assert recorded(checkout) == running
 
@@ -214,8 +226,13 @@ def test_env_gives_npx_cdktf_the_emulator_offline_and_the_make_targets_state(che
     assert run("env", checkout) == 0
     exports = capsys.readouterr().out
 
-    shell = subprocess.run(["sh", "-c", 'eval "$1" && env', "sh", exports], capture_output=True, text=True, check=True,
-                           env={**os.environ, "AWS_PROFILE": "production", "AWS_SESSION_TOKEN": "real"})
+    shell = subprocess.run(
+        ["sh", "-c", 'eval "$1" && env', "sh", exports],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AWS_PROFILE": "production", "AWS_SESSION_TOKEN": "real"},
+    )
 
     env = dict(line.split("=", 1) for line in shell.stdout.splitlines() if "=" in line)
     assert env["AWS_ENDPOINT_URL"] == running.endpoint
@@ -241,8 +258,9 @@ def test_a_stale_record_is_removed_and_never_used(checkout, capsys):
 
     err = capsys.readouterr().err
     assert f"removed the stale record {checkout / RECORD_NAME}: pid {gone.pid}" in err
-    assert err.endswith(f"error: no emulator of this checkout runs (none recorded in {checkout}): "
-                        "run `make deploy-local` first\n")
+    assert err.endswith(
+        f"error: no emulator of this checkout runs (none recorded in {checkout}): run `make deploy-local` first\n"
+    )
     assert not (checkout / RECORD_NAME).exists()
 
 
@@ -273,8 +291,13 @@ def test_a_port_held_by_another_checkouts_emulator_is_refused(checkout, running,
 def test_destroy_acts_on_the_recorded_emulator_and_stops_it(checkout, capsys):
     workdir = checkout / ".local-aws"  # where `python -m local_aws start` records, run from the checkout
     port = free_port()
-    started = subprocess.run([sys.executable, "-m", "local_aws", "start", "--port", str(port)], cwd=checkout,
-                             env={**os.environ, "PYTHONPATH": str(local.PROJECT_ROOT)}, capture_output=True, text=True)
+    started = subprocess.run(
+        [sys.executable, "-m", "local_aws", "start", "--port", str(port)],
+        cwd=checkout,
+        env={**os.environ, "PYTHONPATH": str(local.PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+    )
     assert started.returncode == 0, started.stderr
     try:
         emulator = recorded(workdir)
@@ -328,21 +351,31 @@ def test_a_synth_folder_cdktf_ran_in_is_copied_without_what_cdktf_left(tmp_path)
 
     copy = LocalTarget("http://127.0.0.1:9", tmp_path / "synth", tmp_path / "work").prepare(Stack("s", "s3", {}))
 
-    files = sorted(str(path.relative_to(copy)) for path in copy.rglob("*") if path.is_file() and ".terraform/" not in
-                   f"{path.relative_to(copy)}/")
+    files = sorted(
+        str(path.relative_to(copy))
+        for path in copy.rglob("*")
+        if path.is_file() and ".terraform/" not in f"{path.relative_to(copy)}/"
+    )
     assert files == [".terraform.lock.hcl", "assets/handler.zip", "cdk.tf.json"]
     assert (copy / ".terraform.lock.hcl").read_text() == "# work's lock\n"
     assert (copy / link).is_symlink() and (copy / link / "terraform-provider-aws").read_bytes() == b"provider"
 
 
-@pytest.mark.parametrize("output, counts", [
-    ("...\nApply complete! Resources: 9 added, 0 changed, 0 destroyed.\n\nOutputs:\n",
-     "9 added, 0 changed, 0 destroyed"),
-    ("Apply complete! Resources: 1 imported, 0 added, 2 changed, 0 destroyed.",
-     "1 imported, 0 added, 2 changed, 0 destroyed"),
-    ("Destroy complete! Resources: 62 destroyed.\n", "62 destroyed"),
-    ("Error: something\n", "no resource count in Terraform's output"),
-])
+@pytest.mark.parametrize(
+    "output, counts",
+    [
+        (
+            "...\nApply complete! Resources: 9 added, 0 changed, 0 destroyed.\n\nOutputs:\n",
+            "9 added, 0 changed, 0 destroyed",
+        ),
+        (
+            "Apply complete! Resources: 1 imported, 0 added, 2 changed, 0 destroyed.",
+            "1 imported, 0 added, 2 changed, 0 destroyed",
+        ),
+        ("Destroy complete! Resources: 62 destroyed.\n", "62 destroyed"),
+        ("Error: something\n", "no resource count in Terraform's output"),
+    ],
+)
 def test_resource_changes_are_terraforms_own_counts(output, counts):
     assert local.resource_changes(output) == counts
 
@@ -366,9 +399,12 @@ def test_deploy_prints_each_stacks_steps_and_ends_with_the_counts_and_the_emulat
 
     lines = capsys.readouterr().out.splitlines()
     assert lines[:6] == [
-        "## app-remote-state: init", "## app-remote-state: apply",
+        "## app-remote-state: init",
+        "## app-remote-state: apply",
         "## app-remote-state: applied: 9 added, 0 changed, 0 destroyed",
-        "## app: init", "## app: apply", "## app: applied: 0 added, 1 changed, 0 destroyed",
+        "## app: init",
+        "## app: apply",
+        "## app: applied: 0 added, 1 changed, 0 destroyed",
     ]
     assert lines[-4:] == [
         "Deployed to local_aws on http://127.0.0.1:4599 (pid 4242):",

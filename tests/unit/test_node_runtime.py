@@ -73,7 +73,11 @@ def test_make_targets_run_jsii_on_the_pinned_node(tmp_path):
     (tmp_path / "probe.mk").write_text(f"jsii-probe:\n\t@$(PY) {tmp_path / 'probe.py'}\n")
     run = subprocess.run(
         ["make", "--no-print-directory", "-f", "Makefile", "-f", str(tmp_path / "probe.mk"), "jsii-probe"],
-        cwd=ROOT, env=_user_env(), capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=_user_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     _assert_jsii_ran_on_the_pinned_node(run)
 
@@ -87,4 +91,3 @@ def test_the_cdktf_app_command_runs_jsii_on_the_pinned_node(tmp_path):
     command = app.removesuffix("main.py") + shlex.quote(str(tmp_path / "probe.py"))
     run = subprocess.run(["sh", "-c", command], cwd=ROOT, env=_user_env(), capture_output=True, text=True, timeout=60)
     _assert_jsii_ran_on_the_pinned_node(run)
-

@@ -23,8 +23,16 @@ def test_access_log_format_names_tenant_key_and_outcome():
     fields = json.loads(ACCESS_LOG_FORMAT)
     assert fields["tenant"] == "$context.authorizer.tenant_id"
     assert fields["apiKeyId"] == "$context.identity.apiKeyId"
-    for needed in ("requestId", "extendedRequestId", "sourceIp", "caller", "status", "responseLatency",
-                   "integrationLatency", "errorMessage"):
+    for needed in (
+        "requestId",
+        "extendedRequestId",
+        "sourceIp",
+        "caller",
+        "status",
+        "responseLatency",
+        "integrationLatency",
+        "errorMessage",
+    ):
         assert needed in fields
 
 
@@ -39,7 +47,9 @@ def test_account_cloudwatch_role_is_created_and_awaited_by_the_stage(service):
 
 
 def test_access_log_groups_are_in_the_outputs(service):
-    assert ref(service, "aws_cloudwatch_log_group", "name", ACCESS)[2:-1] in json.dumps(service["output"]["log_group_names"])
+    assert ref(service, "aws_cloudwatch_log_group", "name", ACCESS)[2:-1] in json.dumps(
+        service["output"]["log_group_names"]
+    )
 
 
 def test_account_role_can_be_left_to_another_stack(variant):

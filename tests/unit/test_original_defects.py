@@ -34,7 +34,9 @@ def test_defect_1_rotated_api_keys_join_the_usage_plan(service):
     # With rotation the Lambda creates keys; its USAGE_PLAN_IDS tell it which plan they join.
     assert resources(service, "aws_api_gateway_api_key") == {}
     variables = only(service, "aws_lambda_function", "api-key-rotation")["environment"]["variables"]
-    assert variables["USAGE_PLAN_IDS"] == "${join(\" \", [" + ref(service, "aws_api_gateway_usage_plan", "id")[2:-1] + "])}"
+    assert (
+        variables["USAGE_PLAN_IDS"] == '${join(" ", [' + ref(service, "aws_api_gateway_usage_plan", "id")[2:-1] + "])}"
+    )
 
 
 def test_defect_2_integration_has_the_mapping_template(service):
@@ -126,9 +128,7 @@ def test_defect_4_log_groups_never_expire(service):
     # Original: the log group had a retention period, so logs expired.
     log_groups = resources(service, "aws_cloudwatch_log_group")
     assert log_groups, "the service must create its log groups explicitly"
-    assert {name: group["retention_in_days"] for name, group in log_groups.items()} == {
-        name: 0 for name in log_groups
-    }
+    assert {name: group["retention_in_days"] for name, group in log_groups.items()} == {name: 0 for name in log_groups}
 
 
 def test_defect_5_static_ssm_parameter_references_the_live_api_key(variant):

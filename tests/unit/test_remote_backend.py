@@ -10,7 +10,9 @@ from tests.support.synth import Synth, only, ref, run_synth
 
 
 def test_state_stack_keeps_its_own_state_locally_at_a_relative_path(state):
-    assert state["terraform"]["backend"] == {"local": {"path": "../../../terraform.kms-key-generator-remote-state.tfstate"}}
+    assert state["terraform"]["backend"] == {
+        "local": {"path": "../../../terraform.kms-key-generator-remote-state.tfstate"}
+    }
 
 
 def test_bucket_is_versioned(state):
@@ -28,7 +30,10 @@ def test_bucket_encrypts_with_its_own_rotating_kms_key(state):
 
 def test_bucket_blocks_all_public_access(state):
     block = only(state, "aws_s3_bucket_public_access_block")
-    assert {k: block[k] for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")} == {
+    assert {
+        k: block[k]
+        for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    } == {
         "block_public_acls": True,
         "block_public_policy": True,
         "ignore_public_acls": True,
@@ -44,7 +49,12 @@ def test_bucket_policy_denies_non_tls_requests(state):
     policy = only(state, "aws_s3_bucket_policy")["policy"]
     bucket_arn = ref(state, "aws_s3_bucket", "arn")
     # jsonencode({...}) keeps references; check the statement's parts are all there.
-    for fragment in ('"Effect" = "Deny"', '"aws:SecureTransport" = "false"', '"Action" = ["s3:*"]', f'"{bucket_arn}/*"'):
+    for fragment in (
+        '"Effect" = "Deny"',
+        '"aws:SecureTransport" = "false"',
+        '"Action" = ["s3:*"]',
+        f'"{bucket_arn}/*"',
+    ):
         assert fragment in policy
 
 
@@ -59,7 +69,8 @@ def test_lock_table_fits_terraform_locking(state):
 
 def test_state_stack_outputs_are_described(state):
     assert {name: bool(o.get("description")) for name, o in state["output"].items()} == {
-        name: True for name in ("state_bucket_name", "state_bucket_arn", "lock_table_name", "lock_table_arn", "state_kms_key_arn")
+        name: True
+        for name in ("state_bucket_name", "state_bucket_arn", "lock_table_name", "lock_table_arn", "state_kms_key_arn")
     }
 
 
@@ -96,7 +107,7 @@ def _statement(policy: str, sid: str) -> str:
     for end, char in enumerate(policy[start:], start):
         depth += {"{": 1, "}": -1}.get(char, 0)
         if depth == 0:
-            return policy[start:end + 1]
+            return policy[start : end + 1]
     raise AssertionError(f"statement {sid} is not closed")
 
 

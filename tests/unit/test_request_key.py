@@ -45,9 +45,21 @@ STALL_SECONDS = 1.0  # a "stall" answer: longer than the tests' --timeout, so th
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch):
     """No proxy between us and 127.0.0.1, dummy AWS credentials, no API key from the caller's shell."""
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
-                 "AWS_PROFILE", "AWS_ENDPOINT_URL", request_key.API_KEY_ENV_VAR,
-                 "AWS_REGION", "AWS_SESSION_TOKEN", request_key.LOCAL_ENV_VAR, request_key.PORT_ENV_VAR):
+    for name in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        request_key.API_KEY_ENV_VAR,
+        "AWS_REGION",
+        "AWS_SESSION_TOKEN",
+        request_key.LOCAL_ENV_VAR,
+        request_key.PORT_ENV_VAR,
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -156,7 +168,8 @@ def fake_terraform(tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "terraform"
-    script.write_text(textwrap.dedent(f"""\
+    script.write_text(
+        textwrap.dedent(f"""\
         #!{sys.executable}
         import json, os, sys
         with open(os.environ["FAKE_TF_ARGS"], "w") as log:
@@ -166,7 +179,8 @@ def fake_terraform(tmp_path, monkeypatch):
         sys.stdout.write(os.environ.get("FAKE_TF_STDOUT", ""))
         sys.stderr.write(os.environ.get("FAKE_TF_STDERR", ""))
         sys.exit(int(os.environ.get("FAKE_TF_EXIT", "0")))
-        """))
+        """)
+    )
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_TF_ARGS", str(tmp_path / "terraform-args.json"))
@@ -238,38 +252,88 @@ def test_reads_api_key_from_environment(api, capsys, monkeypatch):
     assert (status, json.loads(out)) == (0, CREATED)
 
 
-GAVE_UP = (" (gave up after 8 attempts; rerun with --client-token t0k3n to get the key an unanswered attempt may "
-           "have created, not a second one)")
+GAVE_UP = (
+    " (gave up after 8 attempts; rerun with --client-token t0k3n to get the key an unanswered attempt may "
+    "have created, not a second one)"
+)
 
 
 @pytest.mark.parametrize(
     ("status", "body", "line", "attempts"),
     [
-        (400, {"message": "BadRequest: KeyAlias: must not be empty after the alias/ prefix"},
-         "error: bad request: KeyAlias: must not be empty after the alias/ prefix", 1),
-        (403, {"message": "Forbidden: Account: 111122223333 is not allowed"},
-         "error: forbidden (wrong API key or account not allowed): Account: 111122223333 is not allowed", 1),
-        (409, {"message": "Conflict: alias alias/payments already exists (key k-1)"},
-         "error: conflict: alias alias/payments already exists (key k-1)", 1),
-        (429, {"message": "Limit Exceeded"},
-         "error: quota of this API key's usage plan used up for its period (day, week or month): Limit Exceeded", 1),
+        (
+            400,
+            {"message": "BadRequest: KeyAlias: must not be empty after the alias/ prefix"},
+            "error: bad request: KeyAlias: must not be empty after the alias/ prefix",
+            1,
+        ),
+        (
+            403,
+            {"message": "Forbidden: Account: 111122223333 is not allowed"},
+            "error: forbidden (wrong API key or account not allowed): Account: 111122223333 is not allowed",
+            1,
+        ),
+        (
+            409,
+            {"message": "Conflict: alias alias/payments already exists (key k-1)"},
+            "error: conflict: alias alias/payments already exists (key k-1)",
+            1,
+        ),
+        (
+            429,
+            {"message": "Limit Exceeded"},
+            "error: quota of this API key's usage plan used up for its period (day, week or month): Limit Exceeded",
+            1,
+        ),
         (418, b"", "error: unexpected HTTP 418: (no message)", 1),
         (201, b"not json", "error: the service answered HTTP 201 with a body that is not JSON: not json", 1),
-        (429, {"message": "Too Many Requests"},
-         "error: throttled: too many requests for this API key, the stage or KMS: Too Many Requests" + GAVE_UP, 8),
-        (429, {"message": "TooManyRequests: AWS is throttling key creation in eu-west-1"},
-         "error: throttled: too many requests for this API key, the stage or KMS: AWS is throttling key creation in "
-         "eu-west-1" + GAVE_UP, 8),
-        (503, {"message": "ServiceUnavailable: KMS quota reached"},
-         "error: server error (HTTP 503): KMS quota reached" + GAVE_UP, 8),
-        (500, {"message": "Internal server error"},
-         "error: server error (HTTP 500): Internal server error" + GAVE_UP, 8),
+        (
+            429,
+            {"message": "Too Many Requests"},
+            "error: throttled: too many requests for this API key, the stage or KMS: Too Many Requests" + GAVE_UP,
+            8,
+        ),
+        (
+            429,
+            {"message": "TooManyRequests: AWS is throttling key creation in eu-west-1"},
+            "error: throttled: too many requests for this API key, the stage or KMS: AWS is throttling key creation in "
+            "eu-west-1" + GAVE_UP,
+            8,
+        ),
+        (
+            503,
+            {"message": "ServiceUnavailable: KMS quota reached"},
+            "error: server error (HTTP 503): KMS quota reached" + GAVE_UP,
+            8,
+        ),
+        (
+            500,
+            {"message": "Internal server error"},
+            "error: server error (HTTP 500): Internal server error" + GAVE_UP,
+            8,
+        ),
         (502, b"<html>Bad\n  Gateway</html>", "error: server error (HTTP 502): <html>Bad Gateway</html>" + GAVE_UP, 8),
-        (504, {"message": "Endpoint request timed out"},
-         "error: server error (HTTP 504): Endpoint request timed out" + GAVE_UP, 8),
+        (
+            504,
+            {"message": "Endpoint request timed out"},
+            "error: server error (HTTP 504): Endpoint request timed out" + GAVE_UP,
+            8,
+        ),
     ],
-    ids=["400", "403", "409", "429-quota", "418-empty", "201-not-json", "429-gateway-throttle", "429-service",
-         "503", "500", "502-html", "504"],
+    ids=[
+        "400",
+        "403",
+        "409",
+        "429-quota",
+        "418-empty",
+        "201-not-json",
+        "429-gateway-throttle",
+        "429-service",
+        "503",
+        "500",
+        "502-html",
+        "504",
+    ],
 )
 def test_prints_one_line_per_error_status_and_fails_after_retrying_only_transient_ones(
     api, capsys, status, body, line, attempts
@@ -278,8 +342,9 @@ def test_prints_one_line_per_error_status_and_fails_after_retrying_only_transien
     api.answer = (status, body)
     slept = []
 
-    exit_status, out, err = run(capsys, "--endpoint", api.url, "--api-key", API_KEY, "--client-token", "t0k3n",
-                                sleep=slept.append)
+    exit_status, out, err = run(
+        capsys, "--endpoint", api.url, "--api-key", API_KEY, "--client-token", "t0k3n", sleep=slept.append
+    )
 
     assert (exit_status, out, err) == (1, "", line + "\n")
     assert tokens_sent(api) == ["t0k3n"] * attempts
@@ -296,13 +361,27 @@ def test_unreachable_endpoint_is_one_line_error_after_every_attempt(capsys):
     url = f"http://127.0.0.1:{free_port()}/v1/keys"
     slept = []
 
-    status, _, err = run(capsys, "--endpoint", url, "--api-key", API_KEY, "--timeout", "5", "--max-attempts", "3",
-                         "--client-token", "t0k3n", sleep=slept.append)
+    status, _, err = run(
+        capsys,
+        "--endpoint",
+        url,
+        "--api-key",
+        API_KEY,
+        "--timeout",
+        "5",
+        "--max-attempts",
+        "3",
+        "--client-token",
+        "t0k3n",
+        sleep=slept.append,
+    )
 
     assert status == 1
     assert err.startswith(f"error: cannot reach {url}: ") and err.count("\n") == 1
-    assert err.endswith(" (gave up after 3 attempts; rerun with --client-token t0k3n to get the key an unanswered "
-                        "attempt may have created, not a second one)\n")
+    assert err.endswith(
+        " (gave up after 3 attempts; rerun with --client-token t0k3n to get the key an unanswered "
+        "attempt may have created, not a second one)\n"
+    )
     assert len(slept) == 2
 
 
@@ -348,16 +427,21 @@ def test_retries_a_refused_connection_until_the_api_listens(capsys):
             if not started:
                 started.append(running.enter_context(serving(state, port)))
 
-        status, out, err = run(capsys, "--endpoint", f"http://127.0.0.1:{port}/v1/keys", "--api-key", API_KEY,
-                               sleep=start_api)
+        status, out, err = run(
+            capsys, "--endpoint", f"http://127.0.0.1:{port}/v1/keys", "--api-key", API_KEY, sleep=start_api
+        )
 
     assert (status, json.loads(out), err) == (0, CREATED, "created after 2 attempts (1 unreachable)\n")
     assert len(state.requests) == 1
 
 
 def test_retries_a_reset_connection_a_timeout_and_gateway_errors(api, capsys):
-    api.script = ["reset", "stall", (502, {"message": "Internal server error"}),
-                  (504, {"message": "Endpoint request timed out"})]
+    api.script = [
+        "reset",
+        "stall",
+        (502, {"message": "Internal server error"}),
+        (504, {"message": "Endpoint request timed out"}),
+    ]
 
     status, out, err = run(capsys, "--endpoint", api.url, "--api-key", API_KEY, "--timeout", "0.2")
 
@@ -372,8 +456,10 @@ def test_a_final_answer_after_retries_says_what_was_retried(api, capsys):
 
     status, _, err = run(capsys, "--endpoint", api.url, "--api-key", API_KEY)
 
-    assert (status, err) == (1, "error: conflict: alias alias/payments already exists (key k-1) "
-                                "(after 2 attempts: 1 throttled)\n")
+    assert (status, err) == (
+        1,
+        "error: conflict: alias alias/payments already exists (key k-1) (after 2 attempts: 1 throttled)\n",
+    )
     assert len(api.requests) == 2
 
 
@@ -410,8 +496,15 @@ def test_client_token_flag_is_sent_and_a_replay_is_reported(api, capsys):
 
 @pytest.mark.parametrize(
     ("flag", "value"),
-    [("--client-token", ""), ("--client-token", "a" * 65), ("--client-token", "has space"),
-     ("--client-token", "dot.ted"), ("--client-token", "line\n"), ("--max-attempts", "0"), ("--max-attempts", "x")],
+    [
+        ("--client-token", ""),
+        ("--client-token", "a" * 65),
+        ("--client-token", "has space"),
+        ("--client-token", "dot.ted"),
+        ("--client-token", "line\n"),
+        ("--max-attempts", "0"),
+        ("--max-attempts", "x"),
+    ],
 )
 def test_rejects_client_tokens_outside_the_contract_and_no_attempts(capsys, flag, value):
     with pytest.raises(SystemExit) as exit_info:
@@ -439,8 +532,11 @@ def test_retry_after_is_a_floor_not_a_ceiling():
 
 
 def test_send_with_retries_counts_attempts_and_raises_the_last_unreachable():
-    answers = [request_key.Unreachable("refused"), request_key.Response(429, "{}", 1.0),
-               request_key.Response(201, "{}")]
+    answers = [
+        request_key.Unreachable("refused"),
+        request_key.Response(429, "{}", 1.0),
+        request_key.Response(201, "{}"),
+    ]
 
     def send():
         answer = answers.pop(0)
@@ -493,8 +589,11 @@ def test_missing_output_is_clear_error(capsys, fake_terraform):
 
     status, _, err = run(capsys, "--stack-dir", fake_terraform.stack_dir)
 
-    assert (status, err) == (1, f"error: stack {fake_terraform.stack_dir} has no key_endpoint_url output: "
-                                "deploy it first, or pass --endpoint/--api-key\n")
+    assert (status, err) == (
+        1,
+        f"error: stack {fake_terraform.stack_dir} has no key_endpoint_url output: "
+        "deploy it first, or pass --endpoint/--api-key\n",
+    )
 
 
 def test_missing_ssm_parameter_is_clear_error(api, capsys, fake_terraform):
@@ -516,7 +615,8 @@ def test_terraform_failure_shows_its_error_without_noise(capsys, fake_terraform)
     status, _, err = run(capsys, "--stack-dir", fake_terraform.stack_dir)
 
     assert (status, err) == (
-        1, f"error: terraform output failed in {fake_terraform.stack_dir}: Error: Backend initialization required\n"
+        1,
+        f"error: terraform output failed in {fake_terraform.stack_dir}: Error: Backend initialization required\n",
     )
 
 
@@ -534,7 +634,8 @@ def test_missing_stack_dir_is_clear_error(capsys, tmp_path):
     status, _, err = run(capsys, "--stack-dir", missing)
 
     assert (status, err) == (
-        1, f"error: stack directory {missing} not found: deploy the stack, or pass --endpoint and --api-key\n"
+        1,
+        f"error: stack directory {missing} not found: deploy the stack, or pass --endpoint and --api-key\n",
     )
 
 
@@ -542,9 +643,14 @@ def test_missing_stack_dir_is_clear_error(capsys, tmp_path):
 def test_reads_outputs_with_real_terraform(tmp_path):
     assert shutil.which("terraform"), "terraform must be on PATH"
     state = {
-        "version": 4, "terraform_version": "1.10.0", "serial": 1, "lineage": "test", "resources": [],
-        "outputs": {"key_endpoint_url": {"value": "https://a1.execute-api.eu-west-1.amazonaws.com/v1/keys",
-                                         "type": "string"}},
+        "version": 4,
+        "terraform_version": "1.10.0",
+        "serial": 1,
+        "lineage": "test",
+        "resources": [],
+        "outputs": {
+            "key_endpoint_url": {"value": "https://a1.execute-api.eu-west-1.amazonaws.com/v1/keys", "type": "string"}
+        },
     }
     (tmp_path / "terraform.tfstate").write_text(json.dumps(state))
 
@@ -555,10 +661,12 @@ def test_reads_outputs_with_real_terraform(tmp_path):
 
 @pytest.mark.parametrize(
     ("endpoint", "region"),
-    [("https://a1b2c3.execute-api.eu-west-2.amazonaws.com/v1/keys", "eu-west-2"),
-     ("https://a1b2c3.execute-api.cn-north-1.amazonaws.com.cn/v1/keys", "cn-north-1"),
-     ("https://keys.example.com/v1/keys", None),
-     ("http://127.0.0.1:4566/restapis/abc/v1/_user_request_/keys", None)],
+    [
+        ("https://a1b2c3.execute-api.eu-west-2.amazonaws.com/v1/keys", "eu-west-2"),
+        ("https://a1b2c3.execute-api.cn-north-1.amazonaws.com.cn/v1/keys", "cn-north-1"),
+        ("https://keys.example.com/v1/keys", None),
+        ("http://127.0.0.1:4566/restapis/abc/v1/_user_request_/keys", None),
+    ],
 )
 def test_api_key_region_follows_execute_api_url(endpoint, region):
     assert request_key.region_of(endpoint) == region
@@ -585,10 +693,12 @@ def no_aws_config(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("environment", "parameter_region"),
-    [({"AWS_REGION": "eu-west-2"}, "eu-west-2"),
-     ({"AWS_DEFAULT_REGION": "eu-west-3"}, "eu-west-3"),
-     ({"AWS_REGION": "eu-west-2", "AWS_DEFAULT_REGION": "eu-west-3"}, "eu-west-2"),
-     ({}, "ap-southeast-2")],
+    [
+        ({"AWS_REGION": "eu-west-2"}, "eu-west-2"),
+        ({"AWS_DEFAULT_REGION": "eu-west-3"}, "eu-west-3"),
+        ({"AWS_REGION": "eu-west-2", "AWS_DEFAULT_REGION": "eu-west-3"}, "eu-west-2"),
+        ({}, "ap-southeast-2"),
+    ],
     ids=["AWS_REGION", "AWS_DEFAULT_REGION", "AWS_REGION-first", "stack-region-last"],
 )
 def test_api_key_region_for_an_endpoint_that_is_not_execute_api(
@@ -700,8 +810,18 @@ def test_local_never_uses_the_callers_aws_credentials(api, capsys, fake_terrafor
 def test_local_api_key_and_endpoint_flags_still_win(api, capsys, fake_terraform):
     fake_terraform.configure(LOCAL_OUTPUTS)
 
-    status, _, _ = run(capsys, "--local", "--port", str(api.port), "--stack-dir", fake_terraform.stack_dir,
-                       "--endpoint", api.url, "--api-key", API_KEY)
+    status, _, _ = run(
+        capsys,
+        "--local",
+        "--port",
+        str(api.port),
+        "--stack-dir",
+        fake_terraform.stack_dir,
+        "--endpoint",
+        api.url,
+        "--api-key",
+        API_KEY,
+    )
 
     assert status == 0
     assert api.requests[0]["path"] == "/v1/keys" and api.ssm_requests == []
@@ -712,8 +832,11 @@ def test_local_without_the_data_plane_outputs_is_clear_error(api, capsys, fake_t
 
     status, _, err = run(capsys, "--local", "--port", str(api.port), "--stack-dir", fake_terraform.stack_dir)
 
-    assert (status, err) == (1, f"error: stack {fake_terraform.stack_dir} has no rest_api_id output: "
-                                "deploy it first, or pass --endpoint/--api-key\n")
+    assert (status, err) == (
+        1,
+        f"error: stack {fake_terraform.stack_dir} has no rest_api_id output: "
+        "deploy it first, or pass --endpoint/--api-key\n",
+    )
 
 
 def test_local_missing_parameter_in_the_emulator_is_clear_error(api, capsys, fake_terraform):
@@ -728,14 +851,20 @@ def test_local_missing_parameter_in_the_emulator_is_clear_error(api, capsys, fak
 
 @pytest.mark.parametrize(
     ("argv", "environ", "expected"),
-    [([], {}, (False, None, request_key.DEFAULT_STACK_DIR)),
-     (["--local"], {}, (True, 4566, ".local-aws/stacks/kms-key-generator")),
-     (["--local"], {"LOCAL_AWS_PORT": "4599"}, (True, 4599, ".local-aws/stacks/kms-key-generator")),
-     (["--local", "--port", "4600"], {"LOCAL_AWS_PORT": "4599"}, (True, 4600, ".local-aws/stacks/kms-key-generator")),
-     (["--stack-dir", "elsewhere"], {"KMSKG_LOCAL": "1"}, (True, 4566, "elsewhere")),
-     ([], {"KMSKG_LOCAL": "true"}, (True, 4566, ".local-aws/stacks/kms-key-generator")),
-     ([], {"KMSKG_LOCAL": "0"}, (False, None, request_key.DEFAULT_STACK_DIR)),
-     ([], {"KMSKG_LOCAL": ""}, (False, None, request_key.DEFAULT_STACK_DIR))],
+    [
+        ([], {}, (False, None, request_key.DEFAULT_STACK_DIR)),
+        (["--local"], {}, (True, 4566, ".local-aws/stacks/kms-key-generator")),
+        (["--local"], {"LOCAL_AWS_PORT": "4599"}, (True, 4599, ".local-aws/stacks/kms-key-generator")),
+        (
+            ["--local", "--port", "4600"],
+            {"LOCAL_AWS_PORT": "4599"},
+            (True, 4600, ".local-aws/stacks/kms-key-generator"),
+        ),
+        (["--stack-dir", "elsewhere"], {"KMSKG_LOCAL": "1"}, (True, 4566, "elsewhere")),
+        ([], {"KMSKG_LOCAL": "true"}, (True, 4566, ".local-aws/stacks/kms-key-generator")),
+        ([], {"KMSKG_LOCAL": "0"}, (False, None, request_key.DEFAULT_STACK_DIR)),
+        ([], {"KMSKG_LOCAL": ""}, (False, None, request_key.DEFAULT_STACK_DIR)),
+    ],
 )
 def test_local_switch_port_and_stack_dir(argv, environ, expected):
     args = request_key.parse_args([*REQUIRED_ARGS, *argv], environ)
@@ -745,8 +874,10 @@ def test_local_switch_port_and_stack_dir(argv, environ, expected):
 
 @pytest.mark.parametrize(
     ("argv", "environ", "message"),
-    [(["--port", "4566"], {}, "--port needs --local (or KMSKG_LOCAL=1)"),
-     (["--local"], {"LOCAL_AWS_PORT": "http"}, "$LOCAL_AWS_PORT is not a port number: 'http'")],
+    [
+        (["--port", "4566"], {}, "--port needs --local (or KMSKG_LOCAL=1)"),
+        (["--local"], {"LOCAL_AWS_PORT": "http"}, "$LOCAL_AWS_PORT is not a port number: 'http'"),
+    ],
 )
 def test_local_port_mistakes_are_usage_errors(capsys, argv, environ, message):
     with pytest.raises(SystemExit) as exit_info:
@@ -761,8 +892,11 @@ def test_local_with_nothing_deployed_is_clear_error(capsys, tmp_path, monkeypatc
 
     status, _, err = run(capsys, "--local")
 
-    assert (status, err) == (1, "error: stack directory .local-aws/stacks/kms-key-generator not found: "
-                                "run `make deploy-local` first, or pass --stack-dir\n")
+    assert (status, err) == (
+        1,
+        "error: stack directory .local-aws/stacks/kms-key-generator not found: "
+        "run `make deploy-local` first, or pass --stack-dir\n",
+    )
 
 
 def test_local_without_an_emulator_is_clear_error(capsys, fake_terraform):
@@ -770,5 +904,7 @@ def test_local_without_an_emulator_is_clear_error(capsys, fake_terraform):
 
     status, _, err = run(capsys, "--local", "--port", str(port), "--stack-dir", fake_terraform.stack_dir)
 
-    assert (status, err) == (1, f"error: no emulator on http://127.0.0.1:{port}: run `make deploy-local` first, "
-                                "or pass --port\n")
+    assert (status, err) == (
+        1,
+        f"error: no emulator on http://127.0.0.1:{port}: run `make deploy-local` first, or pass --port\n",
+    )

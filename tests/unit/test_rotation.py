@@ -11,7 +11,6 @@ from constructs_lib.settings import ROTATION_MAX_LIVE_KEYS, RotationSettings, Se
 from tests.support.lambdas import load_handler
 from tests.support.synth import only, ref, resources
 
-
 ROTATION = "api-key-rotation"
 
 

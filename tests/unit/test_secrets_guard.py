@@ -18,7 +18,9 @@ from tests.support.synth import resources
 CONFIGS = ["default", "variant", "hardened", "adopt"]
 REFERENCE = re.compile(r"^\$\{.*\}$", re.DOTALL)
 # Expressions that evaluate to a secret: key values, secret strings, the fixed-key variable.
-SECRET_EXPRESSIONS = re.compile(r"aws_api_gateway_api_key\.[\w-]+(\[[^\]]*\])?\.value|\bkey\.value\b|secret_string|var\.tenant_api_key_values")
+SECRET_EXPRESSIONS = re.compile(
+    r"aws_api_gateway_api_key\.[\w-]+(\[[^\]]*\])?\.value|\bkey\.value\b|secret_string|var\.tenant_api_key_values"
+)
 # Environment variable names that would hint at a secret in a function's configuration.
 SECRET_ENV_NAMES = re.compile(r"(KEY_VALUE|SECRET_VALUE|PASSWORD|TOKEN)$")
 

@@ -14,61 +14,167 @@ from tests.support.synth import PROJECT_ROOT, synth_env
 BAD_SETTINGS = [
     ("unknown_key", "[service]\nnmae = 'x'\n", "service.nmae: unknown key (allowed: environment, name, region, stage)"),
     ("unknown_section", "[servce]\nname = 'x'\n", "servce: unknown key"),
-    ("wrong_type", "[usage_plans.default]\nquota_limit = '1000'\n", "usage_plans.default.quota_limit: must be an integer, got str '1000'"),
-    ("negative_quota", "[usage_plans.default]\nquota_limit = -5\n", "usage_plans.default.quota_limit: must be > 0, got -5"),
-    ("zero_rate", "[usage_plans.default]\nthrottle_rate_limit = 0\n", "usage_plans.default.throttle_rate_limit: must be > 0, got 0"),
-    ("bad_period", "[usage_plans.default]\nquota_period = 'YEAR'\n", "usage_plans.default.quota_period: must be one of DAY, WEEK, MONTH, got 'YEAR'"),
-    ("bad_region", "[service]\nregion = 'moon-1'\n", "service.region: must be an AWS region code such as eu-west-1, got 'moon-1'"),
-    ("bad_cidr", "[api]\nallowed_source_cidrs = ['10.0.0.300/8']\n", "api.allowed_source_cidrs: item 0 ('10.0.0.300/8') must be a CIDR block"),
-    ("cidr_with_host_bits", "[api]\nallowed_source_cidrs = ['10.0.0.1/8']\n", "api.allowed_source_cidrs: item 0 ('10.0.0.1/8') must be a CIDR block"),
-    ("empty_service_name", "[service]\nname = ''\n", "service.name: must be 2-40 lowercase letters, digits or '-', starting with a letter, got ''"),
-    ("bool_as_int", "[usage_plans.default]\nquota_limit = true\n", "usage_plans.default.quota_limit: must be an integer, got bool True"),
+    (
+        "wrong_type",
+        "[usage_plans.default]\nquota_limit = '1000'\n",
+        "usage_plans.default.quota_limit: must be an integer, got str '1000'",
+    ),
+    (
+        "negative_quota",
+        "[usage_plans.default]\nquota_limit = -5\n",
+        "usage_plans.default.quota_limit: must be > 0, got -5",
+    ),
+    (
+        "zero_rate",
+        "[usage_plans.default]\nthrottle_rate_limit = 0\n",
+        "usage_plans.default.throttle_rate_limit: must be > 0, got 0",
+    ),
+    (
+        "bad_period",
+        "[usage_plans.default]\nquota_period = 'YEAR'\n",
+        "usage_plans.default.quota_period: must be one of DAY, WEEK, MONTH, got 'YEAR'",
+    ),
+    (
+        "bad_region",
+        "[service]\nregion = 'moon-1'\n",
+        "service.region: must be an AWS region code such as eu-west-1, got 'moon-1'",
+    ),
+    (
+        "bad_cidr",
+        "[api]\nallowed_source_cidrs = ['10.0.0.300/8']\n",
+        "api.allowed_source_cidrs: item 0 ('10.0.0.300/8') must be a CIDR block",
+    ),
+    (
+        "cidr_with_host_bits",
+        "[api]\nallowed_source_cidrs = ['10.0.0.1/8']\n",
+        "api.allowed_source_cidrs: item 0 ('10.0.0.1/8') must be a CIDR block",
+    ),
+    (
+        "empty_service_name",
+        "[service]\nname = ''\n",
+        "service.name: must be 2-40 lowercase letters, digits or '-', starting with a letter, got ''",
+    ),
+    (
+        "bool_as_int",
+        "[usage_plans.default]\nquota_limit = true\n",
+        "usage_plans.default.quota_limit: must be an integer, got bool True",
+    ),
     ("unknown_plan", "[api]\nusage_plan = 'gold'\n", "api.usage_plan: names unknown plan 'gold' (known: default)"),
-    ("bad_account", "[lambda]\nallowed_accounts = ['12345']\n", "lambda.allowed_accounts: item 0 ('12345') must be a 12-digit AWS account id"),
-    ("bad_runtime", "[lambda]\nruntime = 'python2.7'\n", "lambda.runtime: must be one of python3.12, python3.13, got 'python2.7'"),
-    ("lockfile_not_bool", "[state]\nuse_lockfile = 'yes'\n", "state.use_lockfile: must be true or false, got str 'yes'"),
+    (
+        "bad_account",
+        "[lambda]\nallowed_accounts = ['12345']\n",
+        "lambda.allowed_accounts: item 0 ('12345') must be a 12-digit AWS account id",
+    ),
+    (
+        "bad_runtime",
+        "[lambda]\nruntime = 'python2.7'\n",
+        "lambda.runtime: must be one of python3.12, python3.13, got 'python2.7'",
+    ),
+    (
+        "lockfile_not_bool",
+        "[state]\nuse_lockfile = 'yes'\n",
+        "state.use_lockfile: must be true or false, got str 'yes'",
+    ),
     ("bad_bucket", "[state]\nbucket = 'Not_A_Bucket'\n", "state.bucket: must be a valid S3 bucket name"),
     ("not_toml", "[service\n", "not valid TOML"),
-    ("bad_log_level", "[observability]\nexecution_logging = 'DEBUG'\n", "observability.execution_logging: must be one of ERROR, INFO, OFF, got 'DEBUG'"),
-    ("bad_alarm_email", "[observability]\nalarm_emails = ['oncall']\n", "observability.alarm_emails: item 0 ('oncall') must be an e-mail address"),
-    ("narrow_band", "[observability]\nanomaly_band_width = 0.5\n", "observability.anomaly_band_width: must be between 1 and 10, got 0.5"),
-    ("zero_concurrency", "[lambda]\nreserved_concurrency = 0\n", "lambda.reserved_concurrency: must be -1 (unreserved) or between 1 and 1000, got 0"),
+    (
+        "bad_log_level",
+        "[observability]\nexecution_logging = 'DEBUG'\n",
+        "observability.execution_logging: must be one of ERROR, INFO, OFF, got 'DEBUG'",
+    ),
+    (
+        "bad_alarm_email",
+        "[observability]\nalarm_emails = ['oncall']\n",
+        "observability.alarm_emails: item 0 ('oncall') must be an e-mail address",
+    ),
+    (
+        "narrow_band",
+        "[observability]\nanomaly_band_width = 0.5\n",
+        "observability.anomaly_band_width: must be between 1 and 10, got 0.5",
+    ),
+    (
+        "zero_concurrency",
+        "[lambda]\nreserved_concurrency = 0\n",
+        "lambda.reserved_concurrency: must be -1 (unreserved) or between 1 and 1000, got 0",
+    ),
     ("waf_rate_too_low", "[waf]\nrate_limit = 5\n", "waf.rate_limit: must be between 10 and 2000000000, got 5"),
-    ("bad_domain", "[domain]\nname = 'Keys.Example'\n", "domain.name: must be a lowercase DNS name such as keys.example.com, got 'Keys.Example'"),
-    ("bad_zone", "[domain]\nname = 'keys.example.com'\nhosted_zone_id = 'example.com'\n", "domain.hosted_zone_id: must be a Route 53 hosted zone id"),
-    ("zone_without_domain", "[domain]\nhosted_zone_id = 'Z0123456789ABC'\n", "domain.name: is required when any other domain key is set"),
-    ("bad_base_path", "[domain]\nname = 'keys.example.com'\nbase_path = 'a/b'\n", "domain.base_path: must be a single path segment"),
+    (
+        "bad_domain",
+        "[domain]\nname = 'Keys.Example'\n",
+        "domain.name: must be a lowercase DNS name such as keys.example.com, got 'Keys.Example'",
+    ),
+    (
+        "bad_zone",
+        "[domain]\nname = 'keys.example.com'\nhosted_zone_id = 'example.com'\n",
+        "domain.hosted_zone_id: must be a Route 53 hosted zone id",
+    ),
+    (
+        "zone_without_domain",
+        "[domain]\nhosted_zone_id = 'Z0123456789ABC'\n",
+        "domain.name: is required when any other domain key is set",
+    ),
+    (
+        "bad_base_path",
+        "[domain]\nname = 'keys.example.com'\nbase_path = 'a/b'\n",
+        "domain.base_path: must be a single path segment",
+    ),
     ("stage_throttle_zero", "[api]\nthrottle_burst_limit = 0\n", "api.throttle_burst_limit: must be > 0, got 0"),
     # A plan's per-key throttle above the stage's never bites: one key could take the whole stage (issue 14, 6).
-    ("plan_rate_above_stage", "[usage_plans.default]\nthrottle_rate_limit = 6\n",
-     "usage_plans.default.throttle_rate_limit: plan 'default' gives each key 6 requests/s, more than the stage's 5 "
-     "(api.throttle_rate_limit): the plan's limit would never bite"),
-    ("plan_burst_above_stage", "[usage_plans.gold]\nthrottle_burst_limit = 11\n[api]\nusage_plan = 'gold'\n",
-     "usage_plans.gold.throttle_burst_limit: plan 'gold' gives each key a burst of 11, more than the stage's 10 "
-     "(api.throttle_burst_limit)"),
-    ("method_throttle_above_stage", '[usage_plans.default.method_throttles."/keys/POST"]\nburst_limit = 12\n',
-     'usage_plans.default.method_throttles."/keys/POST".burst_limit: plan \'default\' gives each key a burst of 12, '
-     "more than the stage's 10 (api.throttle_burst_limit)"),
-    ("stage_lowered_below_default_plan", "[api]\nthrottle_rate_limit = 1.5\n",
-     "usage_plans.default.throttle_rate_limit: plan 'default' gives each key 2 requests/s, more than the stage's 1.5 "
-     "(api.throttle_rate_limit): the plan's limit would never bite and one key could take the whole stage from "
-     "every other caller; set at most 1.5"),
+    (
+        "plan_rate_above_stage",
+        "[usage_plans.default]\nthrottle_rate_limit = 6\n",
+        "usage_plans.default.throttle_rate_limit: plan 'default' gives each key 6 requests/s, more than the stage's 5 "
+        "(api.throttle_rate_limit): the plan's limit would never bite",
+    ),
+    (
+        "plan_burst_above_stage",
+        "[usage_plans.gold]\nthrottle_burst_limit = 11\n[api]\nusage_plan = 'gold'\n",
+        "usage_plans.gold.throttle_burst_limit: plan 'gold' gives each key a burst of 11, more than the stage's 10 "
+        "(api.throttle_burst_limit)",
+    ),
+    (
+        "method_throttle_above_stage",
+        '[usage_plans.default.method_throttles."/keys/POST"]\nburst_limit = 12\n',
+        "usage_plans.default.method_throttles.\"/keys/POST\".burst_limit: plan 'default' gives each key a burst of 12, "
+        "more than the stage's 10 (api.throttle_burst_limit)",
+    ),
+    (
+        "stage_lowered_below_default_plan",
+        "[api]\nthrottle_rate_limit = 1.5\n",
+        "usage_plans.default.throttle_rate_limit: plan 'default' gives each key 2 requests/s, more than the stage's "
+        "1.5 (api.throttle_rate_limit): the plan's limit would never bite and one key could take the whole stage from "
+        "every other caller; set at most 1.5",
+    ),
     # A private API is reached through its VPC endpoints only; the custom domain built here is regional (point 9).
-    ("private_api_with_custom_domain",
-     "[api]\nallowed_vpc_endpoint_ids = ['vpce-0123456789abcdef0']\n[domain]\nname = 'keys.example.com'\n",
-     "domain.name: cannot serve a PRIVATE API (api.allowed_vpc_endpoint_ids is set): the custom domain built here is "
-     "REGIONAL"),
+    (
+        "private_api_with_custom_domain",
+        "[api]\nallowed_vpc_endpoint_ids = ['vpce-0123456789abcdef0']\n[domain]\nname = 'keys.example.com'\n",
+        "domain.name: cannot serve a PRIVATE API (api.allowed_vpc_endpoint_ids is set): the custom domain built here "
+        "is REGIONAL",
+    ),
     # The backend's state key (point 11).
-    ("state_kms_key_not_a_key", "[state]\nkms_key_id = 'my-state-key'\n",
-     "state.kms_key_id: must be the state key's ARN, key id, alias name (alias/...) or alias ARN, got 'my-state-key'"),
-    ("state_kms_key_other_alias", "[state]\nkms_key_id = 'alias/other'\n",
-     "state.kms_key_id: names 'alias/other', but the state key's alias is 'alias/kms-key-generator-tfstate' (from "
-     "service.name): the bucket policy refuses objects under any other key"),
-    ("state_kms_key_other_region",
-     "[state]\nkms_key_id = 'arn:aws:kms:eu-west-1:111122223333:alias/kms-key-generator-tfstate'\n",
-     "state.kms_key_id: is in region 'eu-west-1', but the state bucket and its key are in 'us-east-1'"),
-    ("deletion_protection_not_bool", "[state]\ndeletion_protection = 'on'\n",
-     "state.deletion_protection: must be true or false, got str 'on'"),
+    (
+        "state_kms_key_not_a_key",
+        "[state]\nkms_key_id = 'my-state-key'\n",
+        "state.kms_key_id: must be the state key's ARN, key id, alias name (alias/...) or alias ARN, "
+        "got 'my-state-key'",
+    ),
+    (
+        "state_kms_key_other_alias",
+        "[state]\nkms_key_id = 'alias/other'\n",
+        "state.kms_key_id: names 'alias/other', but the state key's alias is 'alias/kms-key-generator-tfstate' (from "
+        "service.name): the bucket policy refuses objects under any other key",
+    ),
+    (
+        "state_kms_key_other_region",
+        "[state]\nkms_key_id = 'arn:aws:kms:eu-west-1:111122223333:alias/kms-key-generator-tfstate'\n",
+        "state.kms_key_id: is in region 'eu-west-1', but the state bucket and its key are in 'us-east-1'",
+    ),
+    (
+        "deletion_protection_not_bool",
+        "[state]\ndeletion_protection = 'on'\n",
+        "state.deletion_protection: must be true or false, got str 'on'",
+    ),
 ]
 
 

@@ -317,9 +317,7 @@ def test_unrelated_removal_and_addition_of_one_type_is_not_a_rename(base, head):
     service["resource"]["aws_cloudwatch_log_group"]["audit_7777AAAA"] = {"name": "/audit", "retention_in_days": 30}
     report = diff_stacks(base, head)
     assert report.stack(SERVICE_STACK).renames == ()
-    assert [(w.kind, w.address) for w in report.warnings] == [
-        ("removed", f"aws_cloudwatch_log_group.{old_name}")
-    ]
+    assert [(w.kind, w.address) for w in report.warnings] == [("removed", f"aws_cloudwatch_log_group.{old_name}")]
     address = f"aws_cloudwatch_log_group.{old_name}"
     expected = f"> **`{SERVICE_STACK}`**: `{address}` is destroyed: its log events are deleted."
     assert expected in warning_block(render_markdown(report))
@@ -363,7 +361,7 @@ def test_long_values_are_truncated(base, head):
     templates["application/json"] = "X" * 500
     (line,) = [line for line in section(render_markdown(diff_stacks(base, head)), "Changed") if "->" in line]
     new = line.split(" -> ")[1]
-    assert new == "`\"" + "X" * 99 + "…`"
+    assert new == '`"' + "X" * 99 + "…`"
 
 
 # --- sensitive values ------------------------------------------------------------------------------------------
@@ -480,7 +478,7 @@ def test_backend_and_provider_changes_have_their_own_section(base, head):
         f'- `provider.aws[0].region`: `"{old["provider"]["aws"][0]["region"]}"` -> `"eu-west-1"`',
         "- `provider.aws[0].secret_key`: (absent) -> (sensitive)",
         f'- `terraform.backend.s3.key`: `"{old["terraform"]["backend"]["s3"]["key"]}"` -> `"other/terraform.tfstate"`',
-        f'- `terraform.required_providers.aws.version`: '
+        f"- `terraform.required_providers.aws.version`: "
         f'`"{old["terraform"]["required_providers"]["aws"]["version"]}"` -> `"6.0.0"`',
     ]
     assert table_rows(markdown)[0] == f"| `{SERVICE_STACK}` | 0 | 0 | 0 | 0 | 4 |"

@@ -18,7 +18,8 @@ from tools.synth_inputs import Inputs
 
 # Stands in for `npx cdktf synth`: writes what a synth writes, with the settings file's content in the stack.
 FAKE_SYNTH = [
-    sys.executable, "-c",
+    sys.executable,
+    "-c",
     "import os, pathlib; stack = pathlib.Path('cdktf.out/stacks/service'); stack.mkdir(parents=True, exist_ok=True); "
     "pathlib.Path('cdktf.out/manifest.json').write_text('{}'); "
     "(stack / 'cdk.tf.json').write_text(pathlib.Path(os.environ['KMSKG_CONFIG']).read_text())",
@@ -29,8 +30,16 @@ FAILING_SYNTH = [sys.executable, "-c", "raise SystemExit(1)"]
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project with one file per kind of input, synthesized once with `config/dev.toml`."""
-    for name in ("main.py", "cdktf.json", "constructs_lib/stack.py", "lambda/handler/handler.py", "pyproject.toml",
-                 "constraints.txt", "package-lock.json", "config/dev.toml"):
+    for name in (
+        "main.py",
+        "cdktf.json",
+        "constructs_lib/stack.py",
+        "lambda/handler/handler.py",
+        "pyproject.toml",
+        "constraints.txt",
+        "package-lock.json",
+        "config/dev.toml",
+    ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(f"# {name}\n")
     monkeypatch.setenv(CONFIG_ENV_VAR, str(tmp_path / "config" / "dev.toml"))

@@ -31,53 +31,112 @@ def tenant(tenant_id: str, **keys: object) -> str:
 # --- settings ---------------------------------------------------------------------------------------------
 
 BAD_POLICIES = [
-    ("account_not_12_digits", tenant("acme", allowed_accounts=["12345"]),
-     "tenants[0].allowed_accounts: item 0 ('12345') must be a 12-digit AWS account id"),
-    ("account_twice", tenant("acme", allowed_accounts=["111122223333", "111122223333"]),
-     "tenants[0].allowed_accounts: item 1 ('111122223333') is listed twice"),
-    ("accounts_not_a_list", tenant("acme", allowed_accounts="111122223333"),
-     "tenants[0].allowed_accounts: must be a list of a string, got str '111122223333'"),
-    ("region_not_a_region", tenant("acme", allowed_regions=["Europe"]),
-     "tenants[0].allowed_regions: item 0 ('Europe') must be an AWS region code such as eu-west-1"),
-    ("region_twice", tenant("acme", allowed_regions=["eu-west-1", "eu-west-1"]),
-     "tenants[0].allowed_regions: item 1 ('eu-west-1') is listed twice"),
-    ("region_outside_the_service", '[lambda]\nallowed_regions = ["eu-west-1", "eu-central-1"]\n'
-     + tenant("acme", allowed_regions=["eu-west-1", "us-east-1"]),
-     "tenants[0].allowed_regions: item 1 ('us-east-1') is not in lambda.allowed_regions (eu-west-1, eu-central-1)"),
-    ("prefix_without_final_slash", tenant("acme", alias_prefix="acme"),
-     "tenants[0].alias_prefix: must be 2-249 letters, digits, '/', '_' or '-', not starting but ending with '/' "
-     "(e.g. 'acme/'), got 'acme'"),
-    ("prefix_with_a_dot", tenant("acme", alias_prefix="acme.keys/"),
-     "tenants[0].alias_prefix: must be 2-249 letters, digits"),
-    ("prefix_starting_with_slash", tenant("acme", alias_prefix="/acme/"),
-     "tenants[0].alias_prefix: must be 2-249 letters, digits"),
-    ("prefix_too_long", tenant("acme", alias_prefix="a" * 249 + "/"),
-     "tenants[0].alias_prefix: must be 2-249 letters, digits"),
-    ("prefix_with_alias", tenant("acme", alias_prefix="alias/acme/"),
-     "tenants[0].alias_prefix: must not start with 'alias/' (the service adds it: aliases are 'alias/<prefix>...'), "
-     "got 'alias/acme/'"),
-    ("prefix_in_aws_space", tenant("acme", alias_prefix="aws/acme/"),
-     "tenants[0].alias_prefix: must not start with 'aws/' ('alias/aws/' is reserved for AWS managed keys), "
-     "got 'aws/acme/'"),
-    ("default_prefix_in_aws_space", tenant("aws"),
-     "tenants[0].alias_prefix: defaults to 'aws/' (from the tenant id), but it must not start with 'aws/' "
-     "('alias/aws/' is reserved for AWS managed keys): set alias_prefix"),
-    ("default_prefix_alias", tenant("alias"),
-     "tenants[0].alias_prefix: defaults to 'alias/' (from the tenant id), but it must not start with 'alias/'"),
-    ("operator_is_reserved", tenant("operator"),
-     "tenants[0].id: is reserved (the service tags its own keys Tenant=operator), got 'operator'"),
-    ("prefix_inside_a_default_prefix", tenant("acme") + tenant("beta", alias_prefix="acme/beta/"),
-     "tenants[1].alias_prefix: 'acme/beta/' starts with 'acme/', the prefix of tenant 'acme' (tenants[0]): "
-     "each tenant's aliases must be out of every other tenant's reach"),
-    ("prefix_containing_a_default_one", tenant("acme", alias_prefix="beta/acme/") + tenant("beta"),
-     "tenants[0].alias_prefix: 'beta/acme/' starts with 'beta/', the prefix of tenant 'beta' (tenants[1])"),
-    ("prefix_containing_a_later_one",
-     tenant("acme", alias_prefix="shared/acme/") + tenant("beta", alias_prefix="shared/"),
-     "tenants[0].alias_prefix: 'shared/acme/' starts with 'shared/', the prefix of tenant 'beta' (tenants[1])"),
-    ("same_prefix_twice", tenant("acme", alias_prefix="keys/") + tenant("beta", alias_prefix="keys/"),
-     "tenants[1].alias_prefix: 'keys/' starts with 'keys/', the prefix of tenant 'acme' (tenants[0])"),
-    ("prefixes_differing_in_case", tenant("acme", alias_prefix="Keys/") + tenant("beta", alias_prefix="keys/x/"),
-     "tenants[1].alias_prefix: 'keys/x/' starts with 'Keys/', the prefix of tenant 'acme' (tenants[0])"),
+    (
+        "account_not_12_digits",
+        tenant("acme", allowed_accounts=["12345"]),
+        "tenants[0].allowed_accounts: item 0 ('12345') must be a 12-digit AWS account id",
+    ),
+    (
+        "account_twice",
+        tenant("acme", allowed_accounts=["111122223333", "111122223333"]),
+        "tenants[0].allowed_accounts: item 1 ('111122223333') is listed twice",
+    ),
+    (
+        "accounts_not_a_list",
+        tenant("acme", allowed_accounts="111122223333"),
+        "tenants[0].allowed_accounts: must be a list of a string, got str '111122223333'",
+    ),
+    (
+        "region_not_a_region",
+        tenant("acme", allowed_regions=["Europe"]),
+        "tenants[0].allowed_regions: item 0 ('Europe') must be an AWS region code such as eu-west-1",
+    ),
+    (
+        "region_twice",
+        tenant("acme", allowed_regions=["eu-west-1", "eu-west-1"]),
+        "tenants[0].allowed_regions: item 1 ('eu-west-1') is listed twice",
+    ),
+    (
+        "region_outside_the_service",
+        '[lambda]\nallowed_regions = ["eu-west-1", "eu-central-1"]\n'
+        + tenant("acme", allowed_regions=["eu-west-1", "us-east-1"]),
+        "tenants[0].allowed_regions: item 1 ('us-east-1') is not in lambda.allowed_regions (eu-west-1, eu-central-1)",
+    ),
+    (
+        "prefix_without_final_slash",
+        tenant("acme", alias_prefix="acme"),
+        "tenants[0].alias_prefix: must be 2-249 letters, digits, '/', '_' or '-', not starting but ending with '/' "
+        "(e.g. 'acme/'), got 'acme'",
+    ),
+    (
+        "prefix_with_a_dot",
+        tenant("acme", alias_prefix="acme.keys/"),
+        "tenants[0].alias_prefix: must be 2-249 letters, digits",
+    ),
+    (
+        "prefix_starting_with_slash",
+        tenant("acme", alias_prefix="/acme/"),
+        "tenants[0].alias_prefix: must be 2-249 letters, digits",
+    ),
+    (
+        "prefix_too_long",
+        tenant("acme", alias_prefix="a" * 249 + "/"),
+        "tenants[0].alias_prefix: must be 2-249 letters, digits",
+    ),
+    (
+        "prefix_with_alias",
+        tenant("acme", alias_prefix="alias/acme/"),
+        "tenants[0].alias_prefix: must not start with 'alias/' (the service adds it: aliases are 'alias/<prefix>...'), "
+        "got 'alias/acme/'",
+    ),
+    (
+        "prefix_in_aws_space",
+        tenant("acme", alias_prefix="aws/acme/"),
+        "tenants[0].alias_prefix: must not start with 'aws/' ('alias/aws/' is reserved for AWS managed keys), "
+        "got 'aws/acme/'",
+    ),
+    (
+        "default_prefix_in_aws_space",
+        tenant("aws"),
+        "tenants[0].alias_prefix: defaults to 'aws/' (from the tenant id), but it must not start with 'aws/' "
+        "('alias/aws/' is reserved for AWS managed keys): set alias_prefix",
+    ),
+    (
+        "default_prefix_alias",
+        tenant("alias"),
+        "tenants[0].alias_prefix: defaults to 'alias/' (from the tenant id), but it must not start with 'alias/'",
+    ),
+    (
+        "operator_is_reserved",
+        tenant("operator"),
+        "tenants[0].id: is reserved (the service tags its own keys Tenant=operator), got 'operator'",
+    ),
+    (
+        "prefix_inside_a_default_prefix",
+        tenant("acme") + tenant("beta", alias_prefix="acme/beta/"),
+        "tenants[1].alias_prefix: 'acme/beta/' starts with 'acme/', the prefix of tenant 'acme' (tenants[0]): "
+        "each tenant's aliases must be out of every other tenant's reach",
+    ),
+    (
+        "prefix_containing_a_default_one",
+        tenant("acme", alias_prefix="beta/acme/") + tenant("beta"),
+        "tenants[0].alias_prefix: 'beta/acme/' starts with 'beta/', the prefix of tenant 'beta' (tenants[1])",
+    ),
+    (
+        "prefix_containing_a_later_one",
+        tenant("acme", alias_prefix="shared/acme/") + tenant("beta", alias_prefix="shared/"),
+        "tenants[0].alias_prefix: 'shared/acme/' starts with 'shared/', the prefix of tenant 'beta' (tenants[1])",
+    ),
+    (
+        "same_prefix_twice",
+        tenant("acme", alias_prefix="keys/") + tenant("beta", alias_prefix="keys/"),
+        "tenants[1].alias_prefix: 'keys/' starts with 'keys/', the prefix of tenant 'acme' (tenants[0])",
+    ),
+    (
+        "prefixes_differing_in_case",
+        tenant("acme", alias_prefix="Keys/") + tenant("beta", alias_prefix="keys/x/"),
+        "tenants[1].alias_prefix: 'keys/x/' starts with 'Keys/', the prefix of tenant 'acme' (tenants[0])",
+    ),
 ]
 
 
@@ -94,7 +153,9 @@ def test_refuses_bad_tenant_policies_naming_file_and_key(tmp_path: Path, text: s
 def test_every_overlap_is_reported_once(tmp_path: Path):
     config = tmp_path / "tenants.toml"
     config.write_text(
-        tenant("a", alias_prefix="x/") + tenant("b", alias_prefix="x/y/") + tenant("c", alias_prefix="x/y/z/")
+        tenant("a", alias_prefix="x/")
+        + tenant("b", alias_prefix="x/y/")
+        + tenant("c", alias_prefix="x/y/z/")
         + tenant("d", alias_prefix="xy/")
     )
     with pytest.raises(SettingsError) as raised:
@@ -122,7 +183,9 @@ def test_explicit_policy_is_kept(tmp_path: Path):
     )
     (acme,) = load_settings(config).tenants
     assert (acme.allowed_accounts, acme.allowed_regions, acme.alias_prefix) == (
-        ["444455556666"], ["eu-central-1"], "Acme_1/"
+        ["444455556666"],
+        ["eu-central-1"],
+        "Acme_1/",
     )
 
 
@@ -237,8 +300,12 @@ def test_generated_files_are_staged_like_sources(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("name", "problem"),
-    [("../tenants.json", "must be a plain file name"), ("sub/tenants.json", "must be a plain file name"),
-     (".hidden", "must be a plain file name"), ("handler.py", "would replace a function source")],
+    [
+        ("../tenants.json", "must be a plain file name"),
+        ("sub/tenants.json", "must be a plain file name"),
+        (".hidden", "must be a plain file name"),
+        ("handler.py", "would replace a function source"),
+    ],
 )
 def test_generated_files_cannot_escape_or_replace_sources(tmp_path: Path, name: str, problem: str):
     source = tmp_path / "src"

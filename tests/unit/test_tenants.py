@@ -41,7 +41,7 @@ def test_fixed_key_values_come_from_a_sensitive_variable(variant):
     variable = variant.service["variable"]["tenant_api_key_values"]
     assert variable["sensitive"] is True and variable["type"] == "map(string)" and variable["default"] == {}
     conditions = [v["condition"] for v in variable["validation"]]
-    assert any('regex(\\"^[A-Za-z0-9]{20,128}$\\"' in c or "regex(\"^[A-Za-z0-9]{20,128}$\"" in c for c in conditions)
+    assert any('regex(\\"^[A-Za-z0-9]{20,128}$\\"' in c or 'regex("^[A-Za-z0-9]{20,128}$"' in c for c in conditions)
     assert any("distinct" in c for c in conditions)
     keys = only(variant.service, "aws_api_gateway_api_key", TENANTS)
     assert keys["value"] == "${each.value.fixed_key ? var.tenant_api_key_values[each.key] : null}"
@@ -71,14 +71,30 @@ def test_adding_a_tenant_changes_only_its_map_entries(variant):
 
 
 BAD_TENANTS = [
-    ("duplicate_id", '[[tenants]]\nid = "a"\nplan = "default"\n[[tenants]]\nid = "a"\nplan = "default"\n', "tenants[1].id: duplicate tenant id 'a'"),
-    ("unknown_plan", '[[tenants]]\nid = "a"\nplan = "gold"\n', "tenants[0].plan: names unknown plan 'gold' (known: default)"),
+    (
+        "duplicate_id",
+        '[[tenants]]\nid = "a"\nplan = "default"\n[[tenants]]\nid = "a"\nplan = "default"\n',
+        "tenants[1].id: duplicate tenant id 'a'",
+    ),
+    (
+        "unknown_plan",
+        '[[tenants]]\nid = "a"\nplan = "gold"\n',
+        "tenants[0].plan: names unknown plan 'gold' (known: default)",
+    ),
     ("missing_id", '[[tenants]]\nplan = "default"\n', "tenants[0].id: required"),
     ("bad_id", '[[tenants]]\nid = "Acme Corp"\nplan = "default"\n', "tenants[0].id: must be 1-63 lowercase letters"),
     ("unknown_key", '[[tenants]]\nid = "a"\nplan = "default"\nkey_value = "x"\n', "tenants[0].key_value: unknown key"),
-    ("enabled_not_bool", '[[tenants]]\nid = "a"\nplan = "default"\nenabled = "yes"\n', "tenants[0].enabled: must be true or false"),
+    (
+        "enabled_not_bool",
+        '[[tenants]]\nid = "a"\nplan = "default"\nenabled = "yes"\n',
+        "tenants[0].enabled: must be true or false",
+    ),
     ("not_a_table", 'tenants = ["a"]\n', "tenants: must be an array of tables"),
-    ("bad_method_path", '[usage_plans.default.method_throttles."keys"]\nrate_limit = 1\n', "usage_plans.default.method_throttles: key 'keys' must be a resource path and method"),
+    (
+        "bad_method_path",
+        '[usage_plans.default.method_throttles."keys"]\nrate_limit = 1\n',
+        "usage_plans.default.method_throttles: key 'keys' must be a resource path and method",
+    ),
 ]
 
 
@@ -88,7 +104,9 @@ def test_rejects_bad_tenant_settings(tmp_path: Path, text: str, expected: str):
     config.write_text(text)
     with pytest.raises(SettingsError) as raised:
         load_settings(config)
-    assert any(line.startswith(f"{config}: ") and expected in line for line in str(raised.value).splitlines()), str(raised.value)
+    assert any(line.startswith(f"{config}: ") and expected in line for line in str(raised.value).splitlines()), str(
+        raised.value
+    )
 
 
 def test_rejects_more_keys_than_the_region_allows(tmp_path: Path):
@@ -96,5 +114,7 @@ def test_rejects_more_keys_than_the_region_allows(tmp_path: Path):
     config.write_text("".join(f'[[tenants]]\nid = "t{i}"\nplan = "default"\n' for i in range(9_999)))
     with pytest.raises(SettingsError, match=r"tenants: 9999 tenants \+ 10 service key\(s\) exceed the 10000 API keys"):
         load_settings(config)
-    config.write_text("[rotation]\nenabled = false\n" + "".join(f'[[tenants]]\nid = "t{i}"\nplan = "default"\n' for i in range(9_999)))
+    config.write_text(
+        "[rotation]\nenabled = false\n" + "".join(f'[[tenants]]\nid = "t{i}"\nplan = "default"\n' for i in range(9_999))
+    )
     assert len(load_settings(config).tenants) == 9_999

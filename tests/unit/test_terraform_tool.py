@@ -13,7 +13,9 @@ from tools import terraform as tf
 
 def test_mirror_from_environment_must_hold_the_aws_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(tf.MIRROR_ENV_VAR, str(tmp_path))
-    with pytest.raises(tf.ToolError, match=rf"KMSKG_PROVIDER_MIRROR={tmp_path}: no registry.terraform.io/hashicorp/aws"):
+    with pytest.raises(
+        tf.ToolError, match=rf"KMSKG_PROVIDER_MIRROR={tmp_path}: no registry.terraform.io/hashicorp/aws"
+    ):
         tf.provider_mirror()
 
 

@@ -173,7 +173,6 @@ def test_revoking_nothing_fails(capsys, target):
 def test_list_shows_tenants_and_hash_prefixes_never_tokens_or_key_values(capsys):
     keys = {tenant: api_key(tenant) for tenant in ("globex", "acme")}
     issued = {tenant: issue(capsys, tenant, keys[tenant][0]) for tenant in ("globex", "acme")}
-    key_value = keys["acme"][1]
     _TEST_SESSION.client("dynamodb").update_item(
         TableName=TABLE,
         Key={"token_hash": {"S": hashlib.sha256(issued["globex"].encode()).hexdigest()}},
@@ -187,7 +186,7 @@ def test_list_shows_tenants_and_hash_prefixes_never_tokens_or_key_values(capsys)
     header, *rows = out.splitlines()
     assert header.split() == ["TENANT", "HASH", "PREFIX", "CREATED", "ENABLED"]
     assert [row.split()[0] for row in rows] == ["acme", "globex"]
-    for row, tenant, enabled in zip(rows, ("acme", "globex"), ("yes", "no")):
+    for row, tenant, enabled in zip(rows, ("acme", "globex"), ("yes", "no"), strict=True):
         digest = hashlib.sha256(issued[tenant].encode()).hexdigest()
         assert row.split()[1] == digest[:12] and row.split()[3] == enabled
         assert digest not in out
@@ -218,9 +217,17 @@ def test_list_of_an_empty_table(capsys):
         ("Acme", None, "must be"),
         ("acme_corp", None, "must be"),
     ],
-    ids=["unknown-api-key", "disabled-api-key", "other-tenants-key", "key-without-tenant-tag",
-         "rotating-service-key", "rotating-key-tagged-as-the-tenant", "tenant-as-long-as-a-hash", "uppercase",
-         "underscore"],
+    ids=[
+        "unknown-api-key",
+        "disabled-api-key",
+        "other-tenants-key",
+        "key-without-tenant-tag",
+        "rotating-service-key",
+        "rotating-key-tagged-as-the-tenant",
+        "tenant-as-long-as-a-hash",
+        "uppercase",
+        "underscore",
+    ],
 )
 def test_issue_refusals_store_nothing(capsys, tenant, key, message):
     rotation = {"RotationSecretArn": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:kms-key-generator/api-key"}
@@ -267,11 +274,13 @@ def stack(tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "terraform"
-    script.write_text(textwrap.dedent(f"""\
+    script.write_text(
+        textwrap.dedent(f"""\
         #!{sys.executable}
         import os, sys
         sys.stdout.write(os.environ["FAKE_TF_STDOUT"])
-        """))
+        """)
+    )
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     (tmp_path / "stack").mkdir()
@@ -315,14 +324,23 @@ def test_flags_win_over_the_stack_outputs_which_are_then_not_read(capsys, stack,
 @pytest.mark.parametrize(
     ("outputs", "argv", "message"),
     [
-        ({"tenant_api_key_ids": {"acme": "k"}}, ["issue", "acme"],
-         'has no tokens_table_name output (deployed with api.api_key_source = "AUTHORIZER"?): pass --table'),
-        ({"tokens_table_name": TABLE}, ["issue", "acme"],
-         "has no API key for tenant acme in its tenant_api_key_ids output (one per [[tenants]] entry deployed): "
-         "pass --api-key-id"),
-        ({"tokens_table_name": TABLE, "tenant_api_key_ids": {"globex": "k"}}, ["issue", "acme"],
-         "has no API key for tenant acme in its tenant_api_key_ids output (one per [[tenants]] entry deployed): "
-         "pass --api-key-id"),
+        (
+            {"tenant_api_key_ids": {"acme": "k"}},
+            ["issue", "acme"],
+            'has no tokens_table_name output (deployed with api.api_key_source = "AUTHORIZER"?): pass --table',
+        ),
+        (
+            {"tokens_table_name": TABLE},
+            ["issue", "acme"],
+            "has no API key for tenant acme in its tenant_api_key_ids output (one per [[tenants]] entry deployed): "
+            "pass --api-key-id",
+        ),
+        (
+            {"tokens_table_name": TABLE, "tenant_api_key_ids": {"globex": "k"}},
+            ["issue", "acme"],
+            "has no API key for tenant acme in its tenant_api_key_ids output (one per [[tenants]] entry deployed): "
+            "pass --api-key-id",
+        ),
     ],
     ids=["no-table-output", "no-tenant-keys-output", "tenant-not-deployed"],
 )
@@ -380,8 +398,11 @@ def test_environment_region_wins_over_the_stack_region(capsys, stack, monkeypatc
 
 def test_no_region_anywhere_is_a_one_line_error(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setattr(tokens.boto3.session, "Session", lambda region_name=None: _Session(
-        botocore_session=botocore.session.Session(), region_name=region_name))
+    monkeypatch.setattr(
+        tokens.boto3.session,
+        "Session",
+        lambda region_name=None: _Session(botocore_session=botocore.session.Session(), region_name=region_name),
+    )
 
     status = tokens.main(["--table", TABLE, "list"])
 
