@@ -52,6 +52,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 RESOURCE_PATH = "keys"
 HTTP_METHOD = "POST"
@@ -59,7 +60,7 @@ CONTENT_TYPE = "application/json"
 
 KEY_USAGES = ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT")
 
-REQUEST_MODEL_SCHEMA: dict = {
+REQUEST_MODEL_SCHEMA: dict[str, Any] = {
     "$schema": "http://json-schema.org/draft-04/schema#",
     "title": "CreateKeyRequest",
     "type": "object",
@@ -167,9 +168,7 @@ def status_for_error(message: str) -> str:
     invocation; more than one match is an ambiguous contract and raises ValueError.
     """
     statuses = [
-        response.status_code
-        for response in ERROR_RESPONSES
-        if re.fullmatch(response.selection_pattern, message)
+        response.status_code for response in ERROR_RESPONSES if re.fullmatch(response.selection_pattern, message)
     ]
     if len(statuses) > 1:
         raise ValueError(f"Ambiguous selection patterns {statuses} for {message!r}")
@@ -185,7 +184,7 @@ def deployment_hash(
 ) -> str:
     """SHA-256 of everything in the API's configuration that a deployment snapshots: this contract and
     the access settings. Optional parts enter only when set, so deployments without them keep their hash."""
-    contract = {
+    contract: dict[str, Any] = {
         "path": RESOURCE_PATH,
         "method": HTTP_METHOD,
         "request_template": REQUEST_TEMPLATE,

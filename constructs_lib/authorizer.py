@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from constructs import Construct
 
-from . import policy
-from .dynamodb import encrypted_table
-from .kms import ServiceKeyProps, service_key
+from .dynamodb import encrypted_table, grant_get_item
+from .environment import AwsEnvironment
+from .kms import ServiceKeyProps, grant_decrypt, service_key
 from .lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps, LambdaHardening
 
 
@@ -27,15 +28,16 @@ class TokenAuthorizerProps:
     runtime: str
     hardening: LambdaHardening | None = None
     kms_alias: str
-    account_id: str
-    partition: str
-    region: str
+    environment: AwsEnvironment
+    """The account whose DynamoDB (in this region) may use the table's key."""
     deletion_protection: bool = True
     """DynamoDB deletion protection on the tokens table: destroying it would revoke every issued token."""
 
 
 class TokenAuthorizer(Construct):
-    """Exposes `table` and `function` (a `LambdaFunction`)."""
+    """Exposes `table` and `function` (a `LambdaFunction`), and the values `table_name`, `function_name`,
+    `invoke_arn` and `log_group` (the function's). Its parts validate their own props (`service_key`,
+    `encrypted_table`, `LambdaFunction`)."""
 
     def __init__(self, scope: Construct, id: str, props: TokenAuthorizerProps) -> None:
         super().__init__(scope, id)
@@ -46,9 +48,7 @@ class TokenAuthorizer(Construct):
                 alias=props.kms_alias,
                 service="dynamodb",
                 sid_prefix="DynamoDb",
-                account_id=props.account_id,
-                partition=props.partition,
-                region=props.region,
+                environment=props.environment,
             ),
         )
         self.table = encrypted_table(
@@ -70,9 +70,23 @@ class TokenAuthorizer(Construct):
                 timeout=5,
                 hardening=props.hardening,
                 environment={"TOKENS_TABLE": self.table.name},
-                policy_statements=(
-                    policy.statement("LookUpTokenHashes", ["dynamodb:GetItem"], self.table.arn),
-                    policy.statement("DecryptTokenTable", ["kms:Decrypt"], key.arn),
-                ),
             ),
         )
+        grant_get_item(self.table, self.function, sid="LookUpTokenHashes")
+        grant_decrypt([key], self.function, sid="DecryptTokenTable")
+
+    @property
+    def table_name(self) -> str:
+        return self.table.name
+
+    @property
+    def function_name(self) -> str:
+        return self.function.function_name
+
+    @property
+    def invoke_arn(self) -> str:
+        return self.function.invoke_arn
+
+    @property
+    def log_group(self) -> CloudwatchLogGroup:
+        return self.function.log_group

@@ -2,7 +2,8 @@
 
 cdktf is archived upstream (0.21.0 is its last release) and continues as CDK Terrain (`cdktn`); keeping
 every core import here makes that switch a one-file change. The prebuilt provider bindings are imported
-where they are used, since they would be regenerated for the fork anyway.
+where they are used, since they would be regenerated for the fork anyway. `Testing` is here too: the construct
+tests (`tests/constructs/`) build one construct in a scratch stack with it.
 """
 
 from cdktf import (
@@ -10,6 +11,7 @@ from cdktf import (
     AssetType,
     CloudBackend,
     Fn,
+    ITerraformDependable,
     LocalBackend,
     NamedCloudWorkspace,
     S3Backend,
@@ -20,6 +22,7 @@ from cdktf import (
     TerraformStack,
     TerraformVariable,
     TerraformVariableValidationConfig,
+    Testing,
     Token,
 )
 
@@ -28,6 +31,7 @@ __all__ = [
     "AssetType",
     "CloudBackend",
     "Fn",
+    "ITerraformDependable",
     "LocalBackend",
     "NamedCloudWorkspace",
     "S3Backend",
@@ -38,5 +42,6 @@ __all__ = [
     "TerraformStack",
     "TerraformVariable",
     "TerraformVariableValidationConfig",
+    "Testing",
     "Token",
 ]

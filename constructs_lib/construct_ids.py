@@ -6,7 +6,7 @@ them back from the construct paths in the synth output; both import them from he
 
 from __future__ import annotations
 
-# The service stack (constructs_lib/stacks/service.py).
+# The service stack (the builders of constructs_lib/stacks/service/).
 OPERATIONS_KEY = "operations-key"
 KEY_GENERATOR = "key-generator"
 TOKEN_AUTHORIZER = "token-authorizer"

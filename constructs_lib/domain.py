@@ -21,6 +21,7 @@ from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53Record
 from constructs import Construct
 
 from .cdk import TerraformIterator, TerraformResourceLifecycle, Token
+from .validation import Problems, matches, non_empty
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,11 +35,28 @@ class CustomDomainProps:
     """Default: the stage at the domain's root."""
 
 
+def _validate(props: CustomDomainProps) -> None:
+    problems = Problems("CustomDomain")
+    problems.check(
+        "domain_name",
+        props.domain_name,
+        matches(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", "a lowercase DNS name such as keys.example.com"),
+    )
+    problems.check("rest_api_id", props.rest_api_id, non_empty)
+    problems.check("stage_name", props.stage_name, non_empty)
+    if props.hosted_zone_id:
+        problems.check("hosted_zone_id", props.hosted_zone_id, matches(r"Z[A-Z0-9]{1,31}", "a Route 53 zone id"))
+    if props.base_path:
+        problems.check("base_path", props.base_path, matches(r"[A-Za-z0-9._-]{1,128}", "a single path segment"))
+    problems.raise_if_any()
+
+
 class CustomDomain(Construct):
-    """Exposes `certificate`, `domain` (its `regional_domain_name`/`regional_zone_id` are the DNS target) and
-    `url` (the base URL callers use)."""
+    """Exposes `certificate` and `domain` (the resources), `url` (the base URL callers use), and the values
+    `domain_name`, `regional_domain_name` and `regional_zone_id` (the DNS target) and `certificate_arn`."""
 
     def __init__(self, scope: Construct, id: str, props: CustomDomainProps) -> None:
+        _validate(props)
         super().__init__(scope, id)
         self.certificate = AcmCertificate(
             self,
@@ -50,9 +68,7 @@ class CustomDomain(Construct):
         )
         validation_fqdns = None
         if props.hosted_zone_id:
-            options = TerraformIterator.from_complex_list(
-                self.certificate.domain_validation_options, "domain_name"
-            )
+            options = TerraformIterator.from_complex_list(self.certificate.domain_validation_options, "domain_name")
             records = Route53Record(
                 self,
                 "validation-record",
@@ -64,6 +80,8 @@ class CustomDomain(Construct):
                 ttl=300,
                 allow_overwrite=True,
             )
+            # Hand-written: `TerraformIterator.from_resources(records).for_expression_for_list("val.fqdn")` renders
+            # `[ for key, val in ...: val.fqdn]`, other bytes than this attribute has always had.
             validation_fqdns = Token.as_list(f"${{[for record in {records.fqn} : record.fqdn]}}")
         validation = AcmCertificateValidation(
             self,
@@ -101,3 +119,21 @@ class CustomDomain(Construct):
                 ),
             )
         self.url = f"https://{props.domain_name}" + (f"/{props.base_path}" if props.base_path else "")
+
+    @property
+    def domain_name(self) -> str:
+        return self.domain.domain_name
+
+    @property
+    def regional_domain_name(self) -> str:
+        """The hostname the domain's DNS record must alias or CNAME to."""
+        return self.domain.regional_domain_name
+
+    @property
+    def regional_zone_id(self) -> str:
+        """The Route 53 zone of `regional_domain_name`, for an alias record."""
+        return self.domain.regional_zone_id
+
+    @property
+    def certificate_arn(self) -> str:
+        return self.certificate.arn

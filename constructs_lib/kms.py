@@ -1,38 +1,49 @@
 """Customer-managed KMS keys: per-service data keys (SSM parameters, Secrets Manager secrets, tables), the
-operations key (logs, alarm topic, Lambda environments) and the state key.
+operations key (logs, alarm topic, Lambda environments) and the state key; and the grants that let a role use them.
 
-A function, not a construct: it adds `kms-key` and `kms-alias` to the caller's scope, so the resources keep
+Functions, not constructs: each adds `kms-key` and `kms-alias` to the caller's scope, so the resources keep
 the addresses they had when each construct declared them itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
 from . import policy
+from .environment import AwsEnvironment
+from .validation import KMS_ALIAS, Problems, matches, non_empty
+
+_SERVICE = matches(r"[a-z0-9-]{1,64}", "a service endpoint prefix such as ssm or secretsmanager")
+_SID = matches(r"[A-Za-z0-9]{1,64}", "letters and digits only (an IAM statement id)")
 
 
 @dataclass(frozen=True, kw_only=True)
 class ServiceKeyProps:
     description: str
     alias: str
+    """`alias/<name>`, never under `alias/aws/` (AWS managed keys)."""
     service: str
     """Service endpoint prefix allowed to use the key on the account's behalf, e.g. `ssm`."""
     sid_prefix: str
     """Names the usage statement (`<prefix>UsesKeyForAccount`), e.g. `Ssm`."""
-    account_id: str
-    partition: str
-    region: str
+    environment: AwsEnvironment
+    """The account that administers the key and calls through the service, in the service's region."""
 
 
-def customer_key(
-    scope: Construct, *, description: str, alias: str, account_id: str, partition: str, statements: tuple[dict, ...] = ()
+def _check_key(problems: Problems, description: str, alias: str) -> None:
+    problems.check("description", description, non_empty)
+    problems.check("alias", alias, KMS_ALIAS)
+
+
+def _key(
+    scope: Construct, description: str, alias: str, environment: AwsEnvironment, statements: Sequence[dict[str, Any]]
 ) -> KmsKey:
-    """A rotating key the account administers (so IAM policies grant its use), plus `statements`."""
     key = KmsKey(
         scope,
         "kms-key",
@@ -41,7 +52,10 @@ def customer_key(
         deletion_window_in_days=30,
         policy=policy.document(
             policy.statement(
-                "AccountAdministers", ["kms:*"], "*", principal={"AWS": f"arn:{partition}:iam::{account_id}:root"}
+                "AccountAdministers",
+                ["kms:*"],
+                "*",
+                principal={"AWS": f"arn:{environment.partition}:iam::{environment.account_id}:root"},
             ),
             *statements,
         ),
@@ -50,15 +64,35 @@ def customer_key(
     return key
 
 
+def customer_key(
+    scope: Construct,
+    *,
+    description: str,
+    alias: str,
+    environment: AwsEnvironment,
+    statements: tuple[dict[str, Any], ...] = (),
+) -> KmsKey:
+    """A rotating key the account administers (so IAM policies grant its use), plus `statements`."""
+    problems = Problems("customer_key")
+    _check_key(problems, description, alias)
+    problems.raise_if_any()
+    return _key(scope, description, alias, environment, statements)
+
+
 def service_key(scope: Construct, props: ServiceKeyProps) -> KmsKey:
     """A rotating key the account administers and only `props.service` in this region may use."""
-    return customer_key(
+    problems = Problems("service_key")
+    _check_key(problems, props.description, props.alias)
+    problems.check("service", props.service, _SERVICE)
+    problems.check("sid_prefix", props.sid_prefix, _SID)
+    problems.raise_if_any()
+    environment = props.environment
+    return _key(
         scope,
-        description=props.description,
-        alias=props.alias,
-        account_id=props.account_id,
-        partition=props.partition,
-        statements=(
+        props.description,
+        props.alias,
+        environment,
+        (
             policy.statement(
                 f"{props.sid_prefix}UsesKeyForAccount",
                 ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
@@ -66,8 +100,8 @@ def service_key(scope: Construct, props: ServiceKeyProps) -> KmsKey:
                 principal={"AWS": "*"},
                 condition={
                     "StringEquals": {
-                        "kms:ViaService": f"{props.service}.{props.region}.amazonaws.com",
-                        "kms:CallerAccount": props.account_id,
+                        "kms:ViaService": f"{props.service}.{environment.region}.amazonaws.com",
+                        "kms:CallerAccount": environment.account_id,
                     }
                 },
             ),
@@ -75,16 +109,20 @@ def service_key(scope: Construct, props: ServiceKeyProps) -> KmsKey:
     )
 
 
-def operations_key(scope: Construct, *, alias: str, account_id: str, partition: str, region: str) -> KmsKey:
+def operations_key(scope: Construct, *, alias: str, environment: AwsEnvironment) -> KmsKey:
     """Key for the service's operational data: CloudWatch Logs encrypts this account's log groups with it and
     CloudWatch alarms publish to the encrypted alarm topic; functions use it through their IAM roles."""
-    return customer_key(
+    description = "Encrypts the service's logs, alarm topic and Lambda environments"
+    problems = Problems("operations_key")
+    _check_key(problems, description, alias)
+    problems.raise_if_any()
+    partition, region, account_id = environment.partition, environment.region, environment.account_id
+    return _key(
         scope,
-        description="Encrypts the service's logs, alarm topic and Lambda environments",
-        alias=alias,
-        account_id=account_id,
-        partition=partition,
-        statements=(
+        description,
+        alias,
+        environment,
+        (
             policy.statement(
                 "CloudWatchLogsEncryptsOwnLogGroups",
                 ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
@@ -104,4 +142,21 @@ def operations_key(scope: Construct, *, alias: str, account_id: str, partition: 
                 condition={"StringEquals": {"aws:SourceAccount": account_id}},
             ),
         ),
+    )
+
+
+def _key_arns(keys: Sequence[KmsKey]) -> str | list[str]:
+    """One key: its ARN; several: the list (the shape IAM shows for each)."""
+    return keys[0].arn if len(keys) == 1 else [key.arn for key in keys]
+
+
+def grant_decrypt(keys: Sequence[KmsKey], grantee: policy.Grantee, *, sid: str) -> None:
+    """Let `grantee` decrypt under `keys` (the account administers them, so its IAM policy is enough)."""
+    grantee.add_to_role_policy(policy.statement(sid, ["kms:Decrypt"], _key_arns(keys)))
+
+
+def grant_encrypt_decrypt(keys: Sequence[KmsKey], grantee: policy.Grantee, *, sid: str) -> None:
+    """Let `grantee` encrypt, decrypt and make data keys under `keys`: one statement for all of them."""
+    grantee.add_to_role_policy(
+        policy.statement(sid, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], _key_arns(keys))
     )

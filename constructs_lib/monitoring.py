@@ -29,6 +29,7 @@ from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
 from .cdk import Fn
+from .validation import Problems, matches, non_empty, positive
 
 PERIOD = 300
 """Seconds per alarm and dashboard datapoint."""
@@ -67,10 +68,33 @@ class ServiceMonitoringProps:
     """Default: no dashboard."""
 
 
+def _validate(props: ServiceMonitoringProps) -> None:
+    problems = Problems("ServiceMonitoring")
+    problems.check("region", props.region, non_empty)
+    problems.check("metric_namespace", props.metric_namespace, matches(r"[^:].{0,254}", "1-255 characters"))
+    problems.check("functions", props.functions, non_empty)
+    for index, function in enumerate(props.functions):
+        problems.check(
+            f"functions[{index}].label", function.label, matches(r"[a-z0-9-]{1,64}", "a short lowercase label")
+        )
+        problems.check(f"functions[{index}].function_name", function.function_name, non_empty)
+    problems.check("alarm_prefix", props.alarm_prefix, non_empty)
+    problems.check("topic_name", props.topic_name, matches(r"[\w-]{1,256}", "1-256 letters, digits, '-' or '_'"))
+    problems.check("anomaly_band_width", props.anomaly_band_width, positive)
+    problems.check("client_error_threshold", props.client_error_threshold, positive)
+    if props.dashboard_name is not None:
+        problems.check(
+            "dashboard_name", props.dashboard_name, matches(r"[\w-]{1,255}", "1-255 letters, digits, - or _")
+        )
+    problems.raise_if_any()
+
+
 class ServiceMonitoring(Construct):
-    """Exposes `topic` (None without alarms), `alarms` (name -> alarm) and `dashboard` (or None)."""
+    """Exposes `topic` (None without alarms), `alarms` (name -> alarm) and `dashboard` (or None), and the values
+    `topic_arn` and `dashboard_name` (None without them) and `alarm_names`."""
 
     def __init__(self, scope: Construct, id: str, props: ServiceMonitoringProps) -> None:
+        _validate(props)
         super().__init__(scope, id)
         self._props = props
         self.api_dimensions = {"ApiName": props.api_name, "Stage": props.stage_name}
@@ -85,7 +109,7 @@ class ServiceMonitoring(Construct):
                     name=metric, namespace=props.metric_namespace, value="1", unit="Count"
                 ),
             )
-        self.topic = None
+        self.topic: SnsTopic | None = None
         self.alarms: dict[str, CloudwatchMetricAlarm] = {}
         if props.alarms:
             self.topic = SnsTopic(self, "alarm-topic", name=props.topic_name, kms_master_key_id=props.kms_key_arn)
@@ -102,15 +126,28 @@ class ServiceMonitoring(Construct):
             else None
         )
 
+    @property
+    def topic_arn(self) -> str | None:
+        return self.topic.arn if self.topic else None
+
+    @property
+    def alarm_names(self) -> list[str]:
+        return [alarm.alarm_name for alarm in self.alarms.values()]
+
+    @property
+    def dashboard_name(self) -> str | None:
+        return self.dashboard.dashboard_name if self.dashboard else None
+
     def _alarm(self, what: str, description: str, **config: Any) -> None:
-        props = self._props
+        props, topic = self._props, self.topic
+        assert topic is not None  # alarms are made only with their topic
         self.alarms[what] = CloudwatchMetricAlarm(
             self,
             f"alarm-{what}",
             alarm_name=f"{props.alarm_prefix}-{what}",
             alarm_description=description,
-            alarm_actions=[self.topic.arn],
-            ok_actions=[self.topic.arn],
+            alarm_actions=[topic.arn],
+            ok_actions=[topic.arn],
             treat_missing_data="notBreaching",
             **config,
         )
@@ -189,7 +226,10 @@ class ServiceMonitoring(Construct):
 
         widgets = [
             ("Requests", [[*api, "Count", *api_dims, {"stat": "Sum"}]]),
-            ("4XX and 5XX", [[*api, "4XXError", *api_dims, {"stat": "Sum"}], [*api, "5XXError", *api_dims, {"stat": "Sum"}]]),
+            (
+                "4XX and 5XX",
+                [[*api, "4XXError", *api_dims, {"stat": "Sum"}], [*api, "5XXError", *api_dims, {"stat": "Sum"}]],
+            ),
             (
                 "Latency (ms)",
                 [[*api, "Latency", *api_dims, {"stat": stat, "label": stat}] for stat in ("p50", "p99")]

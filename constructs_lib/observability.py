@@ -18,6 +18,9 @@ from constructs import Construct
 
 from . import policy
 from .cloudwatch import LogGroup, LogGroupProps
+from .validation import Problems, matches
+
+_ROLE_NAME = matches(r"[\w+=,.@-]{1,64}", "an IAM role name (1-64 of letters, digits and +=,.@_-)")
 
 # One JSON object per request. `tenant` comes from the token authorizer's context; with x-api-key callers
 # the API key id identifies the tenant instead.
@@ -51,16 +54,21 @@ class ApiAccessLogsProps:
 
 
 class ApiAccessLogs(Construct):
-    """Exposes `log_group` (or None) and `account` (the account setting, or None) for the stage to depend on."""
+    """Exposes `log_group` and `log_group_arn` (or None) and `account` (the account setting, or None) for the stage
+    to depend on. The log group validates its name (`cloudwatch.LogGroup`)."""
 
     def __init__(self, scope: Construct, id: str, props: ApiAccessLogsProps) -> None:
+        if props.account_role_name is not None:
+            problems = Problems("ApiAccessLogs")
+            problems.check("account_role_name", props.account_role_name, _ROLE_NAME)
+            problems.raise_if_any()
         super().__init__(scope, id)
         self.log_group = (
             LogGroup(self, "logs", LogGroupProps(name=props.log_group_name, kms_key_arn=props.kms_key_arn)).log_group
             if props.log_group_name
             else None
         )
-        self.account = None
+        self.account: ApiGatewayAccount | None = None
         if props.account_role_name:
             role = IamRole(
                 self,
@@ -91,6 +99,8 @@ class ApiAccessLogs(Construct):
                 ),
             )
             # Only once the role may write logs: a stage logging before that silently loses its logs.
-            self.account = ApiGatewayAccount(
-                self, "account", cloudwatch_role_arn=role.arn, depends_on=[role_policy]
-            )
+            self.account = ApiGatewayAccount(self, "account", cloudwatch_role_arn=role.arn, depends_on=[role_policy])
+
+    @property
+    def log_group_arn(self) -> str | None:
+        return self.log_group.arn if self.log_group else None

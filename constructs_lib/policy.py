@@ -1,14 +1,21 @@
 """IAM policy documents as plain Python dicts, rendered with Terraform's `jsonencode`.
 
 Dicts keep policies readable in code and in the synthesized JSON (one expression, references intact),
-without a data source per policy.
+without a data source per policy. A `Grantee` is what grants (`SecureParameter.grant_write`, `kms.grant_decrypt`,
+`dynamodb.grant_get_item`) add their statements to: the resource owns the statement, the caller names who gets it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from .cdk import Fn
+
+
+class Grantee(Protocol):
+    """Something with an IAM role that grants add statements to (a `lambda_function.LambdaFunction`)."""
+
+    def add_to_role_policy(self, *statements: dict[str, Any]) -> None: ...
 
 
 def statement(

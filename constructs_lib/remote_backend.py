@@ -38,7 +38,11 @@ from constructs import Construct
 
 from . import policy
 from .dynamodb import encrypted_table
+from .environment import AwsEnvironment
 from .kms import customer_key
+from .validation import KMS_ALIAS, Problems, matches
+
+_BUCKET = matches(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name (3-63 lowercase letters, digits, . or -)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,8 +53,8 @@ class RemoteBackendProps:
     """Name of the DynamoDB table Terraform locks state with (`LockID` hash key)."""
     kms_alias: str
     """Alias of the key that encrypts state objects and the lock table."""
-    account_id: str
-    partition: str
+    environment: AwsEnvironment
+    """The account that administers the state key."""
     deletion_protection: bool = True
     """DynamoDB deletion protection on the lock table."""
 
@@ -59,13 +63,16 @@ class RemoteBackend(Construct):
     """State bucket and lock table; exposes `bucket`, `lock_table` and `kms_key`."""
 
     def __init__(self, scope: Construct, id: str, props: RemoteBackendProps) -> None:
+        problems = Problems("RemoteBackend")
+        problems.check("bucket_name", props.bucket_name, _BUCKET)
+        problems.check("kms_alias", props.kms_alias, KMS_ALIAS)
+        problems.raise_if_any()  # the lock table validates its name (`dynamodb.encrypted_table`)
         super().__init__(scope, id)
         self.kms_key = customer_key(
             self,
             description=f"Encrypts Terraform state in {props.bucket_name}",
             alias=props.kms_alias,
-            account_id=props.account_id,
-            partition=props.partition,
+            environment=props.environment,
         )
 
         self.bucket = S3Bucket(self, "bucket", bucket=props.bucket_name)
@@ -139,7 +146,10 @@ class RemoteBackend(Construct):
                     condition={
                         "StringNotEquals": {
                             "s3:x-amz-server-side-encryption-aws-kms-key-id": [
-                                self.kms_key.arn, self.kms_key.key_id, alias.arn, props.kms_alias,
+                                self.kms_key.arn,
+                                self.kms_key.key_id,
+                                alias.arn,
+                                props.kms_alias,
                             ]
                         }
                     },

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
@@ -35,8 +36,11 @@ from constructs import Construct
 
 from . import policy
 from .cdk import Fn
-from .kms import ServiceKeyProps, service_key
+from .environment import AwsEnvironment
+from .kms import ServiceKeyProps, grant_encrypt_decrypt, service_key
 from .lambda_function import LambdaCode, LambdaFunction, LambdaFunctionProps, LambdaHardening
+from .ssm import SecureParameter
+from .validation import Problems, between, matches, non_empty, positive
 
 SECRET_TAG = "RotationSecretArn"
 """The tag the rotation Lambda puts on every key it creates: the secret's ARN, on which its IAM rights hang."""
@@ -54,9 +58,8 @@ class ApiKeyRotationProps:
     rotation_days: int
     grace_hours: int
     """How long a replaced key stays valid (the function's `ROTATION_GRACE_HOURS`); below the period."""
-    ssm_parameter_name: str
-    ssm_parameter_arn: str
-    ssm_kms_key_arn: str
+    parameter: SecureParameter
+    """The SSM parameter the function keeps current with the live key (granted write and its key's use)."""
     function_name: str
     role_name: str
     code: LambdaCode
@@ -65,16 +68,32 @@ class ApiKeyRotationProps:
     kms_alias: str
     project: str
     cost_category: str
-    account_id: str
-    partition: str
-    region: str
+    environment: AwsEnvironment
+    """The account whose Secrets Manager (in this region) may use the secret's key; the API keys' ARNs."""
+
+
+def _validate(props: ApiKeyRotationProps) -> None:
+    problems = Problems("ApiKeyRotation")
+    problems.check("secret_name", props.secret_name, matches(r"[\w/+=.@-]{1,512}", "a Secrets Manager secret name"))
+    problems.check("key_name_prefix", props.key_name_prefix, non_empty)
+    problems.check("usage_plan_ids", props.usage_plan_ids, non_empty)
+    problems.check("rotation_days", props.rotation_days, between(1, 1000))
+    problems.check("grace_hours", props.grace_hours, positive)
+    if props.grace_hours >= props.rotation_days * 24 > 0:
+        problems.add("grace_hours", props.grace_hours, f"must be below rotation_days * 24 ({props.rotation_days * 24})")
+    problems.check("project", props.project, non_empty)
+    problems.check("cost_category", props.cost_category, non_empty)
+    problems.raise_if_any()
 
 
 class ApiKeyRotation(Construct):
-    """Exposes `secret`, `kms_key` and `function` (a `LambdaFunction`)."""
+    """Exposes `secret`, `kms_key` and `function` (a `LambdaFunction`), and the values `secret_arn`, `secret_name`,
+    `function_name`, `function_arn` and `log_group` (the function's)."""
 
     def __init__(self, scope: Construct, id: str, props: ApiKeyRotationProps) -> None:
+        _validate(props)
         super().__init__(scope, id)
+        environment = props.environment
         self.kms_key = service_key(
             self,
             ServiceKeyProps(
@@ -82,9 +101,7 @@ class ApiKeyRotation(Construct):
                 alias=props.kms_alias,
                 service="secretsmanager",
                 sid_prefix="SecretsManager",
-                account_id=props.account_id,
-                partition=props.partition,
-                region=props.region,
+                environment=environment,
             ),
         )
         self.secret = SecretsmanagerSecret(
@@ -100,7 +117,7 @@ class ApiKeyRotation(Construct):
                 "CostCategory": props.cost_category,
             },
         )
-        api = f"arn:{props.partition}:apigateway:{props.region}::"
+        api = f"arn:{environment.partition}:apigateway:{environment.region}::"
         self.function = LambdaFunction(
             self,
             "function",
@@ -112,8 +129,8 @@ class ApiKeyRotation(Construct):
                 timeout=60,
                 hardening=props.hardening,
                 environment={
-                    "SSM_PARAMETER_NAME": props.ssm_parameter_name,
-                    "SSM_KMS_KEY_ID": props.ssm_kms_key_arn,
+                    "SSM_PARAMETER_NAME": props.parameter.name,
+                    "SSM_KMS_KEY_ID": props.parameter.kms_key_arn,
                     "ROTATION_GRACE_HOURS": str(props.grace_hours),
                     # Not a secret tag: the key generator names the secret, and the plans depend (through the
                     # stage and its integration) on the key generator, so a tag would make a dependency cycle.
@@ -157,25 +174,18 @@ class ApiKeyRotation(Construct):
                     ),
                     # testSecret's GetUsagePlans?keyId=: plan settings (throttle, quota, stages), no key value.
                     policy.statement("FindKeysUsagePlans", ["apigateway:GET"], f"{api}/usageplans"),
-                    # GetParameter for its LastModifiedDate (when the replaced keys' grace starts), read without
-                    # decryption.
-                    policy.statement(
-                        "UpdateSsmParameter", ["ssm:PutParameter", "ssm:GetParameter"], props.ssm_parameter_arn
-                    ),
-                    policy.statement(
-                        "UseKeys",
-                        ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
-                        [self.kms_key.arn, props.ssm_kms_key_arn],
-                    ),
                 ),
             ),
         )
+        # GetParameter for its LastModifiedDate (when the replaced keys' grace starts), read without decryption.
+        props.parameter.grant_write(self.function)
+        grant_encrypt_decrypt([self.kms_key, props.parameter.kms_key], self.function, sid="UseKeys")
         permission = LambdaPermission(
             self,
             "invoke-permission",
             statement_id="AllowSecretsManagerRotation",
             action="lambda:InvokeFunction",
-            function_name=self.function.function.function_name,
+            function_name=self.function.function_name,
             principal="secretsmanager.amazonaws.com",
             source_arn=self.secret.arn,
         )
@@ -184,7 +194,7 @@ class ApiKeyRotation(Construct):
         cleanup = LambdaInvocation(
             self,
             "cleanup-on-destroy",
-            function_name=self.function.function.function_name,
+            function_name=self.function.function_name,
             input=Fn.jsonencode({"Cleanup": {"SecretId": self.secret.arn}}),
             lifecycle_scope="CRUD",
         )
@@ -192,9 +202,29 @@ class ApiKeyRotation(Construct):
             self,
             "schedule",
             secret_id=self.secret.id,
-            rotation_lambda_arn=self.function.function.arn,
+            rotation_lambda_arn=self.function.arn,
             rotation_rules=SecretsmanagerSecretRotationRotationRules(automatically_after_days=props.rotation_days),
             # Rotation must be able to invoke the function on the first run; on destroy the schedule goes
             # first, so no rotation creates a key after the cleanup ran.
             depends_on=[permission, cleanup],
         )
+
+    @property
+    def secret_arn(self) -> str:
+        return self.secret.arn
+
+    @property
+    def secret_name(self) -> str:
+        return self.secret.name
+
+    @property
+    def function_name(self) -> str:
+        return self.function.function_name
+
+    @property
+    def function_arn(self) -> str:
+        return self.function.arn
+
+    @property
+    def log_group(self) -> CloudwatchLogGroup:
+        return self.function.log_group

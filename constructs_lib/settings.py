@@ -17,9 +17,10 @@ import os
 import re
 import tomllib
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .naming import Names
 
@@ -101,7 +102,9 @@ _STATE_KMS_KEY = _matches(
 _HCP_ORGANIZATION = _matches(r"[A-Za-z0-9_-]+", "an HCP Terraform organization name (letters, digits, '-' or '_')")
 _HCP_WORKSPACE = _matches(r"[A-Za-z0-9_-]{1,90}", "an HCP Terraform workspace name (1-90 letters, digits, '-' or '_')")
 _TENANT_ID = _matches(r"[a-z0-9][a-z0-9-]{0,62}", "1-63 lowercase letters, digits or '-' (used in key names and tags)")
-_METHOD_PATH = _matches(r"/[A-Za-z0-9/_{}.-]*/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*)", "a resource path and method, e.g. /keys/POST")
+_METHOD_PATH = _matches(
+    r"/[A-Za-z0-9/_{}.-]*/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*)", "a resource path and method, e.g. /keys/POST"
+)
 _TAG_KEY = _matches(r"[\w.:/=+@ -]{1,128}", "a tag key of 1-128 characters")
 _APIGW_ID = _matches(
     r"[a-z0-9]{4,32}", "an API Gateway id such as a1b2c3d4e5 (lowercase letters and digits, not a name or ARN)"
@@ -229,8 +232,9 @@ class TenantSettings:
         object.__setattr__(self, "alias_prefix", derived)  # frozen: the one place the default is derived
         problem = _alias_prefix(derived)
         if problem:  # only ids KMS or this service reserve ("aws", "alias") get here
-            raise _CrossFieldError([("alias_prefix", f"defaults to {derived!r} (from the tenant id), but it {problem}: "
-                                     "set alias_prefix")])
+            raise _CrossFieldError(
+                [("alias_prefix", f"defaults to {derived!r} (from the tenant id), but it {problem}: set alias_prefix")]
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,7 +266,7 @@ class ApiSettings:
         """Whether the API is PRIVATE (reachable through `allowed_vpc_endpoint_ids` only)."""
         return bool(self.allowed_vpc_endpoint_ids)
 
-    def problems(self, settings: "Settings") -> list[tuple[str, str]]:
+    def problems(self, settings: Settings) -> list[tuple[str, str]]:
         """`(key, problem)` for plans whose per-key throttle exceeds the stage's, and for a custom domain on a
         private API; either would leave a setting that silently does nothing (or denies everything)."""
         found: list[tuple[str, str]] = []
@@ -279,18 +283,30 @@ class ApiSettings:
             ]
             for path, throttle in sorted(plan.method_throttles.items()):
                 key = f'usage_plans.{name}.method_throttles."{path}"'
-                limits += [(f"{key}.rate_limit", "rate", throttle.rate_limit),
-                           (f"{key}.burst_limit", "burst", throttle.burst_limit)]
+                limits += [
+                    (f"{key}.rate_limit", "rate", throttle.rate_limit),
+                    (f"{key}.burst_limit", "burst", throttle.burst_limit),
+                ]
             for key, kind, value in limits:
                 limit, shown, stage_key = stage[kind]
                 if value > limit:
-                    found.append((key, f"plan {name!r} gives each key {shown.format(value)}, more than the stage's "
-                                  f"{limit:g} ({stage_key}): the plan's limit would never bite and one key could take "
-                                  f"the whole stage from every other caller; set at most {limit:g}"))
+                    found.append(
+                        (
+                            key,
+                            f"plan {name!r} gives each key {shown.format(value)}, more than the stage's "
+                            f"{limit:g} ({stage_key}): the plan's limit would never bite and one key could take "
+                            f"the whole stage from every other caller; set at most {limit:g}",
+                        )
+                    )
         if self.private and settings.domain.name:
-            found.append(("domain.name", "cannot serve a PRIVATE API (api.allowed_vpc_endpoint_ids is set): the custom "
-                          "domain built here is REGIONAL (regional certificate and endpoint), and a private API is "
-                          "reached through its VPC endpoints only; remove one of the two settings"))
+            found.append(
+                (
+                    "domain.name",
+                    "cannot serve a PRIVATE API (api.allowed_vpc_endpoint_ids is set): the custom "
+                    "domain built here is REGIONAL (regional certificate and endpoint), and a private API is "
+                    "reached through its VPC endpoints only; remove one of the two settings",
+                )
+            )
         return found
 
 
@@ -376,11 +392,15 @@ class RotationSettings:
         # At or above the period, a scheduled rotation would find the previous key still in its grace: every
         # rotation would keep one more key until the rotation Lambda's cap of live keys stops rotations.
         if self.grace_hours >= self.days * 24:
-            raise _CrossFieldError([(
-                "grace_hours",
-                f"must be below rotation.days * 24 ({self.days * 24}), so the previous key leaves its grace before "
-                f"the next scheduled rotation, got {self.grace_hours}",
-            )])
+            raise _CrossFieldError(
+                [
+                    (
+                        "grace_hours",
+                        f"must be below rotation.days * 24 ({self.days * 24}), so the previous key leaves its grace "
+                        f"before the next scheduled rotation, got {self.grace_hours}",
+                    )
+                ]
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -410,7 +430,7 @@ class StateSettings:
         """`kms_key_id` for the S3 backend: the setting, else the state key's alias."""
         return self.kms_key_id or Names(service_name, "").state_kms_alias
 
-    def problems(self, settings: "Settings") -> list[tuple[str, str]]:
+    def problems(self, settings: Settings) -> list[tuple[str, str]]:
         """`(key, problem)` for an HCP backend without its workspace, HCP keys under the S3 backend (a forgotten
         `backend = "hcp"` would silently keep state in S3), and a `kms_key_id` the bucket would refuse."""
         hcp = {"state.hcp_organization": self.hcp_organization, "state.hcp_workspace": self.hcp_workspace}
@@ -418,16 +438,21 @@ class StateSettings:
             found = [(key, 'is required when state.backend = "hcp"') for key, value in hcp.items() if not value]
             found += [
                 (key, 'is imported by the remote-state stack, which state.backend = "hcp" does not synthesize')
-                for key, value in (("adopt.state_bucket", settings.adopt.state_bucket),
-                                   ("adopt.state_lock_table", settings.adopt.state_lock_table))
+                for key, value in (
+                    ("adopt.state_bucket", settings.adopt.state_bucket),
+                    ("adopt.state_lock_table", settings.adopt.state_lock_table),
+                )
                 if value
             ]
             return found
-        found = [(key, 'only applies with state.backend = "hcp" (the backend is "s3")') for key, value in hcp.items()
-                 if value]
+        found = [
+            (key, 'only applies with state.backend = "hcp" (the backend is "s3")')
+            for key, value in hcp.items()
+            if value
+        ]
         return found + self._kms_key_problems(settings)
 
-    def _kms_key_problems(self, settings: "Settings") -> list[tuple[str, str]]:
+    def _kms_key_problems(self, settings: Settings) -> list[tuple[str, str]]:
         """`kms_key_id` naming an alias that is not the state key's, or another region's: the bucket policy refuses
         every object not encrypted under the state key, so the first write would fail."""
         alias = Names(settings.service.name, "").state_kms_alias
@@ -436,11 +461,21 @@ class StateSettings:
             return []
         arn = given.split(":")
         if given.startswith("arn:") and arn[3] != settings.service.region:
-            return [("state.kms_key_id", f"is in region {arn[3]!r}, but the state bucket and its key are in "
-                     f"{settings.service.region!r} (service.region)")]
+            return [
+                (
+                    "state.kms_key_id",
+                    f"is in region {arn[3]!r}, but the state bucket and its key are in "
+                    f"{settings.service.region!r} (service.region)",
+                )
+            ]
         if given.split(":")[-1] != alias:
-            return [("state.kms_key_id", f"names {given.split(':')[-1]!r}, but the state key's alias is {alias!r} "
-                     "(from service.name): the bucket policy refuses objects under any other key")]
+            return [
+                (
+                    "state.kms_key_id",
+                    f"names {given.split(':')[-1]!r}, but the state key's alias is {alias!r} "
+                    "(from service.name): the bucket policy refuses objects under any other key",
+                )
+            ]
         return []
 
 
@@ -469,27 +504,46 @@ class AdoptSettings:
     state_bucket: str = _rule(_BUCKET, "")
     state_lock_table: str = _rule(_TABLE, "")
 
-    def problems(self, settings: "Settings") -> list[tuple[str, str]]:
+    def problems(self, settings: Settings) -> list[tuple[str, str]]:
         """`(key, problem)` for adoptions that would conflict, replace what they adopt, or have no target."""
         names = Names(settings.service.name, settings.service.stage)
         found: list[tuple[str, str]] = []
         if self.rest_api_id and not self.resource_id:
-            found.append(("adopt.rest_api_id", "needs a valid adopt.resource_id too (the id of its /keys resource): "
-                          "creating /keys under the adopted API would conflict with the existing one"))
+            found.append(
+                (
+                    "adopt.rest_api_id",
+                    "needs a valid adopt.resource_id too (the id of its /keys resource): "
+                    "creating /keys under the adopted API would conflict with the existing one",
+                )
+            )
         if self.resource_id and not self.rest_api_id:
-            found.append(("adopt.resource_id", "needs a valid adopt.rest_api_id too: the resource is imported as "
-                          "<rest_api_id>/<resource_id>"))
+            found.append(
+                (
+                    "adopt.resource_id",
+                    "needs a valid adopt.rest_api_id too: the resource is imported as <rest_api_id>/<resource_id>",
+                )
+            )
         if self.api_key_id and settings.rotation.enabled:
-            found.append(("adopt.api_key_id", "adopting an API key needs rotation.enabled = false (the static-key "
-                          "mode the original ran): with rotation on, the rotation Lambda creates and owns every key, "
-                          "so Terraform has no API key to adopt it into"))
+            found.append(
+                (
+                    "adopt.api_key_id",
+                    "adopting an API key needs rotation.enabled = false (the static-key "
+                    "mode the original ran): with rotation on, the rotation Lambda creates and owns every key, "
+                    "so Terraform has no API key to adopt it into",
+                )
+            )
         groups = [names.function_log_group]
         if settings.rotation.enabled:
             groups.append(f"/aws/lambda/{names.rotation_function}")
         for index, group in enumerate(self.log_group_names):
             if group not in groups:
-                found.append(("adopt.log_group_names", f"item {index} ({group!r}) is not a log group this stack "
-                              f"manages ({', '.join(groups)}): a group can only be adopted under its own name"))
+                found.append(
+                    (
+                        "adopt.log_group_names",
+                        f"item {index} ({group!r}) is not a log group this stack "
+                        f"manages ({', '.join(groups)}): a group can only be adopted under its own name",
+                    )
+                )
             elif group in self.log_group_names[:index]:
                 found.append(("adopt.log_group_names", f"item {index} ({group!r}) is listed twice"))
         derived = {
@@ -502,8 +556,13 @@ class AdoptSettings:
         for key, (expected, source) in derived.items():
             given = getattr(self, key)
             if given and given != expected:
-                found.append((f"adopt.{key}", f"is {given!r}, but this stack names it {expected!r} (from {source}): "
-                              "adopted under another name it would be replaced, not kept; make the names agree"))
+                found.append(
+                    (
+                        f"adopt.{key}",
+                        f"is {given!r}, but this stack names it {expected!r} (from {source}): "
+                        "adopted under another name it would be replaced, not kept; make the names agree",
+                    )
+                )
         return found
 
 
@@ -544,8 +603,11 @@ class Settings:
         problems.extend(self._tenant_scope_problems())
         if len(self.tenants) + self.service_api_keys > MAX_API_KEYS:
             problems.append(
-                ("tenants", f"{len(self.tenants)} tenants + {self.service_api_keys} service key(s) exceed the "
-                 f"{MAX_API_KEYS} API keys a region allows")
+                (
+                    "tenants",
+                    f"{len(self.tenants)} tenants + {self.service_api_keys} service key(s) exceed the "
+                    f"{MAX_API_KEYS} API keys a region allows",
+                )
             )
         if (self.domain.hosted_zone_id or self.domain.base_path or self.domain.disable_execute_api_endpoint) and not (
             self.domain.name
@@ -566,19 +628,28 @@ class Settings:
         for index, tenant in tenants:
             for position, region in enumerate(tenant.allowed_regions):
                 if regions and region not in regions:
-                    found.append((f"tenants[{index}].allowed_regions", f"item {position} ({region!r}) is not in "
-                                  f"lambda.allowed_regions ({', '.join(regions)})"))
+                    found.append(
+                        (
+                            f"tenants[{index}].allowed_regions",
+                            f"item {position} ({region!r}) is not in lambda.allowed_regions ({', '.join(regions)})",
+                        )
+                    )
         # Sorted (case-folded, as KMS may compare alias names), every prefix is followed directly by the ones
         # that start with it: the scan is linear, not quadratic, for the 10,000 tenants a region allows.
         ordered = sorted(tenants, key=lambda item: (item[1].alias_prefix.casefold(), item[0]))
         for position, (index, tenant) in enumerate(ordered):
             prefix = tenant.alias_prefix.casefold()
-            for other_index, other in ordered[position + 1:]:
+            for other_index, other in ordered[position + 1 :]:
                 if not other.alias_prefix.casefold().startswith(prefix):
                     break
-                found.append((f"tenants[{other_index}].alias_prefix", f"{other.alias_prefix!r} starts with "
-                              f"{tenant.alias_prefix!r}, the prefix of tenant {tenant.id!r} (tenants[{index}]): "
-                              "each tenant's aliases must be out of every other tenant's reach"))
+                found.append(
+                    (
+                        f"tenants[{other_index}].alias_prefix",
+                        f"{other.alias_prefix!r} starts with "
+                        f"{tenant.alias_prefix!r}, the prefix of tenant {tenant.id!r} (tenants[{index}]): "
+                        "each tenant's aliases must be out of every other tenant's reach",
+                    )
+                )
         return found
 
     @property
@@ -622,11 +693,11 @@ def _has_type(value: Any, tp: Any) -> bool:
     return isinstance(value, tp)
 
 
-def _required(f: dataclasses.Field) -> bool:
+def _required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-def _build(cls: type, data: dict[str, Any], path: str, problems: list[str]) -> Any:
+def _build(cls: Any, data: dict[str, Any], path: str, problems: list[str]) -> Any:
     """Build dataclass `cls` from `data`, appending `key: problem` texts to `problems`."""
     hints = typing.get_type_hints(cls)
     fields = {f.metadata.get("toml", f.name): f for f in dataclasses.fields(cls)}
@@ -689,7 +760,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     except tomllib.TOMLDecodeError as error:
         raise SettingsError(f"{source}: not valid TOML: {error}") from None
     problems: list[str] = []
-    settings = _build(Settings, data, "", problems)
+    settings: Settings = _build(Settings, data, "", problems)
     if problems:
         raise SettingsError("\n".join(f"{source}: {problem}" for problem in problems))
     return settings

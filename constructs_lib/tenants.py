@@ -19,6 +19,7 @@ from cdktf_cdktf_provider_aws.api_gateway_usage_plan_key import ApiGatewayUsageP
 from constructs import Construct
 
 from .cdk import Fn, TerraformIterator, TerraformVariable, TerraformVariableValidationConfig, Token
+from .validation import Problems, non_empty
 
 KEY_VALUES_VARIABLE = "tenant_api_key_values"
 POLICIES_FILE = "tenants.json"
@@ -74,11 +75,29 @@ class TenantKeysProps:
     """Usage plan id (reference) by plan name."""
 
 
+def _validate(props: TenantKeysProps) -> None:
+    problems = Problems("TenantKeys")
+    problems.check("key_name_prefix", props.key_name_prefix, non_empty)
+    seen: set[str] = set()
+    for index, tenant in enumerate(props.tenants):
+        problems.check(f"tenants[{index}].id", tenant.id, non_empty)
+        if tenant.id in seen:
+            problems.add(f"tenants[{index}].id", tenant.id, "is a duplicate (ids key the for_each instances)")
+        seen.add(tenant.id)
+        if tenant.plan not in props.usage_plan_ids:
+            known = ", ".join(sorted(props.usage_plan_ids))
+            problems.add(f"tenants[{index}].plan", tenant.plan, f"must be a key of usage_plan_ids ({known})")
+    problems.raise_if_any()
+
+
 class TenantKeys(Construct):
-    """Exposes `api_keys` (the `for_each` resource) and `key_values` (the sensitive variable)."""
+    """Exposes `api_keys` (the `for_each` resource), `key_values` (the sensitive variable), and the expressions
+    `key_ids_by_tenant` and `key_values_by_tenant` (maps by tenant id, the latter sensitive)."""
 
     def __init__(self, scope: Construct, id: str, props: TenantKeysProps) -> None:
+        _validate(props)
         super().__init__(scope, id)
+        variable = f"var.{KEY_VALUES_VARIABLE}"
         self.key_values = TerraformVariable(
             scope,
             KEY_VALUES_VARIABLE,
@@ -87,13 +106,14 @@ class TenantKeys(Construct):
             sensitive=True,
             nullable=False,
             description="API key values of tenants with fixed_key = true, by tenant id (never in settings or JSON)",
+            # Hand-written `for`: `TerraformIterator.from_list(...)` would render `[ for key, val in toset(...): ...]`.
             validation=[
                 TerraformVariableValidationConfig(
-                    condition=f"${{alltrue([for v in values(var.{KEY_VALUES_VARIABLE}) : can(regex(\"^[A-Za-z0-9]{{20,128}}$\", v))])}}",
+                    condition=f'${{alltrue([for v in values({variable}) : can(regex("^[A-Za-z0-9]{{20,128}}$", v))])}}',
                     error_message="Each tenant API key value must be 20-128 letters and digits.",
                 ),
                 TerraformVariableValidationConfig(
-                    condition=f"${{length(distinct(values(var.{KEY_VALUES_VARIABLE}))) == length(var.{KEY_VALUES_VARIABLE})}}",
+                    condition=f"${{length(distinct(values({variable}))) == length({variable})}}",
                     error_message="Tenant API key values must be unique.",
                 ),
             ],
@@ -114,13 +134,15 @@ class TenantKeys(Construct):
             "api-keys",
             for_each=keys,
             name=keys.get_string("name"),
-            description=f"API key of tenant ${{each.key}}",
+            description="API key of tenant ${each.key}",
             enabled=keys.get_boolean("enabled"),
             # A fixed value must be supplied for its tenant; other keys get an AWS-generated value.
-            value=f"${{each.value.fixed_key ? var.{KEY_VALUES_VARIABLE}[each.key] : null}}",
+            value=f"${{each.value.fixed_key ? {variable}[each.key] : null}}",
             tags=keys.get_map("tags"),
         )
-        plans = TerraformIterator.from_map({tenant.id: tenant.plan for tenant in sorted(props.tenants, key=lambda t: t.id)})
+        plans = TerraformIterator.from_map(
+            {tenant.id: tenant.plan for tenant in sorted(props.tenants, key=lambda t: t.id)}
+        )
         ApiGatewayUsagePlanKey(
             self,
             "usage-plan-keys",
@@ -129,3 +151,15 @@ class TenantKeys(Construct):
             key_type="API_KEY",
             usage_plan_id=Fn.lookup(dict(props.usage_plan_ids), Token.as_string(plans.value)),
         )
+
+    # Hand-written `for` expressions: `TerraformIterator.from_resources(...).for_expression_for_map(...)` renders
+    # `{ for key, val in ...: key => val.id }`, other bytes than the outputs have always had.
+    @property
+    def key_ids_by_tenant(self) -> str:
+        """`{tenant id => API key id}`."""
+        return f"${{{{for tenant, key in {self.api_keys.fqn} : tenant => key.id}}}}"
+
+    @property
+    def key_values_by_tenant(self) -> str:
+        """`{tenant id => API key value}`: sensitive."""
+        return f"${{{{for tenant, key in {self.api_keys.fqn} : tenant => key.value}}}}"

@@ -1,8 +1,8 @@
 """A WAFv2 web ACL in front of the stage: known-bad traffic never reaches the API key check or the Lambda.
 
 Resources (`WebAcl`): a regional web ACL with AWS's managed IP reputation and anonymous IP lists, common
-rule set and known bad inputs (Log4j included), then a per-IP rate limit; its association with the stage; its logging to a
-log group named `aws-waf-logs-...` (never expires, customer key), with the `x-api-key` and `Authorization`
+rule set and known bad inputs (Log4j included), then a per-IP rate limit; its association with the stage; its
+logging to a log group named `aws-waf-logs-...` (never expires, customer key), with the `x-api-key` and `Authorization`
 headers redacted so no credential reaches the logs. Sampled requests are off: they keep headers unredacted.
 """
 
@@ -32,6 +32,7 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import (
 from constructs import Construct
 
 from .cloudwatch import LogGroup, LogGroupProps
+from .validation import Problems, between, matches
 
 MANAGED_RULE_GROUPS = (
     "AWSManagedRulesAmazonIpReputationList",
@@ -57,10 +58,20 @@ class WebAclProps:
     log_kms_key_arn: str
 
 
+def _validate(props: WebAclProps) -> None:
+    problems = Problems("WebAcl")
+    problems.check("name", props.name, matches(r"[\w-]{1,128}", "1-128 letters, digits, '-' or '_'"))
+    problems.check("stage_arn", props.stage_arn, matches(r".+", "a stage ARN"))
+    problems.check("rate_limit", props.rate_limit, between(10, 2_000_000_000))
+    problems.check("log_group_name", props.log_group_name, matches(r"aws-waf-logs-[\w.#/-]+", "aws-waf-logs-<name>"))
+    problems.raise_if_any()
+
+
 class WebAcl(Construct):
-    """Exposes `web_acl` and `log_group`."""
+    """Exposes `web_acl` and `log_group` (the resources) and `web_acl_arn`."""
 
     def __init__(self, scope: Construct, id: str, props: WebAclProps) -> None:
+        _validate(props)
         super().__init__(scope, id)
         rules = [
             Wafv2WebAclRule(
@@ -109,6 +120,10 @@ class WebAcl(Construct):
                 for header in REDACTED_HEADERS
             ],
         )
+
+    @property
+    def web_acl_arn(self) -> str:
+        return self.web_acl.arn
 
 
 def _managed_group(name: str) -> dict[str, Any]:

@@ -11,18 +11,16 @@ different name would plan a replacement) and that an API key is adopted only in 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from cdktf_cdktf_provider_aws.api_gateway_api_key import ApiGatewayApiKey
-from cdktf_cdktf_provider_aws.api_gateway_usage_plan import ApiGatewayUsagePlan
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 
 from .. import api_contract
-from ..api_gateway import KeyServiceApi
+from ..api_gateway import ApiKey, KeyServiceApi, UsagePlan
 from ..lambda_function import LambdaFunction
 from ..remote_backend import RemoteBackend
 from ..settings import Settings
+from ..ssm import SecureParameter
 
 # The original modules' outputs this stack renamed -> the new name with the same value. Both are output, so a
 # downstream `terraform_remote_state` reading an original name keeps working after adoption. (The original's
@@ -35,9 +33,9 @@ ORIGINAL_OUTPUT_NAMES = {
 }
 
 
-def with_original_output_names(described: dict[str, tuple[object, str]]) -> dict[str, tuple[object, str]]:
+def with_original_output_names(described: Mapping[str, tuple[object, str]]) -> dict[str, tuple[object, str]]:
     """`described` plus each renamed output under its original name too."""
-    return described | {
+    return dict(described) | {
         original: (described[new][0], f"Same as `{new}`; kept for consumers of the original Terraform modules")
         for original, new in ORIGINAL_OUTPUT_NAMES.items()
     }
@@ -47,11 +45,11 @@ def adopt_service(
     settings: Settings,
     *,
     api: KeyServiceApi,
-    usage_plan: ApiGatewayUsagePlan,
-    api_key: ApiGatewayApiKey | None,
+    usage_plan: UsagePlan,
+    api_key: ApiKey | None,
     function: LambdaFunction,
     log_groups: Sequence[CloudwatchLogGroup],
-    parameter: SsmParameter,
+    parameter: SecureParameter,
 ) -> None:
     """Import blocks for the service stack's resources named in `settings.adopt`."""
     adopt = settings.adopt
@@ -69,14 +67,14 @@ def adopt_service(
         # replaces it as the stage's deployment and the old one stays in the API's history, unmanaged.
         api.stage.import_from(f"{api_id}/{settings.service.stage}")
     if adopt.usage_plan_id:
-        usage_plan.import_from(adopt.usage_plan_id)
+        usage_plan.usage_plan.import_from(adopt.usage_plan_id)
     if adopt.api_key_id and api_key is not None:
-        api_key.import_from(adopt.api_key_id)
+        api_key.api_key.import_from(adopt.api_key_id)
     by_name = {group.name_input: group for group in log_groups}  # `name` would be a reference token
     for name in adopt.log_group_names:
         by_name[name].import_from(name)
     if adopt.ssm_parameter_name:
-        parameter.import_from(adopt.ssm_parameter_name)
+        parameter.parameter.import_from(adopt.ssm_parameter_name)
     if adopt.lambda_function_name:
         function.function.import_from(adopt.lambda_function_name)
     if adopt.execution_role_name:

@@ -20,11 +20,16 @@ def aws_provider(scope: Construct, settings: Settings) -> AwsProvider:
         **settings.tags,
     }
     return AwsProvider(
-        scope, "aws", region=settings.service.region, default_tags=[AwsProviderDefaultTags(tags=dict(sorted(tags.items())))]
+        scope,
+        "aws",
+        region=settings.service.region,
+        default_tags=[AwsProviderDefaultTags(tags=dict(sorted(tags.items())))],
     )
 
 
-def outputs(scope: Construct, described: dict[str, tuple[Any, str]], *, sensitive: frozenset[str] = frozenset()) -> None:
+def outputs(
+    scope: Construct, described: dict[str, tuple[Any, str]], *, sensitive: frozenset[str] = frozenset()
+) -> None:
     """Declare `name -> (value, description)` outputs; names in `sensitive` are redacted by Terraform."""
     for name, (value, description) in described.items():
         TerraformOutput(scope, name, value=value, description=description, sensitive=name in sensitive or None)

@@ -6,11 +6,11 @@ is the same on every machine.
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
-from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from constructs import Construct
 
+from .. import construct_ids as ids
 from ..cdk import LocalBackend, TerraformStack
+from ..environment import AwsEnvironment
 from ..naming import Names
 from ..remote_backend import RemoteBackend, RemoteBackendProps
 from ..settings import Settings
@@ -29,13 +29,12 @@ class RemoteStateStack(TerraformStack):
         names = Names(settings.service.name, settings.service.stage)
         backend = RemoteBackend(
             self,
-            "remote-backend",
+            ids.REMOTE_BACKEND,
             RemoteBackendProps(
                 bucket_name=settings.state.bucket,
                 lock_table_name=settings.state.lock_table,
                 kms_alias=names.state_kms_alias,
-                account_id=DataAwsCallerIdentity(self, "current").account_id,
-                partition=DataAwsPartition(self, "partition").partition,
+                environment=AwsEnvironment.of_provider(self, region=settings.service.region),
                 deletion_protection=settings.state.deletion_protection,
             ),
         )

