@@ -17,7 +17,7 @@ the four the function writes), read and delete only keys carrying that tag (`aws
 only to the configured usage plans and see which plans hold a key (plan settings, no key values). It may not
 list API keys (`GET /apikeys` returns every tenant's key and, with `includeValues`, every value) nor tag
 anything (`/tags/*`): the function finds its keys from the secret's versions instead.
-`tests/unit/test_least_privilege_rotation.py` proves each rule by evaluating the synthesized policy.
+`tests/synth/test_least_privilege_rotation.py` proves each rule by evaluating the synthesized policy.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ _TENANT_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 TENANT_TAG = "Tenant"
 # The tag the rotation Lambda puts on every key it creates (lambda/api_key_rotation/handler.py: SECRET_TAG).
 ROTATION_TAG = "RotationSecretArn"
-# The service stack's outputs (constructs_lib/stacks/service.py) that name the table and each tenant's key.
+# The service stack's outputs (constructs_lib/stacks/service/) that name the table and each tenant's key.
 TABLE_OUTPUT = "tokens_table_name"
 TENANT_KEYS_OUTPUT = "tenant_api_key_ids"
 

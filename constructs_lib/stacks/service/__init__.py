@@ -73,5 +73,5 @@ class ServiceStack(TerraformStack):
         )
         outputs.declare(self)
 
-    # `tests/unit/test_tenant_policy.py` checks the file's determinism through the stack.
+    # `tests/synth/test_tenant_policy.py` checks the file's determinism through the stack.
     _tenant_policies = staticmethod(compute.tenant_policies)

@@ -24,7 +24,7 @@ def test_function_depends_on_its_log_group_and_role_policy(service):
 
 
 def test_code_assets_hold_only_the_handler_and_shared_sources(synth):
-    # Plus, for the key generator, the tenant policies generated from settings (tests/unit/test_tenant_policy.py).
+    # Plus, for the key generator, the tenant policies generated from settings (tests/synth/test_tenant_policy.py).
     expected = {
         "key-generator": ["handler.py", "structured_log.py", "tenants.json"],
         "api-key-rotation": ["handler.py", "structured_log.py"],
@@ -60,7 +60,7 @@ def test_role_may_only_write_its_own_log_group(service):
 
 
 # What the role may do with KMS keys, roles and API key tags is proven by evaluating its policy, call by call,
-# in tests/unit/test_least_privilege.py.
+# in tests/synth/test_least_privilege.py.
 
 
 def test_role_trusts_only_lambda(service):
