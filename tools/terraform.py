@@ -14,12 +14,14 @@ loudly, never skip.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from tools.paths import PROJECT_ROOT
@@ -116,18 +118,34 @@ def shell_exports(variables: Mapping[str, str], unset: Iterable[str] = ()) -> st
     return "\n".join(lines + ([f"unset {names}"] if names else []))
 
 
+@contextlib.contextmanager
+def _plugin_cache_lock() -> Iterator[None]:
+    PLUGIN_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(PLUGIN_CACHE.parent / "plugin-cache.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def terraform(
     *args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run `terraform <args>` in `cwd`; raise `ToolError` with its output on failure when `check`."""
-    result = subprocess.run(
-        [terraform_binary(), *args],
-        cwd=cwd,
-        env=env or terraform_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """Run `terraform <args>` in `cwd`; raise `ToolError` with its output on failure when `check`.
+
+    `init` runs under a lock on the plugin cache: Terraform does not make the cache safe for concurrent inits
+    (two could fill it with the same provider at once), and tests run Terraform from parallel workers.
+    """
+    with _plugin_cache_lock() if args[:1] == ("init",) else contextlib.nullcontext():
+        result = subprocess.run(
+            [terraform_binary(), *args],
+            cwd=cwd,
+            env=env or terraform_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     if check and result.returncode != 0:
         raise ToolError(
             f"terraform {' '.join(args)} failed in {cwd} (exit {result.returncode}):\n{result.stderr}{result.stdout}"
