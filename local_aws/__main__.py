@@ -60,7 +60,7 @@ class Emulator:
         return f"http://{HOST}:{self.port}"
 
 
-def _health(port: int, timeout: float = 2.0) -> dict | None:
+def emulator_health(port: int, timeout: float = 2.0) -> dict | None:
     """Our emulator's health answer on ``port``, or None if nothing there answers like it."""
     try:
         with urllib.request.urlopen(f"http://{HOST}:{port}{HEALTH_PATH}", timeout=timeout) as response:
@@ -95,7 +95,7 @@ def _alive(pid: int) -> bool:
 
 def _ours(emulator: Emulator) -> bool:
     """Whether the recorded pid is still our emulator, not a stranger that reused the pid."""
-    health = _health(emulator.port)
+    health = emulator_health(emulator.port)
     if health is not None:
         return health["pid"] == emulator.pid
     try:  # not answering (starting up or hung): fall back to its command line where /proc exists
@@ -151,7 +151,7 @@ def launch(port: int, state_dir: Path = STATE_DIR) -> tuple[Emulator, bool]:
                 f"local_aws from this directory already runs on port {running.port} (pid {running.pid}); stop it first"
             )
         return running, False
-    health = _health(port)
+    health = emulator_health(port)
     if health is not None:
         raise EmulatorError(
             f"port {port} is used by another local_aws (pid {health['pid']}{_origin(health['pid'])}), not the one "
@@ -178,7 +178,7 @@ def launch(port: int, state_dir: Path = STATE_DIR) -> tuple[Emulator, bool]:
         if process.poll() is not None:
             record.unlink(missing_ok=True)
             raise EmulatorError(f"local_aws exited during startup; see {log_file}")
-        health = _health(port, timeout=0.5)
+        health = emulator_health(port, timeout=0.5)
         if health is not None and health["pid"] == process.pid:
             return Emulator(process.pid, port), True
         time.sleep(0.1)
@@ -253,7 +253,7 @@ def status(port: int) -> int:
     if emulator is not None:
         print(f"local_aws running on {emulator.endpoint} (pid {emulator.pid})")
         return 0
-    health = _health(port)
+    health = emulator_health(port)
     if health is not None:
         print(f"local_aws is not running from this directory; port {port} has another one (pid {health['pid']})")
     else:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_aws.__main__ import Emulator, EmulatorError, launch, recorded, shutdown
+from local_aws.__main__ import Emulator, EmulatorError, emulator_health, launch, recorded, shutdown
 from tools import synth_output
 from tools.paths import PROJECT_ROOT, SYNTH_DIR
 from tools.terraform import ToolError, cdktf_env, shell_exports, terraform, terraform_env
@@ -406,6 +406,17 @@ def service_stack(stacks: list[Stack]) -> Stack | None:
     return next((stack for stack in stacks if PARAMETER_OUTPUT in stack.config.get("output", {})), None)
 
 
+def api_key_emulator(workdir: Path, requested: PortRequest | None) -> Emulator | None:
+    """Where `api-key` reads: this checkout's emulator; without one, ours answering on an explicit port (a test's or
+    a benchmark's private emulator, which `workdir` did not record). Reading a key changes nothing, so it may."""
+    running = checkout_emulator(workdir, requested)
+    if running is None and requested is not None:
+        health = emulator_health(requested.port)
+        if health is not None:
+            return Emulator(int(health["pid"]), requested.port)
+    return running
+
+
 def live_api_key(workdir: Path, emulator: Emulator | None) -> str:
     """The deployed service's API key, as the emulator's SSM holds it now (it rotates); ToolError if none."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -550,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         requested = requested_port(args.port)
         if args.command == "api-key":
-            print(live_api_key(workdir, checkout_emulator(workdir, requested)))
+            print(live_api_key(workdir, api_key_emulator(workdir, requested)))
             return 0
         if args.command == "destroy":
             _destroy(synth_dir, workdir, checkout_emulator(workdir, requested))
