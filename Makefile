@@ -58,7 +58,8 @@ $(TOOLS)/.installed: tools/actionlint.py $(VENV)/.installed
 
 deps: $(VENV)/.installed node_modules/.installed ## Install pinned Python and Node dependencies
 
-SYNTH := npx cdktf synth
+# --output explicit: a shell where `tools.local env` ran has CDKTF_OUTPUT set for npx cdktf against the emulator.
+SYNTH := npx cdktf synth --output cdktf.out
 synth: deps ## Synthesize every stack into cdktf.out/ with the cdktf CLI (settings file: KMSKG_CONFIG)
 	@$(PY) -m tools.synth_inputs synth -- $(SYNTH)
 

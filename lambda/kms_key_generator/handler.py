@@ -21,8 +21,10 @@ refused). A request whose alias already names a key made for the same tenant, to
 key back (`Replayed: true`, still 201); the same token with other parameters, or a token already indexed for
 another alias, is `Conflict:`; so is a replay of a key no longer enabled. A token is scoped, like EC2's client
 tokens, to the account and Region the request names, and honoured as long as the key exists. The index alias is
-written after the key is complete, so a failure there is logged and the key still returned: only the "same token,
-other alias" check then misses that token.
+written after the key is complete, so a failure there (or no time left for it) is logged and the key still returned:
+only the "same token, other alias" check then misses that token. The same holds for two requests with one token and
+different aliases running at once: both pass that check before either writes the index, so both get a key (the
+second's index write fails and is logged). Making the index the lock would need DeleteAlias/UpdateAlias on undo.
 
 Identity, resolved before any KMS call: a non-empty `Caller.TenantId` names the tenant (authorizer mode). Else
 `Caller.ApiKeyId`: equal to `OPERATOR_API_KEY_ID` is the operator; otherwise the API key's tags (API Gateway
@@ -1010,7 +1012,11 @@ def create_key(
         raise
 
     if request.client_token:
-        _index_token(kms_for(max(1, budget.attempts(0))), settings, scope.tenant, request, key_id, request_id)
+        attempts = budget.attempts(0)
+        if attempts:
+            _index_token(kms_for(attempts), settings, scope.tenant, request, key_id, request_id)
+        else:
+            _log(logging.WARNING, "client token not indexed: no time left", request_id, key_id=key_id)
     return _result(key, request, replayed=False)
 
 

@@ -33,6 +33,17 @@ def _synth_changed_template(outdir: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The default synth alone: e2e modules need no other, so the worker running them (under xdist) makes one
+    synth instead of the five the fast layers' `synths` fixture starts."""
+    outdir = tmp_path_factory.mktemp("synth-default-e2e")
+    process = start_synth(outdir, None)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, f"synth failed:\n{stderr}"
+    return Synth(outdir)
+
+
+@pytest.fixture(scope="session")
 def changed_template_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """The app synthesized with a different request mapping template (nothing else changed)."""
     outdir = tmp_path_factory.mktemp("synth-changed-template")

@@ -267,3 +267,10 @@ def test_no_token_keeps_the_keys_tags_and_aliases_as_before(aws, context):
     tags = {tag["TagKey"] for tag in kms.list_resource_tags(KeyId=result["KeyId"])["Tags"]}
     assert tags == {"CreatedBy", "RequestId", "Tenant"}
     assert aliases(kms) == {"alias/team/app-key": result["KeyId"]}
+
+
+def test_the_handler_accepts_exactly_the_tokens_the_request_model_does():
+    """The model (API Gateway's validator) and the handler check one rule: the same pattern, and 64 at most."""
+    schema = api_contract.REQUEST_MODEL_SCHEMA["properties"]["client_token"]
+    assert schema["pattern"] == f"^{handler._CLIENT_TOKEN_RE.pattern}$"
+    assert schema["maxLength"] == 64
