@@ -28,7 +28,7 @@ from pathlib import Path
 from local_aws import FAULTS_PATH
 from local_aws.private import private_emulator
 from tools.bench_dataplane import Deployment, deploy, key_request, machine_line, raise_limits, verdict
-from tools.request_key import Response, Unreachable, new_client_token, post, send_with_retries
+from tools.request_key import Unreachable, new_client_token, post, send_with_retries
 
 RATE = 2.0  # KMS CreateKey calls per second the emulator admits
 CLIENTS, PER_CLIENT = 20, 15
@@ -49,20 +49,14 @@ class Outcome:
 def logical_request(deployment: Deployment, alias: str) -> Outcome:
     token = new_client_token()
     body = {**key_request(alias), "client_token": token}
-    statuses: list[int] = []
-
-    def attempt() -> Response:
-        try:
-            response = post(deployment.url, deployment.api_key, body, timeout=120)
-        except Unreachable:
-            statuses.append(0)
-            raise
-        statuses.append(response.status)
-        return response
-
-    response, _ = send_with_retries(attempt, max_attempts=MAX_ATTEMPTS)
+    try:
+        response, attempts = send_with_retries(
+            lambda: post(deployment.url, deployment.api_key, body, timeout=120), max_attempts=MAX_ATTEMPTS
+        )
+    except Unreachable as failure:  # the last attempt got no answer
+        return Outcome(alias, token, 0, [attempt.status or 0 for attempt in failure.attempts], "")
     key_id = json.loads(response.body).get("KeyId", "") if response.status == 201 else ""
-    return Outcome(alias, token, response.status, statuses, key_id)
+    return Outcome(alias, token, response.status, [attempt.status or 0 for attempt in attempts], key_id)
 
 
 def admin(endpoint: str, method: str, config: dict | None = None) -> dict:

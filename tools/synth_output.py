@@ -113,33 +113,6 @@ def backend_block(config: Mapping[str, Any], backend: str) -> Mapping[str, Any] 
     return ((config.get("terraform") or {}).get("backend") or {}).get(backend)
 
 
-@dataclass(frozen=True)
-class Stack:
-    """One synthesized stack: its name, its `cdk.tf.json` and that file's parsed content."""
-
-    name: str
-    file: Path
-    config: dict[str, Any]
-
-    @property
-    def directory(self) -> Path:
-        """The stack's folder (where Terraform runs on it)."""
-        return self.file.parent
-
-    @property
-    def backend(self) -> str | None:
-        """See `backend_type`."""
-        return backend_type(self.config)
-
-    @property
-    def resources(self) -> list[Resource]:
-        return resources_of(self.name, self.config)
-
-    @property
-    def by_address(self) -> dict[str, Resource]:
-        return resources_by_address(self.name, self.config)
-
-
 def stack_files(stacks_dir: Path) -> list[Path]:
     """Every `<stacks_dir>/*/cdk.tf.json`, sorted (`stacks_dir`: a synth's `stacks/` folder)."""
     return sorted(Path(stacks_dir).glob(f"*/{STACK_FILE}"))
@@ -177,14 +150,9 @@ def read_stack(path: Path) -> dict[str, Any]:
     return _read_json(Path(path))
 
 
-def load_stacks(synth_dir: Path, *, require_manifest: bool = False) -> dict[str, Stack]:
-    """`{stack name: Stack}` of a synth output folder, sorted by name; `NoStacks` when it holds none."""
+def stack_configs(synth_dir: Path, *, require_manifest: bool = False) -> dict[str, dict[str, Any]]:
+    """`{stack name: parsed cdk.tf.json}` of a synth output folder, sorted by name; `NoStacks` when it holds none."""
     paths = stack_paths(synth_dir, require_manifest=require_manifest)
     if not paths:
         raise NoStacks(Path(synth_dir))
-    return {name: Stack(name, path, read_stack(path)) for name, path in paths.items()}
-
-
-def stack_configs(synth_dir: Path, *, require_manifest: bool = False) -> dict[str, dict[str, Any]]:
-    """`{stack name: parsed cdk.tf.json}`: `load_stacks` without the wrapping."""
-    return {name: stack.config for name, stack in load_stacks(synth_dir, require_manifest=require_manifest).items()}
+    return {name: read_stack(path) for name, path in paths.items()}

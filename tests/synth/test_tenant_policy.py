@@ -14,7 +14,7 @@ import pytest
 
 from constructs_lib.lambda_function import SOURCE_MTIME, stage_sources
 from constructs_lib.settings import SettingsError, load_settings
-from constructs_lib.stacks.service import ServiceStack
+from constructs_lib.stacks.service.compute import tenant_policies
 from constructs_lib.tenants import POLICIES_FILE
 from tests.support.lambdas import load_handler
 from tests.support.synth import Synth, only, ref
@@ -282,8 +282,8 @@ def test_file_does_not_depend_on_tenant_or_list_order(tmp_path: Path):
         beta
         + tenant("acme", allowed_accounts=["111122223333", "444455556666"], allowed_regions=["eu-west-1", "us-east-1"])
     )
-    text = ServiceStack._tenant_policies(load_settings(forward))
-    assert text == ServiceStack._tenant_policies(load_settings(backward))
+    text = tenant_policies(load_settings(forward))
+    assert text == tenant_policies(load_settings(backward))
     assert list(json.loads(text)) == ["acme", "beta"]
     assert json.loads(text)["acme"]["allowed_accounts"] == ["111122223333", "444455556666"]
 

@@ -72,6 +72,3 @@ class ServiceStack(TerraformStack):
             parameter=service_keys.parameter,
         )
         outputs.declare(self)
-
-    # `tests/synth/test_tenant_policy.py` checks the file's determinism through the stack.
-    _tenant_policies = staticmethod(compute.tenant_policies)

@@ -51,10 +51,6 @@ class ServiceContext:
         return self.environment.account_id
 
     @property
-    def partition(self) -> str:
-        return self.environment.partition
-
-    @property
     def region(self) -> str:
         return self.environment.region
 
