@@ -1,8 +1,8 @@
 """Session fixtures: the app is synthesized once per session (five synths in parallel), never per test.
 
-Under pytest-xdist (`make test TEST_WORKERS=2` runs `-n 2 --dist loadgroup`) the fast layers form one group, so one worker pays
-for those synths, while each end-to-end module is a group of its own: its module-scoped deployment (own emulator,
-own free port) is made once, on one worker, beside the others.
+Under pytest-xdist (`make test TEST_WORKERS=2` runs `-n 2 --dist loadgroup`) the fast layers form one group, so
+one worker pays for those synths, while each end-to-end module is a group of its own: its module-scoped deployment
+(own emulator, own free port) is made once, on one worker, beside the others.
 """
 
 from __future__ import annotations
