@@ -102,6 +102,8 @@ SUCCESS_STATUS = "201"
 SUCCESS_RESPONSE_TEMPLATE = "$input.json('$')"
 
 GENERIC_ERROR_MESSAGE = "Internal server error"
+# The prefixes the handler gives the outcomes a client can act on; the catch-all 500 excludes exactly these.
+CLIENT_ERROR_PREFIXES = ("BadRequest", "Forbidden", "Conflict", "TooManyRequests", "ServiceUnavailable")
 RETRY_AFTER_SECONDS = 1
 _CLIENT_ERROR_TEMPLATE = """{"message": $input.json('$.errorMessage')}"""
 
@@ -154,7 +156,7 @@ ERROR_RESPONSES: tuple[ErrorResponse, ...] = (
     ),
     ErrorResponse(
         status_code="500",
-        selection_pattern=r"(?s)^(?!(?:BadRequest|Forbidden|Conflict|TooManyRequests|ServiceUnavailable): ).+",
+        selection_pattern=rf"(?s)^(?!(?:{'|'.join(CLIENT_ERROR_PREFIXES)}): ).+",
         response_template=f'{{"message": "{GENERIC_ERROR_MESSAGE}"}}',
         description="Unexpected failure; details are only logged.",
     ),

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from constructs_lib.api_contract import REQUEST_MODEL_SCHEMA
+from constructs_lib.api_contract import CLIENT_ERROR_PREFIXES, REQUEST_MODEL_SCHEMA
 from local_aws.__main__ import recorded
 from tools.local import (
     DEFAULT_PORT,
@@ -65,7 +65,7 @@ _TRUE = ("1", "true", "yes", "on")
 # https://<api id>.execute-api.<region>.amazonaws.com[.cn]/...: the API key parameter lives in that region.
 _EXECUTE_API_HOST = re.compile(r"https?://[^/.]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
 _BOX_DRAWING = re.compile(r"[│╷╵]")
-_SERVICE_PREFIX = re.compile(r"^(BadRequest|Forbidden|Conflict|TooManyRequests|ServiceUnavailable|InternalError): ")
+_SERVICE_PREFIX = re.compile(rf"^({'|'.join((*CLIENT_ERROR_PREFIXES, 'InternalError'))}): ")
 # The contract's rule for client_token (1-64 of [A-Za-z0-9_-]); token_urlsafe(24) gives 32 such characters.
 _CLIENT_TOKEN = re.compile(REQUEST_MODEL_SCHEMA["properties"]["client_token"]["pattern"])
 CLIENT_TOKEN_BYTES = 24
