@@ -53,6 +53,7 @@ from . import api_contract, policy
 from .cdk import Fn, ITerraformDependable, TerraformResourceLifecycle
 from .cloudwatch import LogGroup, LogGroupProps
 from .observability import ACCESS_LOG_FORMAT
+from .rules import METHOD_PATH, STAGE_NAME, VPC_ENDPOINT_ID
 from .validation import Problems, between, cidr, matches, non_empty, non_negative, one_of, positive
 
 JSON = "application/json"
@@ -103,21 +104,14 @@ class AuthorizerProps:
     ttl_seconds: int
 
 
-_STAGE = matches(r"[A-Za-z0-9_]{1,128}", "1-128 letters, digits or underscores")
-_VPCE = matches(r"vpce-[0-9a-f]{8,17}", "a VPC endpoint id such as vpce-0123456789abcdef0")
-_METHOD_PATH = matches(
-    r"/[A-Za-z0-9/_{}.-]*/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*)", "a resource path and method, e.g. /keys/POST"
-)
-
-
 def _validate_api(props: KeyServiceApiProps) -> None:
     problems = Problems("KeyServiceApi")
     problems.check("name", props.name, matches(r".{1,1024}", "1-1024 characters"))
-    problems.check("stage_name", props.stage_name, _STAGE)
+    problems.check("stage_name", props.stage_name, STAGE_NAME)
     problems.check("lambda_invoke_arn", props.lambda_invoke_arn, non_empty)
     problems.check("lambda_function_name", props.lambda_function_name, non_empty)
     problems.check_each("allowed_source_cidrs", props.allowed_source_cidrs, cidr)
-    problems.check_each("allowed_vpc_endpoint_ids", props.allowed_vpc_endpoint_ids, _VPCE)
+    problems.check_each("allowed_vpc_endpoint_ids", props.allowed_vpc_endpoint_ids, VPC_ENDPOINT_ID)
     if props.authorizer:
         problems.check("authorizer.invoke_arn", props.authorizer.invoke_arn, non_empty)
         problems.check("authorizer.function_name", props.authorizer.function_name, non_empty)
@@ -482,14 +476,14 @@ def _validate_plan(props: UsagePlanProps) -> None:
     problems = Problems("UsagePlan")
     problems.check("name", props.name, matches(r".{1,1024}", "1-1024 characters"))
     problems.check("rest_api_id", props.rest_api_id, non_empty)
-    problems.check("stage_name", props.stage_name, _STAGE)
+    problems.check("stage_name", props.stage_name, STAGE_NAME)
     problems.check("throttle_rate_limit", props.throttle_rate_limit, positive)
     problems.check("throttle_burst_limit", props.throttle_burst_limit, positive)
     problems.check("quota_limit", props.quota_limit, positive)
     problems.check("quota_period", props.quota_period, one_of("DAY", "WEEK", "MONTH"))
     problems.check("quota_offset", props.quota_offset, non_negative)
     for index, (path, rate, burst) in enumerate(props.method_throttles):
-        problems.check(f"method_throttles[{index}].path", path, _METHOD_PATH)
+        problems.check(f"method_throttles[{index}].path", path, METHOD_PATH)
         problems.check(f"method_throttles[{index}].rate_limit", rate, positive)
         problems.check(f"method_throttles[{index}].burst_limit", burst, positive)
     problems.raise_if_any()

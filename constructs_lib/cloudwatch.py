@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from constructs import Construct
 
+from .rules import LOG_GROUP_PATTERN
 from .validation import Problems, matches, one_of
 
 NEVER_EXPIRE = 0
@@ -59,7 +60,7 @@ class LogGroup(Construct):
 
     def __init__(self, scope: Construct, id: str, props: LogGroupProps) -> None:
         problems = Problems("LogGroup")
-        problems.check("name", props.name, matches(r"[\w./#-]{1,512}", "1-512 of letters, digits and _ . / # -"))
+        problems.check("name", props.name, matches(LOG_GROUP_PATTERN, "1-512 of letters, digits and _ . / # -"))
         problems.check("retention_in_days", props.retention_in_days, one_of(*RETENTION_DAYS))
         problems.raise_if_any()
         super().__init__(scope, id)

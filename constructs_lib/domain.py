@@ -21,6 +21,7 @@ from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53Record
 from constructs import Construct
 
 from .cdk import TerraformIterator, TerraformResourceLifecycle, Token
+from .rules import BASE_PATH_PATTERN, DNS_NAME, ZONE_ID_PATTERN
 from .validation import Problems, matches, non_empty
 
 
@@ -37,17 +38,13 @@ class CustomDomainProps:
 
 def _validate(props: CustomDomainProps) -> None:
     problems = Problems("CustomDomain")
-    problems.check(
-        "domain_name",
-        props.domain_name,
-        matches(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", "a lowercase DNS name such as keys.example.com"),
-    )
+    problems.check("domain_name", props.domain_name, DNS_NAME)
     problems.check("rest_api_id", props.rest_api_id, non_empty)
     problems.check("stage_name", props.stage_name, non_empty)
     if props.hosted_zone_id:
-        problems.check("hosted_zone_id", props.hosted_zone_id, matches(r"Z[A-Z0-9]{1,31}", "a Route 53 zone id"))
+        problems.check("hosted_zone_id", props.hosted_zone_id, matches(ZONE_ID_PATTERN, "a Route 53 zone id"))
     if props.base_path:
-        problems.check("base_path", props.base_path, matches(r"[A-Za-z0-9._-]{1,128}", "a single path segment"))
+        problems.check("base_path", props.base_path, matches(BASE_PATH_PATTERN, "a single path segment"))
     problems.raise_if_any()
 
 

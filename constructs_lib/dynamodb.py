@@ -16,9 +16,10 @@ from cdktf_cdktf_provider_aws.dynamodb_table import (
 from constructs import Construct
 
 from . import policy
+from .rules import TABLE_NAME_PATTERN
 from .validation import Problems, matches, non_empty
 
-_TABLE_NAME = matches(r"[A-Za-z0-9_.-]{3,255}", "3-255 of A-Z a-z 0-9 _ . -")
+_TABLE_NAME = matches(TABLE_NAME_PATTERN, "3-255 of A-Z a-z 0-9 _ . -")
 _ATTRIBUTE = matches(r".{1,255}", "1-255 characters")
 
 

@@ -30,12 +30,13 @@ from constructs import Construct
 from . import policy
 from .cdk import AssetType, TerraformAsset
 from .cloudwatch import LogGroup, LogGroupProps
+from .rules import FUNCTION_NAME_PATTERN, ROLE_NAME_PATTERN
 from .validation import Problems, between, matches, non_empty
 
 SOURCE_MTIME = 315532800  # 1980-01-01, the earliest zip timestamp: staged files get it so archives are reproducible
 
-_FUNCTION_NAME = matches(r"[A-Za-z0-9_-]{1,64}", "1-64 letters, digits, '-' or '_' (a name, not an ARN)")
-_ROLE_NAME = matches(r"[\w+=,.@-]{1,64}", "an IAM role name (1-64 of letters, digits and +=,.@_-)")
+_FUNCTION_NAME = matches(FUNCTION_NAME_PATTERN, "1-64 letters, digits, '-' or '_' (a name, not an ARN)")
+_ROLE_NAME = matches(ROLE_NAME_PATTERN, "an IAM role name (1-64 of letters, digits and +=,.@_-)")
 _HANDLER = matches(r"[A-Za-z_]\w*\.[A-Za-z_]\w*", "module.function, e.g. handler.lambda_handler")
 _RUNTIME = matches(r"python3\.[0-9]+", "a Python runtime such as python3.13")
 _VARIABLE = matches(r"[A-Za-z][A-Za-z0-9_]*", "an environment variable name (a letter, then letters, digits or _)")

@@ -18,9 +18,10 @@ from constructs import Construct
 
 from . import policy
 from .cloudwatch import LogGroup, LogGroupProps
+from .rules import ROLE_NAME_PATTERN
 from .validation import Problems, matches
 
-_ROLE_NAME = matches(r"[\w+=,.@-]{1,64}", "an IAM role name (1-64 of letters, digits and +=,.@_-)")
+_ROLE_NAME = matches(ROLE_NAME_PATTERN, "an IAM role name (1-64 of letters, digits and +=,.@_-)")
 
 # One JSON object per request. `tenant` comes from the token authorizer's context; with x-api-key callers
 # the API key id identifies the tenant instead.

@@ -40,9 +40,10 @@ from . import policy
 from .dynamodb import encrypted_table
 from .environment import AwsEnvironment
 from .kms import customer_key
+from .rules import BUCKET_PATTERN
 from .validation import KMS_ALIAS, Problems, matches
 
-_BUCKET = matches(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name (3-63 lowercase letters, digits, . or -)")
+_BUCKET = matches(BUCKET_PATTERN, "an S3 bucket name (3-63 lowercase letters, digits, . or -)")
 
 
 @dataclass(frozen=True, kw_only=True)

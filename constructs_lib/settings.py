@@ -12,17 +12,30 @@ the code cannot disagree.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
-import re
 import tomllib
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .naming import Names
+from .rules import (
+    BASE_PATH_PATTERN,
+    BUCKET_PATTERN,
+    DNS_NAME,
+    FUNCTION_NAME_PATTERN,
+    LOG_GROUP_PATTERN,
+    METHOD_PATH,
+    ROLE_NAME_PATTERN,
+    STAGE_NAME,
+    TABLE_NAME_PATTERN,
+    VPC_ENDPOINT_ID,
+    ZONE_ID_PATTERN,
+    Check,
+    cidr,
+    matches,
+)
 
 CONFIG_ENV_VAR = "KMSKG_CONFIG"
 MAX_API_KEYS = 10_000
@@ -31,8 +44,6 @@ MAX_API_KEYS = 10_000
 ROTATION_MAX_LIVE_KEYS = 10
 """API Gateway's per-account, per-region quota of API keys."""
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
-
-Check = Callable[[Any], "str | None"]
 
 
 def _rule(check: Check, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
@@ -56,11 +67,6 @@ def _one_of(*allowed: str) -> Check:
     return lambda value: None if value in allowed else f"must be one of {', '.join(allowed)}"
 
 
-def _matches(pattern: str, meaning: str) -> Check:
-    compiled = re.compile(pattern)
-    return lambda value: None if compiled.fullmatch(value) else f"must be {meaning}"
-
-
 def _each(check: Check) -> Check:
     """Apply `check` to every item of a list, naming the first bad item by index."""
 
@@ -74,50 +80,34 @@ def _each(check: Check) -> Check:
     return run
 
 
-def _cidr(value: str) -> str | None:
-    try:
-        ipaddress.ip_network(value, strict=True)
-    except ValueError:
-        return "must be a CIDR block such as 10.0.0.0/8 (host bits zero)"
-    return None
-
-
-_NAME = _matches(r"[a-z][a-z0-9-]{0,38}[a-z0-9]", "2-40 lowercase letters, digits or '-', starting with a letter")
-_REGION = _matches(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]", "an AWS region code such as eu-west-1")
-_ACCOUNT = _matches(r"[0-9]{12}", "a 12-digit AWS account id")
-_BUCKET = _matches(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "a valid S3 bucket name (3-63 lowercase characters)")
-_TABLE = _matches(r"[A-Za-z0-9_.-]{3,255}", "a valid DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
-_ROLE = _matches(r"[\w+=,.@-]{1,64}", "a valid IAM role name (1-64 of letters, digits and +=,.@_-)")
-_STAGE = _matches(r"[A-Za-z0-9_]{1,128}", "1-128 letters, digits or underscores")
-_PATH_PART = _matches(r"[a-z0-9][a-z0-9-]{0,62}", "a single lowercase URL path segment")
-_VPCE = _matches(r"vpce-[0-9a-f]{8,17}", "a VPC endpoint id such as vpce-0123456789abcdef0")
+_NAME = matches(r"[a-z][a-z0-9-]{0,38}[a-z0-9]", "2-40 lowercase letters, digits or '-', starting with a letter")
+_REGION = matches(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]", "an AWS region code such as eu-west-1")
+_ACCOUNT = matches(r"[0-9]{12}", "a 12-digit AWS account id")
+_BUCKET = matches(BUCKET_PATTERN, "a valid S3 bucket name (3-63 lowercase characters)")
+_TABLE = matches(TABLE_NAME_PATTERN, "a valid DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
+_ROLE = matches(ROLE_NAME_PATTERN, "a valid IAM role name (1-64 of letters, digits and +=,.@_-)")
+_PATH_PART = matches(r"[a-z0-9][a-z0-9-]{0,62}", "a single lowercase URL path segment")
 # What Terraform 1.11's S3 backend accepts as `kms_key_id` (its validate.go), minus multi-Region keys.
 _KMS_ALIAS = r"alias/[A-Za-z0-9/_-]+"
 _KMS_KEY_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_STATE_KMS_KEY = _matches(
+_STATE_KMS_KEY = matches(
     rf"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{{12}}:(key/{_KMS_KEY_UUID}|{_KMS_ALIAS})|{_KMS_ALIAS}|{_KMS_KEY_UUID}",
     "the state key's ARN, key id, alias name (alias/...) or alias ARN",
 )
 # HCP Terraform names: organizations and workspaces take letters, digits, '-' and '_' (workspaces at most 90).
-_HCP_ORGANIZATION = _matches(r"[A-Za-z0-9_-]+", "an HCP Terraform organization name (letters, digits, '-' or '_')")
-_HCP_WORKSPACE = _matches(r"[A-Za-z0-9_-]{1,90}", "an HCP Terraform workspace name (1-90 letters, digits, '-' or '_')")
-_TENANT_ID = _matches(r"[a-z0-9][a-z0-9-]{0,62}", "1-63 lowercase letters, digits or '-' (used in key names and tags)")
-_METHOD_PATH = _matches(
-    r"/[A-Za-z0-9/_{}.-]*/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*)", "a resource path and method, e.g. /keys/POST"
-)
-_TAG_KEY = _matches(r"[\w.:/=+@ -]{1,128}", "a tag key of 1-128 characters")
-_APIGW_ID = _matches(
+_HCP_ORGANIZATION = matches(r"[A-Za-z0-9_-]+", "an HCP Terraform organization name (letters, digits, '-' or '_')")
+_HCP_WORKSPACE = matches(r"[A-Za-z0-9_-]{1,90}", "an HCP Terraform workspace name (1-90 letters, digits, '-' or '_')")
+_TENANT_ID = matches(r"[a-z0-9][a-z0-9-]{0,62}", "1-63 lowercase letters, digits or '-' (used in key names and tags)")
+_TAG_KEY = matches(r"[\w.:/=+@ -]{1,128}", "a tag key of 1-128 characters")
+_APIGW_ID = matches(
     r"[a-z0-9]{4,32}", "an API Gateway id such as a1b2c3d4e5 (lowercase letters and digits, not a name or ARN)"
 )
-_LOG_GROUP = _matches(r"[\w./#-]{1,512}", "a CloudWatch log group name such as /aws/lambda/<function>")
-_SSM_PATH = _matches(r"/[\w./-]{1,1010}", "an SSM parameter name starting with '/'")
-_EMAIL = _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")
-_DOMAIN = _matches(
-    r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", "a lowercase DNS name such as keys.example.com"
-)
-_ZONE_ID = _matches(r"Z[A-Z0-9]{1,31}", "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
-_BASE_PATH = _matches(r"[A-Za-z0-9._-]{1,128}", "a single path segment (letters, digits, . _ -)")
-_FUNCTION = _matches(r"[A-Za-z0-9_-]{1,64}", "a Lambda function name (1-64 of letters, digits, - and _), not an ARN")
+_LOG_GROUP = matches(LOG_GROUP_PATTERN, "a CloudWatch log group name such as /aws/lambda/<function>")
+_SSM_PATH = matches(r"/[\w./-]{1,1010}", "an SSM parameter name starting with '/'")
+_EMAIL = matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")
+_ZONE_ID = matches(ZONE_ID_PATTERN, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
+_BASE_PATH = matches(BASE_PATH_PATTERN, "a single path segment (letters, digits, . _ -)")
+_FUNCTION = matches(FUNCTION_NAME_PATTERN, "a Lambda function name (1-64 of letters, digits, - and _), not an ARN")
 
 
 def _tag_keys(tags: dict[str, str]) -> str | None:
@@ -126,7 +116,7 @@ def _tag_keys(tags: dict[str, str]) -> str | None:
 
 RESERVED_TENANT_ID = "operator"
 """The key generator tags the service's own keys `Tenant=operator`; a tenant of that name would own them."""
-_ALIAS_PREFIX_TEXT = _matches(  # "alias/" + prefix + one character fits KMS's 256
+_ALIAS_PREFIX_TEXT = matches(  # "alias/" + prefix + one character fits KMS's 256
     r"[A-Za-z0-9_-][A-Za-z0-9/_-]{0,247}/",
     "2-249 letters, digits, '/', '_' or '-', not starting but ending with '/' (e.g. 'acme/')",
 )
@@ -174,7 +164,7 @@ class ServiceSettings:
     name: str = _rule(_NAME, "kms-key-generator")
     region: str = _rule(_REGION, "us-east-1")
     environment: str = _rule(_NAME, "dev")
-    stage: str = _rule(_STAGE, "v1")
+    stage: str = _rule(STAGE_NAME, "v1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,7 +190,7 @@ class UsagePlanSettings:
     quota_period: str = _rule(_one_of("DAY", "WEEK", "MONTH"), "DAY")
     quota_offset: int = _rule(_non_negative, 0)
     method_throttles: dict[str, ThrottleSettings] = _rule(
-        lambda throttles: next((f"key {k!r} {_METHOD_PATH(k)}" for k in throttles if _METHOD_PATH(k)), None),
+        lambda throttles: next((f"key {k!r} {METHOD_PATH(k)}" for k in throttles if METHOD_PATH(k)), None),
         default_factory=dict,
     )
 
@@ -241,8 +231,8 @@ class TenantSettings:
 class ApiSettings:
     """Who may reach the API, and which usage plan the service's own API key joins."""
 
-    allowed_source_cidrs: list[str] = _rule(_each(_cidr), default_factory=lambda: ["0.0.0.0/0", "::/0"])
-    allowed_vpc_endpoint_ids: list[str] = _rule(_each(_VPCE), default_factory=list)
+    allowed_source_cidrs: list[str] = _rule(_each(cidr), default_factory=lambda: ["0.0.0.0/0", "::/0"])
+    allowed_vpc_endpoint_ids: list[str] = _rule(_each(VPC_ENDPOINT_ID), default_factory=list)
     """Set: the API is PRIVATE, served through these interface VPC endpoints only (CIDRs then apply to
     `aws:VpcSourceIp`). Only requests to a private API carry `aws:SourceVpce`, so a REGIONAL API whose resource
     policy required it would deny every request. Default: a REGIONAL API."""
@@ -358,7 +348,7 @@ class ObservabilitySettings:
 class DomainSettings:
     """A custom domain in front of the stage (ACM certificate, TLS 1.2). Default: none."""
 
-    name: str = _rule(lambda value: value and _DOMAIN(value), "")
+    name: str = _rule(lambda value: value and DNS_NAME(value), "")
     """e.g. keys.example.com. Empty: the API is reached on its execute-api hostname only."""
     hosted_zone_id: str = _rule(lambda value: value and _ZONE_ID(value), "")
     """Route 53 zone of `name`: gets the certificate's validation records and an alias record. Empty: create
@@ -415,7 +405,7 @@ class StateSettings:
     """One workspace per environment (per settings file): its own state, runs, variables and permissions."""
     bucket: str = _rule(_BUCKET, "kms-key-generator-tfstate")
     lock_table: str = _rule(_TABLE, "kms-key-generator-tflock")
-    key: str = _rule(_matches(r"[\w./-]{1,1024}", "an S3 object key"), "kms-key-generator/terraform.tfstate")
+    key: str = _rule(matches(r"[\w./-]{1,1024}", "an S3 object key"), "kms-key-generator/terraform.tfstate")
     use_lockfile: bool = True
     kms_key_id: str = _rule(lambda value: value and _STATE_KMS_KEY(value), "")
     """The state key as the service stack's S3 backend names it (`kms_key_id`): the remote-state stack's
@@ -750,9 +740,15 @@ def _build(cls: Any, data: dict[str, Any], path: str, problems: list[str]) -> An
         return None
 
 
+def settings_file(root: Path | None = None) -> Path:
+    """The settings file a synth reads: `$KMSKG_CONFIG`, else `config/default.toml`. A relative `$KMSKG_CONFIG` is
+    taken from `root`, else from the working directory, where the synth runs."""
+    return (root or Path()) / (os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG)
+
+
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Load and validate settings from `path`, else `$KMSKG_CONFIG`, else `config/default.toml`."""
-    source = Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG)
+    """Load and validate settings from `path`, else `settings_file()`."""
+    source = Path(path or settings_file())
     try:
         data = tomllib.loads(source.read_text(encoding="utf-8"))
     except FileNotFoundError:

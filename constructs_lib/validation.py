@@ -11,15 +11,14 @@ problem: `UsagePlan.quota_period: must be one of DAY, WEEK, MONTH, got 'YEAR'`.
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 from .cdk import Token
+from .rules import Check
 
-Check = Callable[[Any], "str | None"]
-"""Returns what is wrong with a value (`must be > 0`), or None when it is allowed."""
+# `matches` and `cidr` are shared with the settings; the constructs take them from here with the other checks.
+from .rules import cidr as cidr
+from .rules import matches as matches
 
 
 def unresolved(value: object) -> bool:
@@ -83,19 +82,6 @@ def between(low: float, high: float) -> Check:
 
 def one_of(*allowed: object) -> Check:
     return lambda value: None if value in allowed else f"must be one of {', '.join(map(str, allowed))}"
-
-
-def matches(pattern: str, meaning: str) -> Check:
-    compiled = re.compile(pattern)
-    return lambda value: None if isinstance(value, str) and compiled.fullmatch(value) else f"must be {meaning}"
-
-
-def cidr(value: str) -> str | None:
-    try:
-        ipaddress.ip_network(value, strict=True)
-    except ValueError:
-        return "must be a CIDR block such as 10.0.0.0/8 (host bits zero)"
-    return None
 
 
 KMS_ALIAS = matches(r"alias/(?!aws/)[A-Za-z0-9/_-]{1,250}", "an alias name alias/<name> (not under alias/aws/)")

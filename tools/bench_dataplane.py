@@ -287,12 +287,17 @@ class Inventory:
     server_errors: int
 
 
-def take_inventory(deployment: Deployment, latency: Latency) -> Inventory:
-    """Read KMS back: the 201s' keys, and every key the service tagged (an alias-less one is a lost request)."""
+@dataclass(frozen=True)
+class KmsKey:
+    state: str
+    tags: dict[str, str]
+    aliases: list[str]
+    """The alias names that target the key, as KMS lists them."""
+
+
+def kms_keys(deployment: Deployment) -> dict[str, KmsKey]:
+    """Every key in the emulator's KMS, by KeyId: what both benches read back to find lost or duplicated keys."""
     kms = deployment.client("kms")
-    service = deployment.client("lambda").get_function_configuration(
-        FunctionName=deployment.outputs["lambda_function_name"]
-    )["Environment"]["Variables"]["SERVICE_NAME"]
     aliases: dict[str, list[str]] = {}
     for page in kms.get_paginator("list_aliases").paginate():
         for alias in page["Aliases"]:
@@ -300,25 +305,33 @@ def take_inventory(deployment: Deployment, latency: Latency) -> Inventory:
                 aliases.setdefault(alias["TargetKeyId"], []).append(alias["AliasName"])
     key_ids = [key["KeyId"] for page in kms.get_paginator("list_keys").paginate() for key in page["Keys"]]
 
-    def tagged(key_id: str) -> bool:
-        tags = kms.list_resource_tags(KeyId=key_id)["Tags"]
-        return any(t["TagKey"] == "CreatedBy" and t["TagValue"] == service for t in tags)
-
-    def check(item: tuple[str, str]) -> str | None:
-        key_id, alias = item
+    def read(key_id: str) -> KmsKey:
         state = kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"]
-        found = aliases.get(key_id, [])
-        return None if state == "Enabled" and found == [alias] else f"{key_id}: {state}, aliases {found}"
+        tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key_id)["Tags"]}
+        return KmsKey(state, tags, aliases.get(key_id, []))
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        service_keys = [k for k, is_tagged in zip(key_ids, pool.map(tagged, key_ids), strict=False) if is_tagged]
-        wrong = [problem for problem in pool.map(check, latency.created.items()) if problem]
+        return dict(zip(key_ids, pool.map(read, key_ids), strict=True))
+
+
+def take_inventory(deployment: Deployment, latency: Latency) -> Inventory:
+    """Read KMS back: the 201s' keys, and every key the service tagged (an alias-less one is a lost request)."""
+    service = deployment.client("lambda").get_function_configuration(
+        FunctionName=deployment.outputs["lambda_function_name"]
+    )["Environment"]["Variables"]["SERVICE_NAME"]
+    keys = kms_keys(deployment)
+    service_keys = [key for key in keys.values() if key.tags.get("CreatedBy") == service]
+    wrong = [
+        f"{key_id}: {keys[key_id].state}, aliases {keys[key_id].aliases}"
+        for key_id, alias in latency.created.items()
+        if not (keys[key_id].state == "Enabled" and keys[key_id].aliases == [alias])
+    ]
     return Inventory(
         created=len(latency.created),
         verified=len(latency.created) - len(wrong),
         wrong=wrong,
         tagged=len(service_keys),
-        tagged_without_alias=sum(1 for k in service_keys if not aliases.get(k)),
+        tagged_without_alias=sum(1 for key in service_keys if not key.aliases),
         server_errors=sum(n for status, n in latency.statuses.items() if status >= 500),
     )
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from local_aws import FAULTS_PATH
 from local_aws.private import private_emulator
-from tools.bench_dataplane import Deployment, deploy, key_request, machine_line, raise_limits, verdict
+from tools.bench_dataplane import Deployment, deploy, key_request, kms_keys, machine_line, raise_limits, verdict
 from tools.request_key import Unreachable, new_client_token, post, send_with_retries
 
 RATE = 2.0  # KMS CreateKey calls per second the emulator admits
@@ -77,29 +77,14 @@ class Inventory:
 
 
 def take_inventory(deployment: Deployment, run_id: str) -> Inventory:
-    kms = deployment.client("kms")
-    aliased = {
-        alias["TargetKeyId"]
-        for page in kms.get_paginator("list_aliases").paginate()
-        for alias in page["Aliases"]
-        if alias.get("TargetKeyId") and alias["AliasName"].startswith(f"alias/retries/{run_id}/")
-    }
-    key_ids = [key["KeyId"] for page in kms.get_paginator("list_keys").paginate() for key in page["Keys"]]
-
-    def tags(key_id: str) -> tuple[str, dict[str, str], str]:
-        state = kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"]
-        return key_id, {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key_id)["Tags"]}, state
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        described = list(pool.map(tags, key_ids))
     with_token: dict[str, list[str]] = {}
     without_alias = []
-    for key_id, key_tags, state in described:
-        token = key_tags.get("ClientToken")
-        if token is None or state != "Enabled":
+    for key_id, key in kms_keys(deployment).items():
+        token = key.tags.get("ClientToken")
+        if token is None or key.state != "Enabled":
             continue
         with_token.setdefault(token, []).append(key_id)
-        if key_id not in aliased:
+        if not any(alias.startswith(f"alias/retries/{run_id}/") for alias in key.aliases):
             without_alias.append(key_id)
     return Inventory(with_token, without_alias)
 

@@ -46,10 +46,12 @@ from tools.local import (
     DEFAULT_PORT,
     DEFAULT_WORKDIR,
     LOCAL_SERVICE_STACK_DIR,
+    PORT_ENV_VAR,
     emulator_answers,
     emulator_client,
     emulator_env,
     local_endpoint,
+    requested_port,
     user_request_url,
 )
 from tools.terraform import ToolError
@@ -60,7 +62,6 @@ ENDPOINT_OUTPUT = "key_endpoint_url"
 PARAMETER_OUTPUT = "ssm_parameter_name"
 REGION_OUTPUT = "region"
 LOCAL_ENV_VAR = "KMSKG_LOCAL"
-PORT_ENV_VAR = "LOCAL_AWS_PORT"
 _TRUE = ("1", "true", "yes", "on")
 # https://<api id>.execute-api.<region>.amazonaws.com[.cn]/...: the API key parameter lives in that region.
 _EXECUTE_API_HOST = re.compile(r"https?://[^/.]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
@@ -244,9 +245,10 @@ def parse_args(argv: list[str] | None, environ: Mapping[str, str] | None = None)
     args.local = args.local or environ.get(LOCAL_ENV_VAR, "").strip().lower() in _TRUE
     if args.local and args.port is None:
         try:
-            args.port = int(environ.get(PORT_ENV_VAR) or _recorded_port() or DEFAULT_PORT)
-        except ValueError:
-            parser.error(f"${PORT_ENV_VAR} is not a port number: {environ[PORT_ENV_VAR]!r}")
+            requested = requested_port(None, environ)
+        except ToolError as error:
+            parser.error(str(error))
+        args.port = requested.port if requested else _recorded_port() or DEFAULT_PORT
     elif args.port is not None and not args.local:
         parser.error(f"--port needs --local (or {LOCAL_ENV_VAR}=1)")
     args.stack_dir = args.stack_dir or (LOCAL_SERVICE_STACK_DIR if args.local else DEFAULT_STACK_DIR)

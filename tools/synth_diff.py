@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from constructs_lib.settings import CONFIG_ENV_VAR, DEFAULT_CONFIG
+from constructs_lib.settings import CONFIG_ENV_VAR, DEFAULT_CONFIG, settings_file
 from tools import synth_output
 from tools.paths import PROJECT_ROOT
 
@@ -765,11 +765,9 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
-def head_settings(config_env: str | None) -> tuple[Path | None, str]:
-    """The working tree's settings file (`$KMSKG_CONFIG`, relative to the working tree; None: default) and its name."""
-    if not config_env:
-        return None, code(_shown(DEFAULT_CONFIG))
-    path = (PROJECT_ROOT / config_env).resolve()
+def head_settings() -> tuple[Path, str]:
+    """The working tree's settings file (a relative `$KMSKG_CONFIG` from the working tree) and its name."""
+    path = settings_file(PROJECT_ROOT).resolve()
     return path, code(_shown(path))
 
 
@@ -840,7 +838,7 @@ def _synthesized(args: argparse.Namespace, tmp: Path) -> tuple[dict, dict, str]:
     named = []
     head_process = None
     if args.head_dir is None:
-        settings, name = head_settings(config_env)
+        settings, name = head_settings()
         named.append(f"working tree {name}")
         head_process = start_synth(PROJECT_ROOT, tmp / "head", settings)
     try:

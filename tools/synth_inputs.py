@@ -21,7 +21,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from constructs_lib.settings import CONFIG_ENV_VAR, DEFAULT_CONFIG, SettingsError, load_settings
+from constructs_lib.settings import CONFIG_ENV_VAR, SettingsError, load_settings, settings_file
 from tools.paths import PROJECT_ROOT
 from tools.synth_output import MANIFEST, STACKS, stack_files
 
@@ -60,11 +60,6 @@ def _shown(path: str, root: Path) -> str:
     return str(Path(path).relative_to(root)) if Path(path).is_relative_to(root) else path
 
 
-def settings_source() -> str:
-    """The settings file as `load_settings()` picks it: `$KMSKG_CONFIG`, else the default."""
-    return os.environ.get(CONFIG_ENV_VAR) or str(DEFAULT_CONFIG)
-
-
 @dataclass(frozen=True)
 class Inputs:
     """Everything a synth's output depends on, as recorded in `cdktf.out/.inputs.json`."""
@@ -78,7 +73,7 @@ class Inputs:
     @classmethod
     def read(cls, root: Path) -> Inputs:
         """The inputs as they are now; the settings file must exist (`load_settings` has said so first)."""
-        config = Path(settings_source()).resolve()
+        config = settings_file().resolve()
         return cls(str(config), os.environ.get(CONFIG_ENV_VAR) or None, _sha256(config), _files(root, SOURCES + LOCKS))
 
     def describe(self, root: Path) -> str:
@@ -131,7 +126,7 @@ def main(argv: list[str] | None = None, root: Path = PROJECT_ROOT) -> int:
     parser.add_argument("command", nargs="+", help="the synth command, after --")
     args = parser.parse_args(argv)
     try:
-        load_settings(settings_source())
+        load_settings()
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
