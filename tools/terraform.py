@@ -14,21 +14,18 @@ loudly, never skip.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from tools.paths import PROJECT_ROOT
 
 MIRROR_ENV_VAR = "KMSKG_PROVIDER_MIRROR"
 CLI_CONFIG = PROJECT_ROOT / ".build" / "terraform.rc"
-PLUGIN_CACHE = PROJECT_ROOT / ".build" / "plugin-cache"
 _CANDIDATE_MIRRORS = (
     "/opt/tf-plugins",
     "~/.terraform.d/plugins",
@@ -71,20 +68,25 @@ def provider_mirror() -> Path:
 
 
 def write_cli_config(path: Path = CLI_CONFIG) -> Path:
-    """Write a CLI config that installs providers only from the mirror (no registry, no network)."""
+    """Write a CLI config that installs providers only from the mirror (no registry, no network).
+
+    No `plugin_cache_dir`: from an unpacked mirror `init` links each stack folder straight to the 700 MB provider,
+    and nothing is shared to rewrite. A cache was: every `init` of a folder without a lock file replaced the cache's
+    link, and a parallel `terraform apply` linked through it failed with "Required plugins are not installed".
+    The file is replaced atomically, so a Terraform starting beside the first writer never reads it half-written.
+    """
     mirror = provider_mirror()
-    PLUGIN_CACHE.mkdir(parents=True, exist_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The plugin cache lets every stack folder link the 700 MB provider instead of copying it.
     text = (
-        f'plugin_cache_dir = "{PLUGIN_CACHE}"\n'
         "disable_checkpoint = true\n"
         "provider_installation {\n"
         f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["registry.terraform.io/*/*"]\n  }}\n'
         "}\n"
     )
     if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}")
+        partial.write_text(text)
+        partial.replace(path)
     return path
 
 
@@ -118,34 +120,18 @@ def shell_exports(variables: Mapping[str, str], unset: Iterable[str] = ()) -> st
     return "\n".join(lines + ([f"unset {names}"] if names else []))
 
 
-@contextlib.contextmanager
-def _plugin_cache_lock() -> Iterator[None]:
-    PLUGIN_CACHE.mkdir(parents=True, exist_ok=True)
-    with open(PLUGIN_CACHE.parent / "plugin-cache.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def terraform(
     *args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run `terraform <args>` in `cwd`; raise `ToolError` with its output on failure when `check`.
-
-    `init` runs under a lock on the plugin cache: Terraform does not make the cache safe for concurrent inits
-    (two could fill it with the same provider at once), and tests run Terraform from parallel workers.
-    """
-    with _plugin_cache_lock() if args[:1] == ("init",) else contextlib.nullcontext():
-        result = subprocess.run(
-            [terraform_binary(), *args],
-            cwd=cwd,
-            env=env or terraform_env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+    """Run `terraform <args>` in `cwd`; raise `ToolError` with its output on failure when `check`."""
+    result = subprocess.run(
+        [terraform_binary(), *args],
+        cwd=cwd,
+        env=env or terraform_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and result.returncode != 0:
         raise ToolError(
             f"terraform {' '.join(args)} failed in {cwd} (exit {result.returncode}):\n{result.stderr}{result.stdout}"

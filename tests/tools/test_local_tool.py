@@ -328,9 +328,9 @@ def test_a_non_numeric_port_variable_is_an_error(checkout, monkeypatch, capsys):
 
 
 def test_a_synth_folder_cdktf_ran_in_is_copied_without_what_cdktf_left(tmp_path):
-    """`npx cdktf diff` leaves `.terraform` (provider links into the plugin cache), its lock file and `plan` in
+    """`npx cdktf diff` leaves `.terraform` (provider links into the mirror), its lock file and `plan` in
     the stack folder; the working copy's `.terraform` links to the same provider, so copying them crashed."""
-    provider = tmp_path / "plugin-cache" / "linux_amd64"
+    provider = tmp_path / "mirror" / "linux_amd64"
     provider.mkdir(parents=True)
     (provider / "terraform-provider-aws").write_bytes(b"provider")
     link = Path(".terraform/providers/registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64")

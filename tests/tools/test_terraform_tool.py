@@ -3,6 +3,7 @@ same offline setup."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -62,3 +63,20 @@ def test_env_gives_npx_cdktf_our_cli_config_and_no_provider_lock(capsys: pytest.
 def test_shell_exports_quote_values_and_unset_names():
     lines = tf.shell_exports({"A": "it's here", "B": "plain"}, unset=("C", "D")).splitlines()
     assert lines == ["export A='it'\"'\"'s here'", "export B=plain", "unset C D"]
+
+
+def test_init_links_each_folder_straight_to_the_mirror(tmp_path: Path):
+    """No shared plugin cache: a cache's link, replaced by every `init` of a folder without a lock file, broke a
+    parallel apply linked through it ("Required plugins are not installed")."""
+    provider = {"terraform": {"required_providers": {"aws": {"source": "hashicorp/aws"}}}}
+    links = []
+    for name in "first", "second":
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "main.tf.json").write_text(json.dumps(provider))
+        tf.terraform("init", "-input=false", "-no-color", cwd=tmp_path / name)
+        [link] = (tmp_path / name / ".terraform" / "providers").glob("registry.terraform.io/hashicorp/aws/*/*")
+        links.append(link)
+
+    assert "plugin_cache_dir" not in tf.CLI_CONFIG.read_text()
+    for link in links:
+        assert link.is_symlink() and link.resolve().is_relative_to(tf.provider_mirror().resolve())
