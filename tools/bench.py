@@ -4,7 +4,7 @@ Every comparison is a ratio measured in one run, with the two sides alternated (
 machine noise hits both alike, and the median of the pairs reported. Numbers from timed tests are not
 trusted here; this is the only place performance claims come from.
 
-    python -m tools.bench [--pairs 3] [--only synth,cli,node,handler,tenants,local,dataplane,retries]
+    python -m tools.bench [--pairs 3] [--only synth,cli,node,handler,tenants,local,dataplane,retries,suite]
                           [--requests-per-client 250]
 
 A full run rewrites `bench/results.md`; an `--only` run replaces just its sections (matched by their `###` title)
@@ -207,6 +207,42 @@ def bench_tenants(pairs: int) -> str:
     )
 
 
+SUITE_TARGET = 8 * 60  # issue 13: `make test` within 8 minutes on the 2-core machine
+SUITE_DEPS = ["deps", ".venv-checkov/.installed", ".tools/.installed"]
+
+
+def bench_suite(_: int) -> str:
+    """`make test` in fresh clones of HEAD, alone and then with a second `make test` (another clone) beside it.
+    Dependencies are installed first and not timed: CI installs them in a step of its own."""
+    env = {name: value for name, value in ENV.items() if name not in ("KMSKG_CONFIG", "LOCAL_AWS_PORT")}
+    with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp:
+        clones = [Path(tmp) / name for name in ("first", "second")]
+        for clone in clones:
+            subprocess.run(["git", "clone", "--quiet", str(PROJECT_ROOT), str(clone)], check=True)
+            subprocess.run(["make", *SUITE_DEPS], cwd=clone, env=env, check=True, stdout=subprocess.DEVNULL)
+        alone = timed(["make", "test"], env=env, cwd=clones[0])
+        beside = subprocess.Popen(["make", "test"], cwd=clones[1], env=env, stdout=subprocess.DEVNULL)
+        try:
+            loaded = timed(["make", "test"], env=env, cwd=clones[0])
+        finally:
+            assert beside.wait() == 0, "the second `make test` failed"
+
+    def row(name: str, seconds: float) -> str:
+        verdict = "met" if seconds <= SUITE_TARGET else "MISSED"
+        return f"| {name} | {seconds / 60:.1f} min ({seconds:.0f} s) | {verdict} (<= {SUITE_TARGET / 60:.0f} min) |"
+
+    return "\n".join(
+        [
+            "### `make test` from a fresh clone\n",
+            "| run | wall time | target |",
+            "|---|---|---|",
+            row("alone", alone),
+            row("with a second `make test` beside it", loaded),
+            "",
+        ]
+    )
+
+
 BENCHES = {
     "synth": bench_synth,
     "cli": bench_cli,
@@ -216,6 +252,7 @@ BENCHES = {
     "local": bench_local,
     "dataplane": bench_dataplane.bench,
     "retries": bench_retries.bench,
+    "suite": bench_suite,
 }
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.emulator import client, emulator
-from tests.support.synth import SERVICE_STACK, STATE_STACK, run_synth, start_synth
+from tests.support.synth import SERVICE_STACK, STATE_STACK, SynthWorker
 from tools.local import LocalTarget, synthesized_stacks
 from tools.terraform import terraform
 
@@ -156,43 +156,25 @@ def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("adoption")
 
 
-class EarlySynths:
-    """Synths that need no ids from the emulator, started first so they overlap with everything else."""
-
-    def __init__(self, workdir: Path, configs: dict[str, str]) -> None:
-        self.workdir, self._processes = workdir, {}
-        for name, text in configs.items():
-            (workdir / f"{name}.toml").write_text(text)
-            self._processes[name] = start_synth(workdir / f"synth-{name}", workdir / f"{name}.toml")
-
-    def wait(self, name: str) -> Path:
-        """The output folder of synth `name`, once it has succeeded."""
-        process = self._processes[name]
-        _, stderr = process.communicate(timeout=300)
-        assert process.returncode == 0, stderr
-        return self.workdir / f"synth-{name}"
+def synth_settings(worker: SynthWorker, workdir: Path, name: str, settings: str) -> Path:
+    """Write `settings` to `<workdir>/<name>.toml` and synthesize them into `<workdir>/synth-<name>`."""
+    config = workdir / f"{name}.toml"
+    config.write_text(settings)
+    return worker.synth(workdir / f"synth-{name}", config).outdir
 
 
 @pytest.fixture(scope="module")
-def early_synths(workdir) -> EarlySynths:
-    """The settings without `[adopt]`, and settings adopting only the original state bucket and lock table."""
-    return EarlySynths(workdir, {"plain": SETTINGS, "state": SETTINGS + STATE_ADOPTION})
-
-
-@pytest.fixture(scope="module")
-def adopted(workdir, early_synths, state_backend_adoption):
+def adopted(workdir, synth_worker, state_backend_adoption):
     """The original deployment on a private emulator, the adoption synth, and the synth without `[adopt]`.
     (Requesting `state_backend_adoption` starts it in the background first.)"""
     with emulator(workdir / "emulator.log") as endpoint:
         originals = create_original_deployment(LocalTarget(endpoint, workdir, workdir))
-        (workdir / "adopt.toml").write_text(SETTINGS + adopt_section(originals))
-        result = run_synth(workdir / "synth-adopt", workdir / "adopt.toml")
-        assert result.returncode == 0, result.stderr
-        target = LocalTarget(endpoint, workdir / "synth-adopt", workdir / "work")
+        adopt = synth_settings(synth_worker, workdir, "adopt", SETTINGS + adopt_section(originals))
+        target = LocalTarget(endpoint, adopt, workdir / "work")
         before = _snapshot(target, originals)
         yield {
             "target": target,
-            "plain": LocalTarget(endpoint, early_synths.wait("plain"), workdir / "work"),
+            "plain": LocalTarget(endpoint, synth_settings(synth_worker, workdir, "plain", SETTINGS), workdir / "work"),
             "originals": originals,
             "before": before,
             "stacks": {stack.name: stack for stack in synthesized_stacks(target.synth_dir)},
@@ -365,11 +347,12 @@ def adopt_original_state_backend(synth_dir: Path, workdir: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def state_backend_adoption(early_synths, workdir) -> Future:
+def state_backend_adoption(synth_worker, workdir) -> Future:
     """Runs in the background from the module's start: updating the adopted table's encryption alone waits
     30 s in the provider (a fixed delay before it polls), time the service-stack tests use meanwhile."""
     pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(lambda: adopt_original_state_backend(early_synths.wait("state"), workdir / "state-backend"))
+    synth_dir = synth_settings(synth_worker, workdir, "state", SETTINGS + STATE_ADOPTION)
+    future = pool.submit(adopt_original_state_backend, synth_dir, workdir / "state-backend")
     yield future
     pool.shutdown(wait=True)
 

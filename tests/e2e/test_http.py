@@ -26,7 +26,7 @@ import pytest
 
 from tests.support.emulator import client, emulator
 from tests.support.http import Answer, send, user_request_url
-from tests.support.synth import PROJECT_ROOT, SERVICE_STACK, Synth, run_synth
+from tests.support.synth import PROJECT_ROOT, SERVICE_STACK
 from tools.local import LocalTarget, _print_outputs, synthesized_stacks
 from tools.request_key import Response, Unreachable, send_with_retries
 
@@ -42,13 +42,11 @@ INVALID = {"account": ACCOUNT}  # refused by the request validator, after the us
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
-    outdir = tmp_path_factory.mktemp("synth-http")
-    synth = run_synth(outdir, CONFIG)
-    assert synth.returncode == 0, synth.stderr
+def deployment(tmp_path_factory, synth_worker):
+    outdir = synth_worker.synth(tmp_path_factory.mktemp("synth-http") / "out", CONFIG).outdir
     workdir = tmp_path_factory.mktemp("http-deploy")
     with emulator(workdir / "emulator.log") as endpoint:
-        target = LocalTarget(endpoint, Synth(outdir).outdir, workdir)
+        target = LocalTarget(endpoint, outdir, workdir)
         target.deploy_all()
         service = next(s for s in synthesized_stacks(outdir) if s.name == SERVICE_STACK)
         outputs = {name: output["value"] for name, output in target.outputs(service).items()}

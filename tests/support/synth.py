@@ -1,14 +1,17 @@
-"""Run the real app (`python main.py`) in subprocesses, the way `cdktf synth` does.
+"""Run the real app out of the test process: `main.synthesize` in one long-lived synth worker per session, or
+`python main.py` itself, the way `cdktf synth` does, where a separate process is the point.
 
-Subprocesses keep the ~10 s jsii start-up out of the test process and let several synths (default
-twice, for determinism, and a variant config) run side by side on the machine's cores.
+The worker pays the ~10 s jsii start-up once; each configuration after the first takes about a second, and its
+output is byte-identical to `python main.py`'s (tests/synth/test_determinism.py compares the two).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,12 +43,6 @@ def start_synth(outdir: Path, config: Path | None = None) -> subprocess.Popen[st
     )
 
 
-def run_synth(outdir: Path, config: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    process = start_synth(outdir, config)
-    stdout, stderr = process.communicate(timeout=timeout)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-
-
 @dataclass(frozen=True)
 class Synth:
     """One synth output folder, with helpers to read its stacks."""
@@ -66,6 +63,52 @@ class Synth:
     @property
     def state(self) -> dict[str, Any]:
         return self.stack(Names(service=self.service_name, stage="").remote_state_stack)
+
+
+class SynthWorker:
+    """Client of one `python -m tests.support.synth_worker`, started on the first request; safe across threads.
+
+    What the app writes to stderr (jsii's warnings, a failing synth's traceback) goes to `log`."""
+
+    def __init__(self, log: Path) -> None:
+        self._log = log
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        env = {name: value for name, value in os.environ.items() if name not in ("CDKTF_OUTDIR", "KMSKG_CONFIG")}
+        with open(self._log, "a") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "tests.support.synth_worker"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+
+    def synth(self, outdir: Path, config: Path | None = None, service: str = SERVICE_STACK) -> Synth:
+        """Synthesize `config` (None: config/default.toml) into `outdir`; fail the caller with the app's error."""
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            if self._process is None:
+                self._process = self._start()
+            stdin, stdout = self._process.stdin, self._process.stdout
+            assert stdin is not None and stdout is not None
+            stdin.write(json.dumps({"outdir": str(outdir), "config": str(config) if config else None}) + "\n")
+            stdin.flush()
+            reply = stdout.readline()
+        if not reply:
+            raise AssertionError(f"the synth worker stopped; its log: {self._log}")
+        error = json.loads(reply)["error"]
+        assert error is None, f"synth of {config or 'config/default.toml'} failed:\n{error}"
+        return Synth(outdir, service)
+
+    def close(self) -> None:
+        if self._process is not None and self._process.stdin is not None:
+            self._process.stdin.close()
+            self._process.wait(timeout=60)
 
 
 def resources(stack: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support.synth import Synth, only, ref, run_synth
+from tests.support.synth import Synth, only, ref
 
 
 def test_state_stack_keeps_its_own_state_locally_at_a_relative_path(state):
@@ -87,16 +87,14 @@ KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-123456
 
 
 @pytest.fixture(scope="module")
-def unprotected(tmp_path_factory) -> Synth:
+def unprotected(tmp_path_factory, synth_worker) -> Synth:
     """Authorizer mode (so the tokens table exists), deletion protection off, the state key named by its ARN."""
     workdir = tmp_path_factory.mktemp("synth-unprotected")
     config = workdir / "unprotected.toml"
     config.write_text(
         f'[api]\napi_key_source = "AUTHORIZER"\n[state]\ndeletion_protection = false\nkms_key_id = "{KEY_ARN}"\n'
     )
-    result = run_synth(workdir / "out", config)
-    assert result.returncode == 0, result.stderr
-    return Synth(workdir / "out")
+    return synth_worker.synth(workdir / "out", config)
 
 
 def _statement(policy: str, sid: str) -> str:
