@@ -2,7 +2,8 @@
 `python main.py` itself, the way `cdktf synth` does, where a separate process is the point.
 
 The worker pays the ~10 s jsii start-up once; each configuration after the first takes about a second, and its
-output is byte-identical to `python main.py`'s (tests/synth/test_determinism.py compares the two).
+output is byte-identical to `python main.py`'s: tests/synth/test_stacks.py compares the worker's default synth with
+a `python main.py` of its own (test_two_synths_of_one_commit_are_byte_identical).
 """
 
 from __future__ import annotations
