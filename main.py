@@ -15,7 +15,7 @@ def synthesize(settings: Settings, outdir: str | None = None) -> None:
     """Build every stack and write them to `outdir` (else cdktf's: `$CDKTF_OUTDIR`, else `cdktf.out`).
 
     The first call starts jsii (~10 s); later calls in the same process reuse it, which is how the test suite
-    synthesizes many configurations in one process (tests/support/synth_worker.py)."""
+    synthesizes many configurations in its own processes (`Synthesizer` in tests/support/synth.py)."""
     if PINNED_NODE.exists():
         os.environ.setdefault("JSII_NODE", str(PINNED_NODE))
     from constructs_lib.cdk import App

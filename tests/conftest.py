@@ -1,19 +1,18 @@
-"""Session fixtures: every configuration is synthesized once per session by one synth worker (jsii started once),
-never per test.
+"""Session fixtures: every configuration is synthesized at most once per session (per xdist worker), in the test
+process, never per test.
 
 `make test` runs pytest-xdist workers with `--dist loadfile`: a module's fixtures (an end-to-end module's emulator
-and deployment) are made once, on one worker; each worker has its own synth worker.
+and deployment) are made once, on one worker.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.synth import SERVICE_STACK, Synth, SynthWorker, start_synth
+from tests.support.synth import SERVICE_STACK, Synth, Synthesizer, start_synth
 
 VARIANT_CONFIG = Path(__file__).parent / "fixtures" / "variant.toml"
 ADOPT_SECTION = Path(__file__).parent / "fixtures" / "adopt.toml"
@@ -34,8 +33,9 @@ def pytest_configure(config: pytest.Config) -> None:
 class Synths(dict[str, Synth]):
     """The session's synths by name, each made on first use (a worker that needs only `hardened` makes no other):
     `default`, `variant` (tests/fixtures/variant.toml), `adopt` (variant plus the `[adopt]` section of
-    tests/fixtures/adopt.toml), `hardened` (every production feature on, tests/fixtures/hardened.toml), all from
-    the synth worker, and `default_again`, a `python main.py` of its own: a second process, for determinism."""
+    tests/fixtures/adopt.toml), `hardened` (every production feature on, tests/fixtures/hardened.toml), all by
+    the session's `Synthesizer`, and `default_again`, a `python main.py` of its own: a second process, for
+    determinism."""
 
     SERVICES = {
         "default": SERVICE_STACK,
@@ -44,9 +44,9 @@ class Synths(dict[str, Synth]):
         "hardened": "keys-hardened",
     }
 
-    def __init__(self, worker: SynthWorker, folder: Path) -> None:
+    def __init__(self, synthesizer: Synthesizer, folder: Path) -> None:
         super().__init__()
-        self._worker, self._folder = worker, folder
+        self._synthesizer, self._folder = synthesizer, folder
 
     def __missing__(self, name: str) -> Synth:
         outdir = self._folder / name
@@ -56,7 +56,7 @@ class Synths(dict[str, Synth]):
             assert process.returncode == 0, f"synth {name} failed:\n{stderr}"
             synth = Synth(outdir)
         else:
-            synth = self._worker.synth(outdir, self._config(name), self.SERVICES[name])
+            synth = self._synthesizer.synth(outdir, self._config(name), self.SERVICES[name])
         self[name] = synth
         return synth
 
@@ -69,15 +69,13 @@ class Synths(dict[str, Synth]):
 
 
 @pytest.fixture(scope="session")
-def synth_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynthWorker]:
-    worker = SynthWorker(tmp_path_factory.getbasetemp() / "synth-worker.log")
-    yield worker
-    worker.close()
+def synthesizer() -> Synthesizer:
+    return Synthesizer()
 
 
 @pytest.fixture(scope="session")
-def synths(synth_worker: SynthWorker, tmp_path_factory: pytest.TempPathFactory) -> Synths:
-    return Synths(synth_worker, tmp_path_factory.mktemp("synths"))
+def synths(synthesizer: Synthesizer, tmp_path_factory: pytest.TempPathFactory) -> Synths:
+    return Synths(synthesizer, tmp_path_factory.mktemp("synths"))
 
 
 @pytest.fixture(scope="session")

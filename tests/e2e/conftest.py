@@ -8,9 +8,10 @@ import sys
 import pytest
 
 from constructs_lib import api_contract
-from tests.support.synth import PROJECT_ROOT, Synth, SynthWorker, synth_env
+from tests.support.synth import PROJECT_ROOT, Synth, Synthesizer, synth_env
 
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures"
+NO_WAF = FIXTURES / "no-waf.toml"
 CHANGED_TEMPLATE_MARKER = "## changed by the e2e test"
 
 # Runs the real app after changing the mapping template in code, as a developer would.
@@ -23,13 +24,19 @@ runpy.run_path("main.py", run_name="__main__")
 
 
 @pytest.fixture(scope="session")
+def no_waf_synth(tmp_path_factory: pytest.TempPathFactory, synthesizer: Synthesizer) -> Synth:
+    """The default configuration without its WAF (tests/fixtures/no-waf.toml)."""
+    return synthesizer.synth(tmp_path_factory.mktemp("synth-no-waf") / "out", NO_WAF)
+
+
+@pytest.fixture(scope="session")
 def changed_template_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The app synthesized with a different request mapping template (nothing else changed)."""
+    """`no_waf_synth` with a different request mapping template (nothing else changed)."""
     outdir = tmp_path_factory.mktemp("synth-changed-template")
     process = subprocess.run(
         [sys.executable, "-c", _CHANGED_TEMPLATE_APP],
         cwd=PROJECT_ROOT,
-        env=synth_env(outdir),
+        env=synth_env(outdir, NO_WAF),
         capture_output=True,
         text=True,
         timeout=300,
@@ -43,14 +50,14 @@ def changed_template_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 
 @pytest.fixture(scope="session")
-def retagged_synth(tmp_path_factory: pytest.TempPathFactory, synth_worker: SynthWorker) -> Synth:
-    """The app synthesized with one more provider default tag: an in-place update of every resource."""
-    return synth_worker.synth(tmp_path_factory.mktemp("synth-retagged") / "out", FIXTURES / "retagged.toml")
+def retagged_synth(tmp_path_factory: pytest.TempPathFactory, synthesizer: Synthesizer) -> Synth:
+    """`no_waf_synth` with one more provider default tag: an in-place update of every resource."""
+    return synthesizer.synth(tmp_path_factory.mktemp("synth-retagged") / "out", FIXTURES / "retagged.toml")
 
 
 @pytest.fixture(scope="session")
-def tenant_synths(tmp_path_factory: pytest.TempPathFactory, synth_worker: SynthWorker) -> dict[str, Synth]:
+def tenant_synths(tmp_path_factory: pytest.TempPathFactory, synthesizer: Synthesizer) -> dict[str, Synth]:
     """`three` (tests/fixtures/tenants.toml) and `two` (the same without the middle tenant)."""
     folder = tmp_path_factory.mktemp("synth-tenants")
     runs = {"three": FIXTURES / "tenants.toml", "two": FIXTURES / "tenants-without-globex.toml"}
-    return {name: synth_worker.synth(folder / name, config) for name, config in runs.items()}
+    return {name: synthesizer.synth(folder / name, config) for name, config in runs.items()}

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.emulator import client, emulator
-from tests.support.synth import SERVICE_STACK, STATE_STACK, SynthWorker
+from tests.support.synth import SERVICE_STACK, STATE_STACK, Synthesizer
 from tools.local import LocalTarget, synthesized_stacks
 from tools.terraform import terraform
 
@@ -55,6 +55,10 @@ APPLIED = re.compile(r"Apply complete! Resources: (\d+) imported, (\d+) added, (
 SETTINGS = """\
 [rotation]
 # The original's static key: Terraform owns it (adopting an API key requires this).
+enabled = false
+
+[waf]
+# New, not adopted, and not what this module is about: its web ACL costs Terraform ~9 s of CPU per plan and apply.
 enabled = false
 """
 # The original remote_backend modules' bucket and table, adopted by the remote-state stack.
@@ -156,25 +160,25 @@ def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("adoption")
 
 
-def synth_settings(worker: SynthWorker, workdir: Path, name: str, settings: str) -> Path:
+def synth_settings(synthesizer: Synthesizer, workdir: Path, name: str, settings: str) -> Path:
     """Write `settings` to `<workdir>/<name>.toml` and synthesize them into `<workdir>/synth-<name>`."""
     config = workdir / f"{name}.toml"
     config.write_text(settings)
-    return worker.synth(workdir / f"synth-{name}", config).outdir
+    return synthesizer.synth(workdir / f"synth-{name}", config).outdir
 
 
 @pytest.fixture(scope="module")
-def adopted(workdir, synth_worker, state_backend_adoption):
+def adopted(workdir, synthesizer, state_backend_adoption):
     """The original deployment on a private emulator, the adoption synth, and the synth without `[adopt]`.
     (Requesting `state_backend_adoption` starts it in the background first.)"""
     with emulator(workdir / "emulator.log") as endpoint:
         originals = create_original_deployment(LocalTarget(endpoint, workdir, workdir))
-        adopt = synth_settings(synth_worker, workdir, "adopt", SETTINGS + adopt_section(originals))
+        adopt = synth_settings(synthesizer, workdir, "adopt", SETTINGS + adopt_section(originals))
         target = LocalTarget(endpoint, adopt, workdir / "work")
         before = _snapshot(target, originals)
         yield {
             "target": target,
-            "plain": LocalTarget(endpoint, synth_settings(synth_worker, workdir, "plain", SETTINGS), workdir / "work"),
+            "plain": LocalTarget(endpoint, synth_settings(synthesizer, workdir, "plain", SETTINGS), workdir / "work"),
             "originals": originals,
             "before": before,
             "stacks": {stack.name: stack for stack in synthesized_stacks(target.synth_dir)},
@@ -347,11 +351,11 @@ def adopt_original_state_backend(synth_dir: Path, workdir: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def state_backend_adoption(synth_worker, workdir) -> Future:
+def state_backend_adoption(synthesizer, workdir) -> Future:
     """Runs in the background from the module's start: updating the adopted table's encryption alone waits
     30 s in the provider (a fixed delay before it polls), time the service-stack tests use meanwhile."""
     pool = ThreadPoolExecutor(max_workers=1)
-    synth_dir = synth_settings(synth_worker, workdir, "state", SETTINGS + STATE_ADOPTION)
+    synth_dir = synth_settings(synthesizer, workdir, "state", SETTINGS + STATE_ADOPTION)
     future = pool.submit(adopt_original_state_backend, synth_dir, workdir / "state-backend")
     yield future
     pool.shutdown(wait=True)

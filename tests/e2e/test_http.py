@@ -42,8 +42,8 @@ INVALID = {"account": ACCOUNT}  # refused by the request validator, after the us
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory, synth_worker):
-    outdir = synth_worker.synth(tmp_path_factory.mktemp("synth-http") / "out", CONFIG).outdir
+def deployment(tmp_path_factory, synthesizer):
+    outdir = synthesizer.synth(tmp_path_factory.mktemp("synth-http") / "out", CONFIG).outdir
     workdir = tmp_path_factory.mktemp("http-deploy")
     with emulator(workdir / "emulator.log") as endpoint:
         target = LocalTarget(endpoint, outdir, workdir)

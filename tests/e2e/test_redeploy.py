@@ -22,11 +22,11 @@ def _api_state(target: LocalTarget, outputs: dict) -> tuple[str, str, list[str]]
     return stage["deploymentId"], template["application/json"], deployments
 
 
-def test_template_change_redeploys_and_the_stage_follows(synth, changed_template_synth, tmp_path):
+def test_template_change_redeploys_and_the_stage_follows(no_waf_synth, changed_template_synth, tmp_path):
     with emulator(tmp_path / "emulator.log") as endpoint:
-        before = LocalTarget(endpoint, synth.outdir, tmp_path / "work")
+        before = LocalTarget(endpoint, no_waf_synth.outdir, tmp_path / "work")
         before.deploy_all()
-        service = next(s for s in synthesized_stacks(synth.outdir) if s.name == SERVICE_STACK)
+        service = next(s for s in synthesized_stacks(no_waf_synth.outdir) if s.name == SERVICE_STACK)
         old_deployment, old_template, _ = _api_state(before, before.outputs(service))
         assert not old_template.startswith(CHANGED_TEMPLATE_MARKER)
 

@@ -37,11 +37,11 @@ def _lock_held(target: LocalTarget, backend: dict) -> bool:
 pytestmark = pytest.mark.e2e
 
 
-def test_concurrent_apply_fails_on_the_lock_and_state_stays_intact(synth, retagged_synth, tmp_path):
+def test_concurrent_apply_fails_on_the_lock_and_state_stays_intact(no_waf_synth, retagged_synth, tmp_path):
     with emulator(tmp_path / "emulator.log") as endpoint:
-        first = LocalTarget(endpoint, synth.outdir, tmp_path / "first")
+        first = LocalTarget(endpoint, no_waf_synth.outdir, tmp_path / "first")
         first.deploy_all()
-        service = next(s for s in synthesized_stacks(synth.outdir) if s.name == SERVICE_STACK)
+        service = next(s for s in synthesized_stacks(no_waf_synth.outdir) if s.name == SERVICE_STACK)
         backend = service.config["terraform"]["backend"]["s3"]
         before = _state(first, backend)
 

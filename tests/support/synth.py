@@ -1,14 +1,13 @@
-"""Run the real app out of the test process: `main.synthesize` in one long-lived synth worker per session, or
-`python main.py` itself, the way `cdktf synth` does, where a separate process is the point.
+"""Run the real app: `main.synthesize` in the test process (`Synthesizer`), or `python main.py` itself, the way
+`cdktf synth` does, where a separate process is the point.
 
-The worker pays the ~10 s jsii start-up once; each configuration after the first takes about a second, and its
-output is byte-identical to `python main.py`'s: tests/synth/test_stacks.py compares the worker's default synth with
-a `python main.py` of its own (test_two_synths_of_one_commit_are_byte_identical).
+Each configuration takes about a second in a process where jsii has started, and its output is byte-identical to
+`python main.py`'s: tests/synth/test_stacks.py compares the session's default synth with a `python main.py` of its
+own (test_two_synths_of_one_commit_are_byte_identical).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from constructs_lib.naming import Names
+from constructs_lib.settings import DEFAULT_CONFIG, SettingsError, load_settings
 from tools.paths import PROJECT_ROOT
 from tools.synth_output import STACK_FILE, STACKS, read_stack
 
@@ -66,50 +66,28 @@ class Synth:
         return self.stack(Names(service=self.service_name, stage="").remote_state_stack)
 
 
-class SynthWorker:
-    """Client of one `python -m tests.support.synth_worker`, started on the first request; safe across threads.
+class Synthesizer:
+    """`main.synthesize` in the test process itself, one configuration at a time; safe across threads.
 
-    What the app writes to stderr (jsii's warnings, a failing synth's traceback) goes to `log`."""
+    Collecting the suite has started jsii in this process already (tests/constructs imports the provider
+    bindings), so a configuration costs about a second here, where a process of its own would first spend ~15 s
+    of CPU starting jsii again."""
 
-    def __init__(self, log: Path) -> None:
-        self._log = log
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[str] | None = None
-
-    def _start(self) -> subprocess.Popen[str]:
-        env = {name: value for name, value in os.environ.items() if name not in ("CDKTF_OUTDIR", "KMSKG_CONFIG")}
-        with open(self._log, "a") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "tests.support.synth_worker"],
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-            )
 
     def synth(self, outdir: Path, config: Path | None = None, service: str = SERVICE_STACK) -> Synth:
-        """Synthesize `config` (None: config/default.toml) into `outdir`; fail the caller with the app's error."""
+        """Synthesize `config` (None: config/default.toml, whatever `$KMSKG_CONFIG` says) into `outdir`."""
+        from main import synthesize
+
+        try:
+            settings = load_settings(config or DEFAULT_CONFIG)
+        except SettingsError as error:
+            raise AssertionError(f"synth of {config or DEFAULT_CONFIG} failed:\n{error}") from None
         outdir.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            if self._process is None:
-                self._process = self._start()
-            stdin, stdout = self._process.stdin, self._process.stdout
-            assert stdin is not None and stdout is not None
-            stdin.write(json.dumps({"outdir": str(outdir), "config": str(config) if config else None}) + "\n")
-            stdin.flush()
-            reply = stdout.readline()
-        if not reply:
-            raise AssertionError(f"the synth worker stopped; its log: {self._log}")
-        error = json.loads(reply)["error"]
-        assert error is None, f"synth of {config or 'config/default.toml'} failed:\n{error}"
+            synthesize(settings, str(outdir))
         return Synth(outdir, service)
-
-    def close(self) -> None:
-        if self._process is not None and self._process.stdin is not None:
-            self._process.stdin.close()
-            self._process.wait(timeout=60)
 
 
 def resources(stack: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from constructs_lib.settings import DEFAULT_CONFIG, SettingsError, load_settings
-from tests.support.synth import SERVICE_STACK, STATE_STACK, Synth, SynthWorker
+from tests.support.synth import SERVICE_STACK, STATE_STACK, Synth, Synthesizer
 from tools.terraform import terraform, terraform_env
 
 HCP_CONFIG = Path(__file__).parents[1] / "fixtures" / "hcp.toml"
@@ -74,7 +74,7 @@ def test_default_backend_is_s3():
 
 
 @pytest.fixture(scope="module")
-def hcp(tmp_path_factory: pytest.TempPathFactory, synth_worker: SynthWorker) -> Synth:
+def hcp(tmp_path_factory: pytest.TempPathFactory, synthesizer: Synthesizer) -> Synth:
     """config/default.toml with the `[state]` keys of tests/fixtures/hcp.toml added: compared with the session's
     default synth, only where the state lives may differ."""
     workdir = tmp_path_factory.mktemp("synth-hcp")
@@ -83,7 +83,7 @@ def hcp(tmp_path_factory: pytest.TempPathFactory, synth_worker: SynthWorker) -> 
     assert keys and default.count("\n[state]\n") == 1
     config = workdir / "hcp.toml"
     config.write_text(default.replace("\n[state]\n", f"\n[state]\n{keys}", 1))
-    return synth_worker.synth(workdir / "out", config)
+    return synthesizer.synth(workdir / "out", config)
 
 
 def test_service_stack_has_a_cloud_block_and_no_backend(hcp: Synth):

@@ -87,14 +87,14 @@ KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-123456
 
 
 @pytest.fixture(scope="module")
-def unprotected(tmp_path_factory, synth_worker) -> Synth:
+def unprotected(tmp_path_factory, synthesizer) -> Synth:
     """Authorizer mode (so the tokens table exists), deletion protection off, the state key named by its ARN."""
     workdir = tmp_path_factory.mktemp("synth-unprotected")
     config = workdir / "unprotected.toml"
     config.write_text(
         f'[api]\napi_key_source = "AUTHORIZER"\n[state]\ndeletion_protection = false\nkms_key_id = "{KEY_ARN}"\n'
     )
-    return synth_worker.synth(workdir / "out", config)
+    return synthesizer.synth(workdir / "out", config)
 
 
 def _statement(policy: str, sid: str) -> str:
