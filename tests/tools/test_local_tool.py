@@ -422,3 +422,37 @@ def test_a_stack_with_an_hcp_cloud_block_is_refused_by_the_local_targets(tmp_pat
 
     with pytest.raises(ToolError, match='stack svc keeps its state in HCP Terraform: .*state.backend = "s3"'):
         synthesized_stacks(tmp_path)
+
+
+def test_init_runs_again_only_when_its_inputs_change(tmp_path, monkeypatch, capsys):
+    stack = Stack("app", "s3", {"terraform": {"backend": {"s3": {"bucket": "state"}}}})
+    (tmp_path / "synth" / "stacks" / stack.name).mkdir(parents=True)
+    inits: list[Path] = []
+
+    def terraform(*args, cwd, env, **_):
+        assert args[0] == "init"
+        inits.append(cwd)
+        (cwd / ".terraform").mkdir(exist_ok=True)
+        (cwd / ".terraform.lock.hcl").write_text("# lock\n")
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    monkeypatch.setattr(local, "terraform", terraform)
+    first = LocalTarget("http://127.0.0.1:4599", tmp_path / "synth", tmp_path / "work", verbose=True)
+    moved = LocalTarget("http://127.0.0.1:4600", tmp_path / "synth", tmp_path / "work", verbose=True)
+
+    first.init(stack)
+    first.init(stack)  # the same emulator, backend and providers: nothing for an init to do
+    assert len(inits) == 1
+    moved.init(stack)  # another emulator: the backend settings differ
+    assert len(inits) == 2
+    first.init(Stack("app", "s3", {"terraform": {"backend": {"s3": {"bucket": "other"}}}}))  # another backend block
+    (tmp_path / "work" / "stacks" / "app" / ".terraform.lock.hcl").unlink()
+    first.init(stack)  # no lock file: the providers must be installed again
+    assert len(inits) == 4
+    assert capsys.readouterr().out.splitlines() == [
+        "## app: init",
+        "## app: init: up to date",
+        "## app: init",
+        "## app: init",
+        "## app: init",
+    ]
