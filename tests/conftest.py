@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from main import PINNED_NODE
 from tests.support.synth import SERVICE_STACK, Synth, Synthesizer, start_synth
 
 VARIANT_CONFIG = Path(__file__).parent / "fixtures" / "variant.toml"
@@ -26,8 +27,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Terraform and its provider (Go) collect garbage less often: measured ~25% less CPU per command for ~6% more
-    memory; subprocesses inherit it."""
+    memory; subprocesses inherit it. jsii runs on the pinned Node 22 however pytest is started: collecting starts
+    it in this process (test modules import the provider bindings), before `main.synthesize` could choose."""
     os.environ.setdefault("GOGC", "400")
+    if PINNED_NODE.exists():
+        os.environ.setdefault("JSII_NODE", str(PINNED_NODE))
 
 
 class Synths(dict[str, Synth]):
@@ -35,7 +39,8 @@ class Synths(dict[str, Synth]):
     `default`, `variant` (tests/fixtures/variant.toml), `adopt` (variant plus the `[adopt]` section of
     tests/fixtures/adopt.toml), `hardened` (every production feature on, tests/fixtures/hardened.toml), all by
     the session's `Synthesizer`, and `default_again`, a `python main.py` of its own: a second process, for
-    determinism."""
+    determinism. Made in the test process on first use: a test that changes a `constructs_lib` global must not be
+    the first to ask for a synth (monkeypatch is undone only after the synth is cached)."""
 
     SERVICES = {
         "default": SERVICE_STACK,

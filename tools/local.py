@@ -21,6 +21,7 @@ and the remote-state stack's local state lands where `deploy` keeps it (`.local-
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -103,6 +104,18 @@ def emulator_client(endpoint: str, service: str, region: str = "us-east-1", **op
         aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         **options,
     )
+
+
+def _init_record(workdir: Path, inputs: dict[str, Any]) -> str | None:
+    """What `INIT_STAMP` holds after an init with `inputs`: them and a digest of the backend state the init
+    wrote; None when the init left no backend state, provider links or lock file."""
+    backend_state = workdir / ".terraform" / "terraform.tfstate"
+    if not (backend_state.is_file() and (workdir / ".terraform" / "providers").is_dir()):
+        return None
+    if not (workdir / ".terraform.lock.hcl").is_file():
+        return None
+    digest = hashlib.sha256(backend_state.read_bytes()).hexdigest()
+    return json.dumps({"inputs": inputs, "backend_state": digest}, sort_keys=True)
 
 
 def local_endpoint(port: int) -> str:
@@ -215,33 +228,35 @@ class LocalTarget:
         return [f"-backend-config={settings}"]
 
     def init(self, stack: Stack) -> Path:
-        """Refresh the working copy and `terraform init` it, unless its last init had exactly these inputs.
+        """Refresh the working copy and `terraform init` it, unless nothing an init reads or writes has changed.
 
-        The inputs are the stack's `terraform` block (backend, required providers), the backend settings that point
-        it at this emulator and Terraform's CLI configuration (the provider mirror): recorded in `INIT_STAMP` after
-        an init succeeds, they make another init a no-op that costs ~1 s of CPU before every plan and apply.
+        An init reads the stack's `terraform` block (backend, required providers), the backend settings that point it
+        at this emulator, Terraform's CLI configuration (the provider mirror) and `TF_WORKSPACE`; it writes
+        `.terraform/terraform.tfstate` (the backend as initialized), the provider links and the lock file. After an
+        init succeeds, `INIT_STAMP` records the inputs and a digest of what it wrote; while both still match and the
+        links and lock file are there, an init would change nothing, and is skipped (it costs ~1 s of CPU before
+        every plan and apply). With `TF_DATA_DIR` set, `.terraform` is elsewhere: every call initializes.
         """
         workdir = self.prepare(stack)
         backend, settings = self.backend_config(stack), self.backend_settings(stack)
         env = self.env()
         stamp = workdir / INIT_STAMP
-        inputs = json.dumps(
-            {
-                "terraform": stack.config.get("terraform"),
-                "backend": backend,
-                "settings": settings.read_text() if settings.is_file() else None,
-                "cli": Path(env["TF_CLI_CONFIG_FILE"]).read_text(),
-            },
-            sort_keys=True,
-        )
-        if stamp.is_file() and stamp.read_text() == inputs and (workdir / ".terraform.lock.hcl").is_file():
+        inputs = {
+            "terraform": stack.config.get("terraform"),
+            "backend": backend,
+            "settings": settings.read_text() if settings.is_file() else None,
+            "cli": Path(env["TF_CLI_CONFIG_FILE"]).read_text(),
+            "workspace": env.get("TF_WORKSPACE"),
+        }
+        if not env.get("TF_DATA_DIR") and stamp.is_file() and stamp.read_text() == _init_record(workdir, inputs):
             self.say(stack, "init: up to date")
             return workdir
         self.say(stack, "init")
         stamp.unlink(missing_ok=True)
         terraform("init", "-reconfigure", "-input=false", "-no-color", *backend, cwd=workdir, env=env)
-        stamp.parent.mkdir(exist_ok=True)
-        stamp.write_text(inputs)
+        record = _init_record(workdir, inputs)
+        if record is not None:
+            stamp.write_text(record)
         return workdir
 
     def apply(self, stack: Stack) -> subprocess.CompletedProcess[str]:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
 from constructs_lib import api_contract
+from constructs_lib.settings import DEFAULT_CONFIG
 from tests.support.synth import PROJECT_ROOT, Synth, Synthesizer, synth_env
 
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures"
-NO_WAF = FIXTURES / "no-waf.toml"
 CHANGED_TEMPLATE_MARKER = "## changed by the e2e test"
 
 # Runs the real app after changing the mapping template in code, as a developer would.
@@ -23,26 +25,41 @@ runpy.run_path("main.py", run_name="__main__")
 """
 
 
+def no_waf_config(folder: Path, tags: Mapping[str, str] | None = None) -> Path:
+    """config/default.toml with the WAF off (and `tags` added), written to `<folder>/no-waf.toml`.
+
+    The settings of end-to-end modules about Terraform mechanics, not the WAF: its web ACL costs Terraform ~9 s of
+    CPU in every plan and apply. test_deploy.py applies the default configuration with it, test_hardened.py reads
+    it back."""
+    text, header = DEFAULT_CONFIG.read_text(), "\n[tags]\n"
+    assert header in text and "[waf]" not in text, f"{DEFAULT_CONFIG} changed shape: update no_waf_config"
+    added = "".join(f'{key} = "{value}"\n' for key, value in (tags or {}).items())
+    config = folder / "no-waf.toml"
+    config.write_text(text.replace(header, header + added) + "\n[waf]\nenabled = false\n")
+    return config
+
+
 @pytest.fixture(scope="session")
 def no_waf_synth(tmp_path_factory: pytest.TempPathFactory, synthesizer: Synthesizer) -> Synth:
-    """The default configuration without its WAF (tests/fixtures/no-waf.toml)."""
-    return synthesizer.synth(tmp_path_factory.mktemp("synth-no-waf") / "out", NO_WAF)
+    """The default configuration without its WAF (`no_waf_config`)."""
+    folder = tmp_path_factory.mktemp("synth-no-waf")
+    return synthesizer.synth(folder / "out", no_waf_config(folder))
 
 
 @pytest.fixture(scope="session")
 def changed_template_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """`no_waf_synth` with a different request mapping template (nothing else changed)."""
-    outdir = tmp_path_factory.mktemp("synth-changed-template")
+    folder = tmp_path_factory.mktemp("synth-changed-template")
     process = subprocess.run(
         [sys.executable, "-c", _CHANGED_TEMPLATE_APP],
         cwd=PROJECT_ROOT,
-        env=synth_env(outdir, NO_WAF),
+        env=synth_env(folder / "out", no_waf_config(folder)),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert process.returncode == 0, process.stderr
-    synth = Synth(outdir)
+    synth = Synth(folder / "out")
     template = next(iter(synth.service["resource"]["aws_api_gateway_integration"].values()))["request_templates"]
     assert template["application/json"].startswith(CHANGED_TEMPLATE_MARKER)
     assert api_contract.REQUEST_TEMPLATE in template["application/json"]
@@ -52,7 +69,8 @@ def changed_template_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 @pytest.fixture(scope="session")
 def retagged_synth(tmp_path_factory: pytest.TempPathFactory, synthesizer: Synthesizer) -> Synth:
     """`no_waf_synth` with one more provider default tag: an in-place update of every resource."""
-    return synthesizer.synth(tmp_path_factory.mktemp("synth-retagged") / "out", FIXTURES / "retagged.toml")
+    folder = tmp_path_factory.mktemp("synth-retagged")
+    return synthesizer.synth(folder / "out", no_waf_config(folder, {"Owner": "platform-team"}))
 
 
 @pytest.fixture(scope="session")

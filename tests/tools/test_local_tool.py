@@ -424,35 +424,59 @@ def test_a_stack_with_an_hcp_cloud_block_is_refused_by_the_local_targets(tmp_pat
         synthesized_stacks(tmp_path)
 
 
-def test_init_runs_again_only_when_its_inputs_change(tmp_path, monkeypatch, capsys):
+def test_init_runs_again_only_when_what_it_reads_or_wrote_changed(tmp_path, monkeypatch, capsys):
     stack = Stack("app", "s3", {"terraform": {"backend": {"s3": {"bucket": "state"}}}})
     (tmp_path / "synth" / "stacks" / stack.name).mkdir(parents=True)
-    inits: list[Path] = []
+    inits: list[str] = []
+    failing = False
 
     def terraform(*args, cwd, env, **_):
         assert args[0] == "init"
-        inits.append(cwd)
-        (cwd / ".terraform").mkdir(exist_ok=True)
+        if failing:
+            raise local.ToolError("terraform init failed")
+        inits.append(env.get("TF_WORKSPACE", "default"))
+        (cwd / ".terraform" / "providers").mkdir(parents=True, exist_ok=True)
+        (cwd / ".terraform" / "terraform.tfstate").write_text('{"backend": "as initialized"}')
         (cwd / ".terraform.lock.hcl").write_text("# lock\n")
         return subprocess.CompletedProcess(args, 0, "", "")
 
+    monkeypatch.delenv("TF_WORKSPACE", raising=False)
     monkeypatch.setattr(local, "terraform", terraform)
     first = LocalTarget("http://127.0.0.1:4599", tmp_path / "synth", tmp_path / "work", verbose=True)
-    moved = LocalTarget("http://127.0.0.1:4600", tmp_path / "synth", tmp_path / "work", verbose=True)
+    copy = first.stack_dir(stack)
 
-    first.init(stack)
-    first.init(stack)  # the same emulator, backend and providers: nothing for an init to do
-    assert len(inits) == 1
-    moved.init(stack)  # another emulator: the backend settings differ
-    assert len(inits) == 2
-    first.init(Stack("app", "s3", {"terraform": {"backend": {"s3": {"bucket": "other"}}}}))  # another backend block
-    (tmp_path / "work" / "stacks" / "app" / ".terraform.lock.hcl").unlink()
-    first.init(stack)  # no lock file: the providers must be installed again
-    assert len(inits) == 4
-    assert capsys.readouterr().out.splitlines() == [
-        "## app: init",
-        "## app: init: up to date",
-        "## app: init",
-        "## app: init",
-        "## app: init",
-    ]
+    def init_runs(target: LocalTarget = first, initialized: Stack = stack) -> bool:
+        before = len(inits)
+        target.init(initialized)
+        return len(inits) > before
+
+    assert init_runs()
+    assert not init_runs()  # the same emulator, backend, providers and mirror: nothing for an init to do
+    moved = LocalTarget("http://127.0.0.1:4600", tmp_path / "synth", tmp_path / "work")
+    assert init_runs(moved)  # another emulator: other backend settings
+    assert init_runs()
+    assert init_runs(initialized=Stack("app", "s3", {"terraform": {"backend": {"s3": {"bucket": "other"}}}}))
+    assert init_runs()
+    monkeypatch.setenv("TF_WORKSPACE", "blue")
+    assert init_runs() and inits[-1] == "blue"
+    monkeypatch.delenv("TF_WORKSPACE")
+    assert init_runs()
+    assert not init_runs()
+
+    (copy / ".terraform.lock.hcl").unlink()
+    assert init_runs()  # no lock file: the providers are installed again
+    (copy / ".terraform" / "terraform.tfstate").write_text('{"backend": "from a terraform init by hand"}')
+    assert init_runs()  # someone else initialized the copy: ours reinitializes it
+    shutil.rmtree(copy / ".terraform" / "providers")
+    assert init_runs()
+    monkeypatch.setenv("TF_DATA_DIR", str(tmp_path / "data"))
+    assert init_runs() and init_runs()  # `.terraform` is elsewhere: nothing here to trust
+    monkeypatch.delenv("TF_DATA_DIR")
+
+    failing = True
+    with pytest.raises(local.ToolError):
+        moved.init(stack)
+    assert not (copy / local.INIT_STAMP).exists()  # a failed init is never taken for a good one
+    failing = False
+    assert init_runs()
+    assert capsys.readouterr().out.count("## app: init: up to date") == 2
