@@ -209,6 +209,19 @@ def bench_tenants(pairs: int) -> str:
 
 SUITE_TARGET = 8 * 60  # issue 13: `make test` within 8 minutes on the 2-core machine
 SUITE_DEPS = ["deps", ".venv-checkov/.installed", ".tools/.installed"]
+SUITE_LOGS = PROJECT_ROOT / ".build" / "bench-suite"
+"""Each timed `make test`'s output, kept after the clones are gone: a failed run is read there."""
+
+
+def _make_test(clone: Path, env: dict[str, str], log: str) -> subprocess.Popen[bytes]:
+    SUITE_LOGS.mkdir(parents=True, exist_ok=True)
+    with (SUITE_LOGS / f"{log}.log").open("wb") as output:
+        return subprocess.Popen(["make", "test"], cwd=clone, env=env, stdout=output, stderr=subprocess.STDOUT)
+
+
+def _finished(run: subprocess.Popen[bytes], log: str) -> None:
+    if run.wait() != 0:
+        raise SystemExit(f"bench suite: `make test` failed ({log}); its output is in {SUITE_LOGS / log}.log")
 
 
 def bench_suite(_: int) -> str:
@@ -220,12 +233,16 @@ def bench_suite(_: int) -> str:
         for clone in clones:
             subprocess.run(["git", "clone", "--quiet", str(PROJECT_ROOT), str(clone)], check=True)
             subprocess.run(["make", *SUITE_DEPS], cwd=clone, env=env, check=True, stdout=subprocess.DEVNULL)
-        alone = timed(["make", "test"], env=env, cwd=clones[0])
-        beside = subprocess.Popen(["make", "test"], cwd=clones[1], env=env, stdout=subprocess.DEVNULL)
+        start = time.perf_counter()
+        _finished(_make_test(clones[0], env, "alone"), "alone")
+        alone = time.perf_counter() - start
+        beside = _make_test(clones[1], env, "beside")
         try:
-            loaded = timed(["make", "test"], env=env, cwd=clones[0])
+            start = time.perf_counter()
+            _finished(_make_test(clones[0], env, "loaded"), "loaded")
+            loaded = time.perf_counter() - start
         finally:
-            assert beside.wait() == 0, "the second `make test` failed"
+            _finished(beside, "beside")
 
     def row(name: str, seconds: float) -> str:
         verdict = "met" if seconds <= SUITE_TARGET else "MISSED"

