@@ -53,7 +53,8 @@ CDKTF_OUTPUT = "cdktf.out"  # cdktf's output folder inside the working folder (`
 # synth, so never copied (`.terraform`'s provider links point at the very files the copy's own links do).
 CDKTF_RUN_FILES = (".terraform", ".terraform.lock.hcl", "plan", "generated_resources.tf")
 INIT_STAMP = Path(".terraform") / "kmskg-init.json"
-"""In a working copy: the inputs of its last successful `terraform init` (`LocalTarget.init`)."""
+"""In a working copy: the inputs of its last successful `terraform init` and a digest of what that init wrote
+(`LocalTarget.init`)."""
 _RESOURCE_COUNTS = re.compile(r"(?:Apply|Destroy) complete! Resources: ([^.]*)\.")
 PARAMETER_OUTPUT = "ssm_parameter_name"  # the service stack's output naming the SSM SecureString with its API key
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
