@@ -15,6 +15,7 @@ from tests.support.synth import PROJECT_ROOT, Synth, Synthesizer, synth_env
 
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures"
 CHANGED_TEMPLATE_MARKER = "## changed by the e2e test"
+NO_WAF_FILE = "no-waf.toml"
 
 # Runs the real app after changing the mapping template in code, as a developer would.
 _CHANGED_TEMPLATE_APP = f"""
@@ -26,7 +27,7 @@ runpy.run_path("main.py", run_name="__main__")
 
 
 def no_waf_config(folder: Path, tags: Mapping[str, str] | None = None) -> Path:
-    """config/default.toml with the WAF off (and `tags` added), written to `<folder>/no-waf.toml`.
+    """config/default.toml with the WAF off (and `tags` added), written to `<folder>/NO_WAF_FILE`.
 
     The settings of end-to-end modules about Terraform mechanics, not the WAF: its web ACL costs Terraform ~9 s of
     CPU in every plan and apply. test_deploy.py applies the default configuration with it, test_hardened.py reads
@@ -34,7 +35,7 @@ def no_waf_config(folder: Path, tags: Mapping[str, str] | None = None) -> Path:
     text, header = DEFAULT_CONFIG.read_text(), "\n[tags]\n"
     assert header in text and "[waf]" not in text, f"{DEFAULT_CONFIG} changed shape: update no_waf_config"
     added = "".join(f'{key} = "{value}"\n' for key, value in (tags or {}).items())
-    config = folder / "no-waf.toml"
+    config = folder / NO_WAF_FILE
     config.write_text(text.replace(header, header + added) + "\n[waf]\nenabled = false\n")
     return config
 

@@ -21,7 +21,7 @@ import pytest
 
 from local_aws.__main__ import _alive, recorded, shutdown
 from local_aws.private import free_port
-from tests.e2e.conftest import no_waf_config
+from tests.e2e.conftest import NO_WAF_FILE, no_waf_config
 from tests.support.synth import PROJECT_ROOT, SERVICE_STACK, STATE_STACK
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,7 @@ def environment(workdir: Path) -> dict[str, str]:
     the WAF is not what this module is about and its web ACL costs Terraform ~9 s of CPU in each of the six plans,
     applies and destroys of the service here."""
     env = {name: value for name, value in os.environ.items() if name != "LOCAL_AWS_PORT"}
-    env["KMSKG_CONFIG"] = str(workdir / "no-waf.toml")
+    env["KMSKG_CONFIG"] = str(workdir / NO_WAF_FILE)
     if PINNED_NODE.is_dir():
         env["PATH"] = f"{PINNED_NODE}{os.pathsep}{env['PATH']}"
     return env
