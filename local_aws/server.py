@@ -7,6 +7,7 @@ process shares the same resources.
 import ipaddress
 import json
 import os
+import re
 import threading
 from http import HTTPStatus
 from typing import Any
@@ -82,6 +83,28 @@ def _maybe_custom_domain(host: str) -> bool:
     return False
 
 
+class _RequestHandler(MotoRequestHandler):
+    """moto's handler, whose request log line also names the AWS operation (JSON protocols' ``X-Amz-Target``) and,
+    when an SDK sent the request again, its attempt (``amz-sdk-request: attempt=2; max=25``): a retried create is
+    how a non-idempotent call ends up applied twice, so the log must show it. A connection the client dropped is
+    logged too (werkzeug's default is silence)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        detail = [self.headers.get("X-Amz-Target", "")]
+        attempt = _SDK_ATTEMPT.search(self.headers.get("amz-sdk-request", ""))
+        if attempt is not None and int(attempt[1]) > 1:
+            detail.append(f"SDK retry, attempt {attempt[1]} of invocation {self.headers.get('amz-sdk-invocation-id')}")
+        suffix = "; ".join(part for part in detail if part)
+        line = self.requestline.translate(self._control_char_table)
+        self.log("info", '"%s" %s %s%s', line, code, size, f" [{suffix}]" if suffix else "")
+
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        self.log("info", "connection dropped by the client during %r: %r", self.requestline, error)
+
+
+_SDK_ATTEMPT = re.compile(r"attempt=(\d+)")
+
+
 def _respond(start_response: Any, status: int, body: bytes, headers: dict[str, str]) -> list[bytes]:
     start_response(f"{status} {HTTPStatus(status).phrase}", [*headers.items(), ("Content-Length", str(len(body)))])
     return [body]
@@ -128,7 +151,7 @@ class LocalAws:
         app = _LocalRoutes(DomainDispatcherApplication(create_backend_app), fault_config)
         try:
             self._server = make_server(
-                self.host, self._requested_port, app, threaded=True, request_handler=MotoRequestHandler
+                self.host, self._requested_port, app, threaded=True, request_handler=_RequestHandler
             )
         except SystemExit:  # werkzeug prints why it cannot bind and exits; a library should raise instead
             raise OSError(f"cannot listen on {self.host}:{self._requested_port}") from None

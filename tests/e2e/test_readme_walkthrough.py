@@ -22,7 +22,7 @@ installs anything into the shared files. The venv's editable install of the proj
 `python -m tools.X` and `python main.py`, as make runs them from the clone's root, import the clone's sources first
 (the editable finder comes after the working directory).
 
-The clone's emulator is stopped and the clone removed whatever happens.
+The clone's emulator is stopped and the clone removed whatever happens; the emulator's log is kept beside it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pytest
 
-from local_aws.__main__ import RECORD_NAME, _alive, recorded, shutdown
+from local_aws.__main__ import LOG_NAME, RECORD_NAME, _alive, recorded, shutdown
 from local_aws.private import free_port
 from tests.support.synth import PROJECT_ROOT, SERVICE_STACK, STATE_STACK
 
@@ -162,6 +162,11 @@ class Clone:
     def state_dir(self) -> Path:
         return self.root / ".local-aws"
 
+    @property
+    def kept_log(self) -> Path:
+        """Where the emulator's log is kept when the clone is removed: beside it."""
+        return self.root.parent / LOG_NAME
+
     def run(self, command: str, timeout: float = 120, label: str = "") -> subprocess.CompletedProcess[str]:
         """`command` as a user types it, with bash, from the clone's root; its time kept under `label`."""
         started = time.monotonic()
@@ -221,7 +226,9 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clone]:
         assert where.stdout.strip() == str(root / "tools" / "__init__.py"), where
         yield checkout
     finally:
-        shutdown(root / ".local-aws")  # what a failed step left running: only the pid the clone recorded
+        shutdown(checkout.state_dir)  # what a failed step left running: only the pid the clone recorded
+        if (checkout.state_dir / LOG_NAME).is_file():  # the emulator's log outlives the clone, for a failure to cite
+            shutil.copy2(checkout.state_dir / LOG_NAME, checkout.kept_log)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -295,7 +302,9 @@ def test_the_walkthrough_works_on_a_fresh_clone(clone: Clone):
     for command in steps:
         result = clone.run(command, timeout=TIMEOUT[command])
         clone.outputs[command] = result
-        assert result.returncode == 0, f"`{command}` failed in {clone.root}:\n{result.stdout}\n{result.stderr}"
+        assert result.returncode == 0, (
+            f"`{command}` failed in {clone.root} (emulator log: {clone.kept_log}):\n{result.stdout}\n{result.stderr}"
+        )
         CHECKS[command](clone, result)
     # Nothing the walkthrough wrote is left for `git status` to show: every output is ignored.
     status = subprocess.run(

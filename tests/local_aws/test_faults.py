@@ -7,6 +7,7 @@ format is checked on raw HTTP answers, as botocore parses them leniently.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ElementTree
 
 import pytest
@@ -200,6 +201,21 @@ def test_the_environment_variable_configures_python_m_local_aws(tmp_path, monkey
             emulator_client(endpoint, "kms", config=ONE_ATTEMPT).create_key()
         assert error_of(raised)[:2] == (400, "ThrottlingException")
         assert state(endpoint)["counters"] == {"kms:CreateKey": {"passed": 0, "throttled": 1, "failed": 0}}
+
+
+def test_the_log_names_each_operation_and_marks_an_sdk_retry(tmp_path, monkeypatch):
+    """A retried create is how a non-idempotent call gets applied twice: the emulator's log has to show one."""
+    monkeypatch.setenv(FAULTS_ENV, json.dumps({"throttle": {"kms:CreateKey": 0}}))
+    log = tmp_path / "emulator.log"
+    with private_emulator(log) as endpoint:
+        kms = emulator_client(endpoint, "kms", config=Config(retries={"total_max_attempts": 2, "mode": "standard"}))
+        with pytest.raises(ClientError):
+            kms.create_key()
+    lines = [line for line in log.read_text().splitlines() if "TrentService.CreateKey" in line]
+    assert len(lines) == 2, lines
+    assert '"POST / HTTP/1.1" 400 ' in lines[0] and lines[0].endswith("[TrentService.CreateKey]"), lines
+    retry = r"\[TrentService.CreateKey; SDK retry, attempt 2 of invocation [0-9a-f-]{36}\]$"
+    assert re.search(retry, lines[1]), lines
 
 
 def test_a_bad_environment_variable_stops_the_start_naming_it(tmp_path, monkeypatch, capsys):
