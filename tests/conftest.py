@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from main import PINNED_NODE
+from tests.support import scheduling
 from tests.support.synth import SERVICE_STACK, Synth, Synthesizer, start_synth
 
 VARIANT_CONFIG = Path(__file__).parent / "fixtures" / "variant.toml"
@@ -21,8 +22,13 @@ HARDENED_CONFIG = Path(__file__).parent / "fixtures" / "hardened.toml"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """End-to-end modules first: under `--dist loadfile` the longest files start before the short ones fill in."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+    """End-to-end modules first, longest first: under `--dist loadfile` they start before the short files fill in."""
+    scheduling.longest_first(items)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> scheduling.IdleFirst | None:
+    """`--dist loadfile` hands a worker its next file only when it is idle (`scheduling.IdleFirst`)."""
+    return scheduling.IdleFirst(config, log) if config.getoption("dist") == "loadfile" else None
 
 
 def pytest_configure(config: pytest.Config) -> None:
