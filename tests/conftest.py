@@ -22,7 +22,7 @@ HARDENED_CONFIG = Path(__file__).parent / "fixtures" / "hardened.toml"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """End-to-end modules first, longest first: under `--dist loadfile` they start before the short files fill in."""
+    """The longest files first (`pytest.mark.seconds`): under `--dist loadfile` the short ones fill in at the end."""
     scheduling.longest_first(items)
 
 

@@ -27,7 +27,7 @@ from tests.support.synth import SERVICE_STACK, STATE_STACK, Synthesizer
 from tools.local import LocalTarget, synthesized_stacks
 from tools.terraform import terraform
 
-pytestmark = pytest.mark.e2e(seconds=99)
+pytestmark = [pytest.mark.e2e, pytest.mark.seconds(102)]
 
 FUNCTION = "kms-key-generator"
 ROLE = "kms-key-generator-lambda-execution"  # the name this app gives it, so it must be adopted, not created

@@ -17,7 +17,7 @@ from tests.support.emulator import client, emulator
 from tests.support.synth import SERVICE_STACK, STATE_STACK
 from tools.local import LocalTarget, synthesized_stacks
 
-pytestmark = pytest.mark.e2e(seconds=138)
+pytestmark = [pytest.mark.e2e, pytest.mark.seconds(150)]
 
 
 @pytest.fixture(scope="module")

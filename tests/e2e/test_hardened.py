@@ -20,7 +20,7 @@ from tests.support.http import send, user_request_url
 from tools import tokens
 from tools.local import LocalTarget, synthesized_stacks
 
-pytestmark = pytest.mark.e2e(seconds=165)
+pytestmark = [pytest.mark.e2e, pytest.mark.seconds(165)]
 SERVICE = "keys-hardened"
 DOMAIN = "keys.example.test"
 AUTHORIZER_TTL = 3  # tests/fixtures/hardened.toml

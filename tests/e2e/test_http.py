@@ -30,7 +30,7 @@ from tests.support.synth import PROJECT_ROOT, SERVICE_STACK
 from tools.local import LocalTarget, _print_outputs, synthesized_stacks
 from tools.request_key import Response, Unreachable, send_with_retries
 
-pytestmark = pytest.mark.e2e(seconds=126)
+pytestmark = [pytest.mark.e2e, pytest.mark.seconds(132)]
 
 CONFIG = PROJECT_ROOT / "tests" / "fixtures" / "http.toml"
 ACCOUNT = "123456789012"

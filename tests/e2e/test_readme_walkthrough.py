@@ -45,7 +45,7 @@ from local_aws.__main__ import LOG_NAME, RECORD_NAME, _alive, recorded, shutdown
 from local_aws.private import free_port
 from tests.support.synth import PROJECT_ROOT, SERVICE_STACK, STATE_STACK
 
-pytestmark = pytest.mark.e2e(seconds=141)
+pytestmark = [pytest.mark.e2e, pytest.mark.seconds(142)]
 
 README = "README.md"
 DOCUMENTED_TWO_COMMANDS = ["make synth", "make test"]

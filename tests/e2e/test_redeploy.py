@@ -21,7 +21,7 @@ from tests.support.synth import SERVICE_STACK, Synth
 from tools.local import LocalTarget, Stack, synthesized_stacks
 from tools.terraform import terraform_binary
 
-pytestmark = pytest.mark.e2e(seconds=150)
+pytestmark = [pytest.mark.e2e, pytest.mark.seconds(131)]
 
 
 @pytest.fixture(scope="module")

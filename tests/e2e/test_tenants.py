@@ -11,7 +11,7 @@ from tests.support.synth import SERVICE_STACK
 from tools.local import LocalTarget, synthesized_stacks
 from tools.terraform import terraform
 
-pytestmark = pytest.mark.e2e(seconds=93)
+pytestmark = [pytest.mark.e2e, pytest.mark.seconds(91)]
 
 GLOBEX_KEY = "GlobexFixedKey0123456789abcdef"
 VARIABLES = (("TF_VAR_tenant_api_key_values", json.dumps({"globex": GLOBEX_KEY})),)

@@ -45,6 +45,8 @@ from moto.ssm import models as ssm_models
 
 from tests.support.lambdas import load_handler
 
+pytestmark = pytest.mark.seconds(23)
+
 handler = load_handler("api_key_rotation", "api_key_rotation_handler")
 
 REGION = "us-east-1"  # tests/lambda/conftest.py sets it as AWS_DEFAULT_REGION

@@ -17,6 +17,8 @@ from moto.core import DEFAULT_ACCOUNT_ID as OWN_ACCOUNT
 
 from constructs_lib import api_contract
 
+pytestmark = pytest.mark.seconds(20)
+
 shared = importlib.import_module("tests.lambda.conftest")
 make_event, kms_client, key_states, aliases = shared.make_event, shared.kms_client, shared.key_states, shared.aliases
 fail_on, internal_error = shared.fail_on, shared.internal_error

@@ -13,6 +13,8 @@ import kms_key_generator_handler as handler
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID as OWN_ACCOUNT
 
+pytestmark = pytest.mark.seconds(19)
+
 # `lambda` is a keyword: the shared conftest is reached by the name pytest registered it under.
 shared = importlib.import_module("tests.lambda.conftest")
 make_event, kms_client, key_states, aliases = shared.make_event, shared.kms_client, shared.key_states, shared.aliases

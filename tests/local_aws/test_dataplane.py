@@ -16,6 +16,8 @@ from local_aws.apigw import dataplane
 from tests.support.emulator import client
 from tests.support.http import send, user_request_url
 
+pytestmark = pytest.mark.seconds(22)
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 

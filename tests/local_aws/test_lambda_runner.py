@@ -16,6 +16,8 @@ from botocore.exceptions import ClientError
 
 from tests.support.emulator import client as emulator_client
 
+pytestmark = pytest.mark.seconds(25)
+
 REGION = "us-east-1"
 ROLE_POLICY = json.dumps(
     {

@@ -1,13 +1,18 @@
-"""How `make test`'s xdist workers share the files: end-to-end modules longest first, and a file handed to a worker
-only once it has nothing left to run.
+"""How `make test`'s xdist workers share the files: the longest files first, and a file handed to a worker only once
+it has nothing left to run.
 
-xdist's `--dist loadfile` hands a worker its next file as soon as two of its tests are pending. An end-to-end module
+Without an order, a 43-second file collected last ran alone at the end while the other workers were done. And
+xdist's `--dist loadfile` hands a worker its next file as soon as two of its tests are pending: an end-to-end module
 has one or two long tests, so a worker starting one queued the next module at once, and often a third, while the
-other workers ran out of work: one worker ran four deployments in a row and finished ~25 s after the others.
+other workers ran out of work (one worker ran four deployments in a row and finished ~25 s after the others).
 
 A worker cannot run its last queued test before it knows what follows (pytest tears a module's fixtures down by
-the next test), so the file it gets when idle is committed while that last test runs; with the longest modules
+the next test), so the file it gets when idle is committed while that last test runs; with the longest files
 first, what is committed then is shorter than what runs.
+
+A file's length is what it declares with `pytest.mark.seconds(n)`: its wall time in a measured `make test`
+(`tests/tools/test_scheduling.py` holds every end-to-end module to declaring one). A guess that drifts only costs
+balance, never a result.
 """
 
 from __future__ import annotations
@@ -16,24 +21,18 @@ import pytest
 from xdist.scheduler import LoadFileScheduling
 from xdist.workermanage import WorkerController
 
-E2E = "e2e"
+SECONDS = "seconds"
 
 
-def e2e_seconds(item: pytest.Item) -> float | None:
-    """The `seconds` an end-to-end module declares (`pytest.mark.e2e(seconds=...)`: its measured wall time in the
-    suite), 0 if it declares none; None for a test that is not end to end."""
-    marker = item.get_closest_marker(E2E)
-    return None if marker is None else float(marker.kwargs.get("seconds", 0))
+def declared_seconds(item: pytest.Item) -> float:
+    """The seconds `item`'s module declares (`pytest.mark.seconds(n)`), 0 if none."""
+    marker = item.get_closest_marker(SECONDS)
+    return float(marker.args[0]) if marker is not None else 0.0
 
 
 def longest_first(items: list[pytest.Item]) -> None:
-    """End-to-end modules first, by declared seconds (longest first), then the rest; order within a file kept."""
-
-    def key(item: pytest.Item) -> tuple[bool, float]:
-        seconds = e2e_seconds(item)
-        return seconds is None, -(seconds or 0)
-
-    items.sort(key=key)
+    """Files by declared seconds, longest first; the undeclared after them, in collection order, as is each file."""
+    items.sort(key=lambda item: -declared_seconds(item))
 
 
 class IdleFirst(LoadFileScheduling):

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from tests.support.synth import SERVICE_STACK, STATE_STACK
+
+pytestmark = pytest.mark.seconds(31)
 
 
 def test_service_state_lives_in_the_remote_bucket_with_both_locks(service):

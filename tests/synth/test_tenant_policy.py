@@ -19,6 +19,8 @@ from constructs_lib.tenants import POLICIES_FILE
 from tests.support.lambdas import load_handler
 from tests.support.synth import Synth, only, ref
 
+pytestmark = pytest.mark.seconds(34)
+
 KEY_GENERATOR = "key-generator"
 PLAN = '[[tenants]]\nid = "{id}"\nplan = "default"\n'
 

@@ -13,7 +13,7 @@ import pytest
 
 from tools.terraform import terraform
 
-pytestmark = pytest.mark.terraform
+pytestmark = [pytest.mark.terraform, pytest.mark.seconds(31)]
 
 
 @pytest.mark.parametrize("stack", ["remote-state", "service"])

@@ -1,5 +1,5 @@
-"""`make test`'s schedule (tests/support/scheduling.py): end-to-end modules longest first, files handed to idle
-workers only. Driven through xdist's scheduler protocol (add nodes and collections, schedule, complete tests)."""
+"""`make test`'s schedule (tests/support/scheduling.py): the longest files first, files handed to idle workers
+only. Driven through xdist's scheduler protocol (add nodes and collections, schedule, complete tests)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from xdist.scheduler import LoadFileScheduling
 
-from tests.support.scheduling import E2E, IdleFirst, longest_first
+from tests.support.scheduling import SECONDS, IdleFirst, longest_first
 
 E2E_MODULES = sorted((Path(__file__).parent.parent / "e2e").glob("test_*.py"))
 
@@ -55,17 +55,18 @@ def test_a_file_goes_to_the_worker_that_is_idle_not_to_one_with_two_tests_left()
     assert who_gets_d(IdleFirst) == "w2"
 
 
-def test_end_to_end_modules_come_first_longest_first_each_file_in_its_order():
+def test_files_come_longest_first_the_undeclared_last_each_file_in_its_order():
     def item(name: str, seconds: float | None) -> SimpleNamespace:
-        marker = None if seconds is None else pytest.mark.e2e(seconds=seconds).mark
+        marker = None if seconds is None else pytest.mark.seconds(seconds).mark
         return SimpleNamespace(name=name, get_closest_marker=lambda _: marker)
 
-    items = [item("unit", None), item("short::1", 90), item("long::1", 160), item("short::2", 90), item("x", 0)]
+    items = [item("unit", None), item("short::1", 20), item("long::1", 160), item("short::2", 20), item("other", None)]
     longest_first(items)
-    assert [i.name for i in items] == ["long::1", "short::1", "short::2", "x", "unit"]
+    assert [i.name for i in items] == ["long::1", "short::1", "short::2", "unit", "other"]
 
 
 @pytest.mark.parametrize("path", E2E_MODULES, ids=lambda path: path.stem)
 def test_every_end_to_end_module_declares_its_seconds(path: Path):
-    marker = importlib.import_module(f"tests.e2e.{path.stem}").pytestmark
-    assert marker.name == E2E and marker.kwargs.get("seconds", 0) > 0, f"{path}: pytest.mark.e2e(seconds=...)"
+    marks = importlib.import_module(f"tests.e2e.{path.stem}").pytestmark
+    declared = [mark.args[0] for mark in marks if mark.name == SECONDS]
+    assert len(declared) == 1 and declared[0] > 0, f"{path}: pytestmark needs pytest.mark.seconds(n)"

@@ -13,6 +13,8 @@ import pytest
 
 from tools import scan
 
+pytestmark = pytest.mark.seconds(19)
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 MAX_SKIPS = 10
 

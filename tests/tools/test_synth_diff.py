@@ -30,6 +30,8 @@ from tools.synth_diff import (
     synth_env,
 )
 
+pytestmark = pytest.mark.seconds(43)
+
 ROW_UNCHANGED_STATE = f"| `{STATE_STACK}` | 0 | 0 | 0 | 0 | 0 |"
 
 
