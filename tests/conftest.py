@@ -7,7 +7,9 @@ and deployment) are made once, on one worker.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -45,8 +47,9 @@ class Synths(dict[str, Synth]):
     `default`, `variant` (tests/fixtures/variant.toml), `adopt` (variant plus the `[adopt]` section of
     tests/fixtures/adopt.toml), `hardened` (every production feature on, tests/fixtures/hardened.toml), all by
     the session's `Synthesizer`, and `default_again`, a `python main.py` of its own: a second process, for
-    determinism. Made in the test process on first use: a test that changes a `constructs_lib` global must not be
-    the first to ask for a synth (monkeypatch is undone only after the synth is cached)."""
+    determinism, made once per run in `shared` (see `_once_per_run`). Made in the test process on first use: a test
+    that changes a `constructs_lib` global must not be the first to ask for a synth (monkeypatch is undone only after
+    the synth is cached)."""
 
     SERVICES = {
         "default": SERVICE_STACK,
@@ -55,21 +58,33 @@ class Synths(dict[str, Synth]):
         "hardened": "keys-hardened",
     }
 
-    def __init__(self, synthesizer: Synthesizer, folder: Path) -> None:
+    def __init__(self, synthesizer: Synthesizer, folder: Path, shared: Path) -> None:
         super().__init__()
-        self._synthesizer, self._folder = synthesizer, folder
+        self._synthesizer, self._folder, self._shared = synthesizer, folder, shared
 
     def __missing__(self, name: str) -> Synth:
-        outdir = self._folder / name
         if name == "default_again":
-            process = start_synth(outdir)
-            _, stderr = process.communicate(timeout=300)
-            assert process.returncode == 0, f"synth {name} failed:\n{stderr}"
-            synth = Synth(outdir)
+            synth = self._once_per_run(name)
         else:
-            synth = self._synthesizer.synth(outdir, self._config(name), self.SERVICES[name])
+            synth = self._synthesizer.synth(self._folder / name, self._config(name), self.SERVICES[name])
         self[name] = synth
         return synth
+
+    def _once_per_run(self, name: str) -> Synth:
+        """`python main.py` into the folder every xdist worker of this run sees, by the first worker that asks: a
+        process of its own costs ~15 s of CPU (its jsii starts from nothing), and three modules, on any worker, use
+        it. Others wait on the lock, then read the finished folder (moved into place only once complete)."""
+        outdir = self._shared / name
+        with (self._shared / f"{name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not outdir.is_dir():
+                partial = self._shared / f"{name}.partial"
+                shutil.rmtree(partial, ignore_errors=True)
+                process = start_synth(partial)
+                _, stderr = process.communicate(timeout=300)
+                assert process.returncode == 0, f"synth {name} failed:\n{stderr}"
+                partial.rename(outdir)
+        return Synth(outdir)
 
     def _config(self, name: str) -> Path | None:
         if name == "adopt":
@@ -86,7 +101,10 @@ def synthesizer() -> Synthesizer:
 
 @pytest.fixture(scope="session")
 def synths(synthesizer: Synthesizer, tmp_path_factory: pytest.TempPathFactory) -> Synths:
-    return Synths(synthesizer, tmp_path_factory.mktemp("synths"))
+    """This worker's synths; `default_again` in the run's base folder, above every worker's own (xdist)."""
+    basetemp = tmp_path_factory.getbasetemp()
+    shared = basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
+    return Synths(synthesizer, tmp_path_factory.mktemp("synths"), shared)
 
 
 @pytest.fixture(scope="session")
