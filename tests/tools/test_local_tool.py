@@ -22,6 +22,7 @@ from local_aws.__main__ import RECORD_NAME, Emulator, _alive, recorded, shutdown
 from local_aws.private import free_port, private_emulator
 from tools import local, request_key
 from tools.local import LocalTarget, Stack, synthesized_stacks
+from tools.paths import PROJECT_ROOT
 from tools.terraform import ToolError
 
 OUTPUTS = {
@@ -322,6 +323,27 @@ def test_a_non_numeric_port_variable_is_an_error(checkout, monkeypatch, capsys):
     assert run("plan", checkout) == 1
 
     assert capsys.readouterr().err == "error: $LOCAL_AWS_PORT is not a port number: 'http'\n"
+
+
+@pytest.mark.parametrize(
+    ("environment", "arguments", "passed_on"),
+    [({}, [], "unset"), ({"LOCAL_AWS_PORT": "4611"}, [], "4611"), ({}, ["LOCAL_AWS_PORT=4612"], "4612")],
+    ids=["make's default", "from the environment", "on the command line"],
+)
+def test_make_passes_on_a_port_only_when_the_user_gave_one(tmp_path, environment, arguments, passed_on):
+    """A port passed on must be the running emulator's (above), so make's own default (4566) never is."""
+    probe = tmp_path / "probe.mk"
+    probe.write_text('port-probe:\n\t@echo "[$${LOCAL_AWS_PORT-unset}]"\n')
+    env = {name: value for name, value in os.environ.items() if name not in ("LOCAL_AWS_PORT", "MAKEFLAGS")}
+    made = subprocess.run(
+        ["make", "-s", "-f", "Makefile", "-f", str(probe), "port-probe", *arguments],
+        cwd=PROJECT_ROOT,
+        env=env | environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (made.returncode, made.stdout) == (0, f"[{passed_on}]\n"), made.stderr
 
 
 # --- copying a synth folder, progress ----------------------------------------------
