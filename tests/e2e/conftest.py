@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,19 +9,11 @@ import pytest
 
 from constructs_lib import api_contract
 from constructs_lib.settings import DEFAULT_CONFIG
-from tests.support.synth import PROJECT_ROOT, Synth, Synthesizer, synth_env
+from tests.support.synth import PROJECT_ROOT, Synth, Synthesizer
 
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures"
 CHANGED_TEMPLATE_MARKER = "## changed by the e2e test"
 NO_WAF_FILE = "no-waf.toml"
-
-# Runs the real app after changing the mapping template in code, as a developer would.
-_CHANGED_TEMPLATE_APP = f"""
-import runpy
-import constructs_lib.api_contract as contract
-contract.REQUEST_TEMPLATE = {CHANGED_TEMPLATE_MARKER!r} + "\\n" + contract.REQUEST_TEMPLATE
-runpy.run_path("main.py", run_name="__main__")
-"""
 
 
 def no_waf_config(folder: Path, tags: Mapping[str, str] | None = None) -> Path:
@@ -48,19 +38,13 @@ def no_waf_synth(tmp_path_factory: pytest.TempPathFactory, synthesizer: Synthesi
 
 
 @pytest.fixture(scope="session")
-def changed_template_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """`no_waf_synth` with a different request mapping template (nothing else changed)."""
+def changed_template_synth(tmp_path_factory: pytest.TempPathFactory, synthesizer: Synthesizer) -> Synth:
+    """`no_waf_synth` with a different request mapping template (nothing else changed), as a developer's edit of
+    `api_contract.REQUEST_TEMPLATE` would make it: the template is changed for this one synth, then restored."""
     folder = tmp_path_factory.mktemp("synth-changed-template")
-    process = subprocess.run(
-        [sys.executable, "-c", _CHANGED_TEMPLATE_APP],
-        cwd=PROJECT_ROOT,
-        env=synth_env(folder / "out", no_waf_config(folder)),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert process.returncode == 0, process.stderr
-    synth = Synth(folder / "out")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(api_contract, "REQUEST_TEMPLATE", CHANGED_TEMPLATE_MARKER + "\n" + api_contract.REQUEST_TEMPLATE)
+        synth = synthesizer.synth(folder / "out", no_waf_config(folder))
     template = next(iter(synth.service["resource"]["aws_api_gateway_integration"].values()))["request_templates"]
     assert template["application/json"].startswith(CHANGED_TEMPLATE_MARKER)
     assert api_contract.REQUEST_TEMPLATE in template["application/json"]
