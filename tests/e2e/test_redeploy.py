@@ -18,7 +18,7 @@ import pytest
 from tests.e2e.conftest import CHANGED_TEMPLATE_MARKER
 from tests.support.emulator import client, emulator
 from tests.support.synth import SERVICE_STACK, Synth
-from tools.local import LocalTarget, Stack, synthesized_stacks
+from tools.local import LocalTarget, Stack, service_stack, synthesized_stacks
 from tools.terraform import terraform_binary
 
 pytestmark = [pytest.mark.e2e, pytest.mark.seconds(131)]
@@ -34,7 +34,9 @@ def deployed(no_waf_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def service_of(synth: Synth) -> Stack:
-    return next(stack for stack in synthesized_stacks(synth.outdir) if stack.name == SERVICE_STACK)
+    stack = service_stack(synthesized_stacks(synth.outdir))
+    assert stack is not None and stack.name == SERVICE_STACK, stack
+    return stack
 
 
 # --- a template change ------------------------------------------------------------------------------------------------
