@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -25,9 +26,10 @@ def cdk() -> ModuleType:
 
 
 @pytest.fixture
-def stack(cdk: ModuleType) -> Any:
-    """An empty stack named `test` in a fresh testing app."""
-    return cdk.TerraformStack(cdk.Testing.app(), "test")
+def stack(cdk: ModuleType, tmp_path: Path) -> Any:
+    """An empty stack named `test` in a fresh testing app, whose output folder is the test's own: cdktf's default is
+    a new `cdktf.outdir.*` in the system temp folder that nothing removes."""
+    return cdk.TerraformStack(cdk.Testing.app(outdir=str(tmp_path / "cdktf.out")), "test")
 
 
 @pytest.fixture
