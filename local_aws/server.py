@@ -87,7 +87,15 @@ class _RequestHandler(MotoRequestHandler):
     """moto's handler, whose request log line also names the AWS operation (JSON protocols' ``X-Amz-Target``) and,
     when an SDK sent the request again, its attempt (``amz-sdk-request: attempt=2; max=25``): a retried create is
     how a non-idempotent call ends up applied twice, so the log must show it. A connection the client dropped is
-    logged too (werkzeug's default is silence)."""
+    logged too (werkzeug's default is silence).
+
+    A response leaves in one write (up to 64 KiB; werkzeug's default writer sends the headers, then the body).
+    Given the headers alone, Terraform's Go client can close the connection before it reads the body: a race in the
+    client that a busy machine makes likely (aws-sdk-go-v2#2737). The SDK then sends the call again
+    (aws-sdk-go-v2#2949), a create too, which then fails on its own first success. A response that arrives whole
+    within the 4 KiB the client reads at once is read before that close can matter."""
+
+    wbufsize = 64 * 1024
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         detail = [self.headers.get("X-Amz-Target", "")]

@@ -331,6 +331,38 @@ def test_health_route_names_the_emulator(emulator):
         assert json.load(response) == {"service": "local_aws", "pid": os.getpid()}
 
 
+class _RecordingSocket(socket.socket):
+    """A socket that keeps each write the server makes to it."""
+
+    writes: list[bytes]
+
+    def send(self, data, flags=0):
+        self.writes.append(bytes(data))
+        return super().send(data, flags)
+
+    def sendall(self, data, flags=0):
+        self.writes.append(bytes(data))
+        return super().sendall(data, flags)
+
+
+def test_a_response_leaves_in_one_write(emulator):
+    """Headers sent ahead of their body let Terraform's Go client close the connection before the body, and its SDK
+    then sends the call again: a create applied twice (see `local_aws.server._RequestHandler`)."""
+    server_end, client_end = socket.socketpair()
+    connection = _RecordingSocket(fileno=server_end.detach())
+    connection.writes = []
+    with client_end:
+        client_end.sendall(f"GET {HEALTH_PATH} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        client_end.shutdown(socket.SHUT_WR)
+        emulator._server.finish_request(connection, ("127.0.0.1", 0))  # serves this one connection, as a thread would
+        received = client_end.recv(65536)
+    connection.close()
+    assert len(connection.writes) == 1, connection.writes
+    assert connection.writes[0] == received
+    head, body = received.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["service"] == "local_aws"
+
+
 def test_local_aws_picks_a_free_port_and_releases_it():
     aws = LocalAws().start()
     port = aws.port
