@@ -104,12 +104,17 @@ def terraform_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def cdktf_env() -> dict[str, str]:
-    """The variables `npx cdktf diff|deploy|destroy` needs offline: our CLI config, no checkpoint calls, and no
-    `terraform providers lock` after init (`CDKTF_SKIP_PROVIDER_LOCK`: it asks the registry for every platform)."""
+    """The variables `npx cdktf diff|deploy|destroy` needs offline: our CLI config, no checkpoint calls, no
+    `terraform providers lock` after init (`CDKTF_SKIP_PROVIDER_LOCK`: it asks the registry for every platform), and
+    none of cdktf's plugin cache (`CDKTF_DISABLE_PLUGIN_CACHE_ENV`). cdktf points Terraform at
+    `~/.terraform.d/plugin-cache` otherwise: the shared link `write_cli_config` avoids, here shared by every checkout
+    of the user; two `npx cdktf deploy` runs beside each other, one with another mirror, failed on it with "Required
+    plugins are not installed"."""
     return {
         "TF_CLI_CONFIG_FILE": str(write_cli_config()),
         "CHECKPOINT_DISABLE": "1",
         "CDKTF_SKIP_PROVIDER_LOCK": "true",
+        "CDKTF_DISABLE_PLUGIN_CACHE_ENV": "true",
     }
 
 

@@ -4,12 +4,14 @@ same offline setup."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tools import terraform as tf
+from tools.paths import PROJECT_ROOT
 
 
 def test_mirror_from_environment_must_hold_the_aws_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -57,7 +59,22 @@ def test_env_gives_npx_cdktf_our_cli_config_and_no_provider_lock(capsys: pytest.
     env = dict(line.split("=", 1) for line in shell.stdout.splitlines() if "=" in line)
     assert env["TF_CLI_CONFIG_FILE"] == str(tf.CLI_CONFIG) and "filesystem_mirror" in tf.CLI_CONFIG.read_text()
     assert (env["CDKTF_SKIP_PROVIDER_LOCK"], env["CHECKPOINT_DISABLE"]) == ("true", "1")
+    assert env["CDKTF_DISABLE_PLUGIN_CACHE_ENV"] == "true"
     assert "AWS_ENDPOINT_URL" not in exports and "CDKTF_OUTPUT" not in exports  # cdktf.out and AWS, as documented
+
+
+def test_npx_cdktf_in_that_env_makes_no_plugin_cache_in_home(tmp_path: Path):
+    """cdktf's default is `TF_PLUGIN_CACHE_DIR=~/.terraform.d/plugin-cache`, one link shared by all of a user's
+    checkouts; it creates the folder on every start, `--version` included."""
+    cdktf = PROJECT_ROOT / "node_modules" / ".bin" / "cdktf"
+    assert cdktf.is_file(), f"{cdktf} not found: run `make deps`"
+    env = dict(os.environ, HOME=str(tmp_path)) | tf.cdktf_env()
+
+    version = subprocess.run([cdktf, "--version"], env=env, capture_output=True, text=True, timeout=120)
+
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == "0.21.0"
+    assert not (tmp_path / ".terraform.d").exists()
 
 
 def test_shell_exports_quote_values_and_unset_names():
