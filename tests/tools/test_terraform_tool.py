@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tools import terraform as tf
-from tools.paths import PROJECT_ROOT
+from tools.paths import CDKTF_CLI
 
 
 def test_mirror_from_environment_must_hold_the_aws_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -66,11 +66,10 @@ def test_env_gives_npx_cdktf_our_cli_config_and_no_provider_lock(capsys: pytest.
 def test_npx_cdktf_in_that_env_makes_no_plugin_cache_in_home(tmp_path: Path):
     """cdktf's default is `TF_PLUGIN_CACHE_DIR=~/.terraform.d/plugin-cache`, one link shared by all of a user's
     checkouts; it creates the folder on every start, `--version` included."""
-    cdktf = PROJECT_ROOT / "node_modules" / ".bin" / "cdktf"
-    assert cdktf.is_file(), f"{cdktf} not found: run `make deps`"
+    assert CDKTF_CLI.is_file(), f"{CDKTF_CLI} not found: run `make deps`"
     env = dict(os.environ, HOME=str(tmp_path)) | tf.cdktf_env()
 
-    version = subprocess.run([cdktf, "--version"], env=env, capture_output=True, text=True, timeout=120)
+    version = subprocess.run([CDKTF_CLI, "--version"], env=env, capture_output=True, text=True, timeout=120)
 
     assert version.returncode == 0, version.stderr
     assert version.stdout.strip() == "0.21.0"
