@@ -63,6 +63,9 @@ def lambda_env(monkeypatch, tmp_path):
     monkeypatch.setenv("OPERATOR_API_KEY_ID", OPERATOR_API_KEY_ID)
     # No tenants unless a test writes some (a missing file means none, as in an old package).
     monkeypatch.setattr(handler, "TENANTS_FILE", str(tmp_path / "tenants.json"))
+    # The deadline's clock stands still unless a test moves it (test_kms_key_generator_deadline.py): on a busy
+    # machine moto's first calls took 7 s of the 20 s and the handler refused to start CreateKey.
+    monkeypatch.setattr(handler, "_clock", lambda: 0.0)
     _reset_container()
     yield
     _reset_container()
