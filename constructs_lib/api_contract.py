@@ -102,8 +102,6 @@ SUCCESS_STATUS = "201"
 SUCCESS_RESPONSE_TEMPLATE = "$input.json('$')"
 
 GENERIC_ERROR_MESSAGE = "Internal server error"
-# The prefixes the handler gives the outcomes a client can act on; the catch-all 500 excludes exactly these.
-CLIENT_ERROR_PREFIXES = ("BadRequest", "Forbidden", "Conflict", "TooManyRequests", "ServiceUnavailable")
 RETRY_AFTER_SECONDS = 1
 _CLIENT_ERROR_TEMPLATE = """{"message": $input.json('$.errorMessage')}"""
 
@@ -120,40 +118,34 @@ class ErrorResponse:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-ERROR_RESPONSES: tuple[ErrorResponse, ...] = (
-    ErrorResponse(
-        status_code="400",
-        selection_pattern=r"(?s)^BadRequest: .*",
-        response_template=_CLIENT_ERROR_TEMPLATE,
-        description="The request was rejected as invalid.",
-    ),
-    ErrorResponse(
-        status_code="403",
-        selection_pattern=r"(?s)^Forbidden: .*",
-        response_template=_CLIENT_ERROR_TEMPLATE,
-        description="The caller may not create keys for this account.",
-    ),
-    ErrorResponse(
-        status_code="409",
-        selection_pattern=r"(?s)^Conflict: .*",
-        response_template=_CLIENT_ERROR_TEMPLATE,
-        description="The alias is already in use.",
-    ),
-    ErrorResponse(
-        status_code="429",
-        selection_pattern=r"(?s)^TooManyRequests: .*",
-        response_template=_CLIENT_ERROR_TEMPLATE,
-        description="KMS or STS throttled the request; retry after `Retry-After` seconds, with the same "
-        "`client_token`.",
+def _client_error(
+    status_code: str, prefix: str, description: str, headers: tuple[tuple[str, str], ...] = ()
+) -> tuple[str, ErrorResponse]:
+    """An outcome a client can act on: the handler's `<prefix>: ` selects it, and its message is passed on."""
+    return prefix, ErrorResponse(status_code, rf"(?s)^{prefix}: .*", _CLIENT_ERROR_TEMPLATE, description, headers)
+
+
+_CLIENT_ERRORS = (
+    _client_error("400", "BadRequest", "The request was rejected as invalid."),
+    _client_error("403", "Forbidden", "The caller may not create keys for this account."),
+    _client_error("409", "Conflict", "The alias is already in use."),
+    _client_error(
+        "429",
+        "TooManyRequests",
+        "KMS or STS throttled the request; retry after `Retry-After` seconds, with the same `client_token`.",
         headers=(("Retry-After", f"'{RETRY_AFTER_SECONDS}'"),),
     ),
-    ErrorResponse(
-        status_code="503",
-        selection_pattern=r"(?s)^ServiceUnavailable: .*",
-        response_template=_CLIENT_ERROR_TEMPLATE,
-        description="A KMS quota is reached (named with the account and Region) or KMS is failing; nothing "
-        "was created.",
+    _client_error(
+        "503",
+        "ServiceUnavailable",
+        "A KMS quota is reached (named with the account and Region) or KMS is failing; nothing was created.",
     ),
+)
+# The prefixes the handler gives the outcomes a client can act on; the catch-all 500 excludes exactly these.
+CLIENT_ERROR_PREFIXES = tuple(prefix for prefix, _ in _CLIENT_ERRORS)
+
+ERROR_RESPONSES: tuple[ErrorResponse, ...] = (
+    *(response for _, response in _CLIENT_ERRORS),
     ErrorResponse(
         status_code="500",
         selection_pattern=rf"(?s)^(?!(?:{'|'.join(CLIENT_ERROR_PREFIXES)}): ).+",
