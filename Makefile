@@ -75,8 +75,9 @@ scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed cdktf.out/manifest.json ## c
 # Five xdist workers by default (TEST_WORKERS=0: serial), each file on one worker (`loadfile`: a module's deployment is
 # made once), the longest files first and a file to an idle worker only (tests/support/scheduling.py). More workers than
 # the 2 cores because a deployment mostly waits (the aws provider polls each new KMS key for ~12 s): with three, the
-# cores sat idle for 118 of the 754 core-seconds of the end-to-end phase. pytest on 2 cores: 3 workers 502 s, 4 454 s,
-# 5 409-415 s, 6 510 s (more CPU in all). From a fresh clone: bench/results.md.
+# cores sat idle for 118 of the 754 core-seconds of the end-to-end phase. pytest alone on this 2-core machine, one run
+# each by hand: 3 workers 502 s, 4 454 s, 5 409 and 415 s, 6 510 s (and 25% more CPU than 5). From a fresh clone, by
+# make bench: bench/results.md.
 TEST_WORKERS ?= 5
 test: lint deps $(CHECKOV_VENV)/.installed $(TOOLS)/.installed ## Lint, then every test (unit, Lambda, security scan, terraform validate, end to end)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
