@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from main import PINNED_NODE
-from tests.support import scheduling
+from tests.support import botocore_data, scheduling
 from tests.support.synth import SERVICE_STACK, Synth, Synthesizer, start_synth
 
 VARIANT_CONFIG = Path(__file__).parent / "fixtures" / "variant.toml"
@@ -36,7 +36,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> schedulin
 def pytest_configure(config: pytest.Config) -> None:
     """Terraform and its provider (Go) collect garbage less often: measured ~25% less CPU per command for ~6% more
     memory; subprocesses inherit it. jsii runs on the pinned Node 22 however pytest is started: collecting starts
-    it in this process (test modules import the provider bindings), before `main.synthesize` could choose."""
+    it in this process (test modules import the provider bindings), before `main.synthesize` could choose. botocore
+    parses its data files once per process (`botocore_data.share_loader`)."""
+    botocore_data.share_loader()
     os.environ.setdefault("GOGC", "400")
     if PINNED_NODE.exists():
         os.environ.setdefault("JSII_NODE", str(PINNED_NODE))
