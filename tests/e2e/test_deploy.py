@@ -1,8 +1,10 @@
 """Deploy both stacks to a private emulator, read the six fixes back from AWS, re-plan, rotate, destroy.
 
-The JSON applied is the session's default synth (API-key rotation on), copied byte for byte; only the
-environment differs. The emulator really runs the rotation Lambda, so the first rotation during the apply
-creates the live key. Tests run in file order on one deployment: read back, plan, rotate, destroy last.
+The JSON applied is the default configuration without its WAF (`no_waf_synth`, API-key rotation on), copied byte
+for byte; only the environment differs. Nothing here is about the WAF (`no_waf_config` says what it costs): the README
+walkthrough deploys the default settings with it, and test_hardened.py reads it back. The emulator really runs the
+rotation Lambda, so the first rotation during the apply creates the live key. Tests run in file order on one
+deployment: read back, plan, rotate, destroy last.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.seconds(150)]
 
 
 @pytest.fixture(scope="module")
-def target(synth, tmp_path_factory):
+def target(no_waf_synth, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("local-deploy")
     with emulator(workdir / "emulator.log") as endpoint:
-        target = LocalTarget(endpoint, synth.outdir, workdir)
+        target = LocalTarget(endpoint, no_waf_synth.outdir, workdir)
         target.deploy_all()
         yield target
 
