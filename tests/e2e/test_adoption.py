@@ -58,7 +58,7 @@ SETTINGS = """\
 enabled = false
 
 [waf]
-# New, not adopted, and not what this module is about: its web ACL costs Terraform ~9 s of CPU per plan and apply.
+# New, not adopted, and not what this module is about (`no_waf_config` says what its web ACL costs).
 enabled = false
 """
 # The original remote_backend modules' bucket and table, adopted by the remote-state stack.

@@ -34,8 +34,8 @@ NO_CHANGES = "0 added, 0 changed, 0 destroyed"
 def environment(workdir: Path) -> dict[str, str]:
     """The caller's environment as `make` would pass it, no port asked for, with settings chosen as README shows
     (`KMSKG_CONFIG`): the default ones without the WAF (`no_waf_config`, written by the `workdir` fixture), since
-    the WAF is not what this module is about and its web ACL costs Terraform ~9 s of CPU in each of the six plans,
-    applies and destroys of the service here."""
+    the WAF is not what this module is about, and its web ACL's cost (`no_waf_config`) would come in each of the
+    six plans, applies and destroys of the service here."""
     env = {name: value for name, value in os.environ.items() if name != "LOCAL_AWS_PORT"}
     env["KMSKG_CONFIG"] = str(workdir / NO_WAF_FILE)
     if PINNED_NODE.is_file():  # first on make's PATH where it is installed
